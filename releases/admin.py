@@ -1,0 +1,235 @@
+"""Admin screens. They refuse what the models refuse (ModelForm runs ``full_clean``), fire
+transitions only through ``services.fire_transition``, and keep published rows read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.contenttypes.admin import GenericTabularInline
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django_fsm.admin import FSMAdminMixin
+
+from .choices import ChartState, ImageState, ReleaseState
+from .models import (
+    ChartDependency,
+    DockerImage,
+    EnvironmentVariable,
+    HelmChart,
+    ReleaseArtifact,
+    ReleaseVersion,
+    StateTransition,
+)
+from .services import TransitionRefused, fire_transition
+
+
+def short_digest(digest: str) -> str:
+    return f"{digest[:19]}…" if digest else "—"
+
+
+class StateTransitionInline(GenericTabularInline):
+    model = StateTransition
+    extra = 0
+    can_delete = False
+    fields = ("at", "transition", "source", "target", "actor", "task", "reason")
+    readonly_fields = fields
+    verbose_name_plural = "state history"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class TransitionAdmin(FSMAdminMixin, admin.ModelAdmin):
+    """Shows buttons only for transitions a person may fire (``custom={"admin": True}``)."""
+
+    fsm_fields = ["state"]
+    fsm_default_disallow_transition = False
+    final_states: tuple[str, ...] = ()
+    inlines: list = [StateTransitionInline]
+
+    def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
+        try:
+            fire_transition(
+                type(obj), obj.pk, transition_name, actor=request.user, reason="fired in the admin", **(kwargs or {})
+            )
+        except TransitionRefused as refused:
+            self.message_user(request, f"{transition_name} refused: {'; '.join(refused.reasons)}", messages.ERROR)
+            return False
+        self.message_user(request, f"{transition_name} done", messages.SUCCESS)
+        return True
+
+    def is_final(self, obj: Any) -> bool:
+        return obj is not None and obj.state in self.final_states
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if self.is_final(obj):
+            readonly += [f.name for f in self.model._meta.fields if f.name not in readonly]
+            readonly += [f.name for f in self.model._meta.many_to_many if f.name not in readonly]
+        return readonly
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self.is_final(obj) and super().has_delete_permission(request, obj)
+
+
+@admin.register(DockerImage)
+class DockerImageAdmin(TransitionAdmin):
+    final_states = (ImageState.AVAILABLE,)
+    list_display = ("name", "tag", "state", "progress", "digest_short", "architectures", "size", "build_date")
+    list_filter = ("state", "name")
+    search_fields = ("name", "tag", "digest", "base_image")
+    readonly_fields = ("digest", "size", "build_date", "platform_digests", "progress", "build_log", "failure_reason")
+    filter_horizontal = ("environment_variables",)
+
+    @admin.display(description="digest")
+    def digest_short(self, obj: DockerImage) -> str:
+        return short_digest(obj.digest)
+
+    @admin.display(description="architectures")
+    def architectures(self, obj: DockerImage) -> str:
+        return ", ".join(obj.architecture or [])
+
+    def is_final(self, obj: Any) -> bool:
+        return obj is not None and obj.tag_is_immutable
+
+
+class ChartDependencyInline(admin.TabularInline):
+    model = ChartDependency
+    extra = 0
+
+
+@admin.register(HelmChart)
+class HelmChartAdmin(TransitionAdmin):
+    final_states = (ChartState.INDEXED,)
+    list_display = ("name", "chart_version", "app_version", "state", "digest_short", "created")
+    list_filter = ("state", "name")
+    search_fields = ("name", "chart_version", "app_version", "digest")
+    readonly_fields = ("digest", "size", "progress", "problems")
+    filter_horizontal = ("environment_variables",)
+    inlines = [ChartDependencyInline, StateTransitionInline]
+
+    @admin.display(description="digest")
+    def digest_short(self, obj: HelmChart) -> str:
+        return short_digest(obj.digest)
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None):
+        if self.is_final(obj):
+            return [StateTransitionInline]
+        return self.inlines
+
+
+class ReleaseArtifactInline(admin.TabularInline):
+    model = ReleaseArtifact
+    extra = 0
+    fields = ("type", "uri", "checksum", "size", "docker_image", "helm_chart")
+    raw_id_fields = ("docker_image", "helm_chart")
+
+
+@admin.register(ReleaseVersion)
+class ReleaseVersionAdmin(TransitionAdmin):
+    final_states = (ReleaseState.PUBLISHED,)
+    list_display = ("version", "state", "release_date", "commit_short", "pr_number", "artifact_count", "failed_artifact")
+    list_filter = ("state",)
+    search_fields = ("version", "commit_sha", "changelog", "release_notes")
+    readonly_fields = ("failure_reason", "failed_artifact", "published_at")
+    inlines = [ReleaseArtifactInline, StateTransitionInline]
+    date_hierarchy = "release_date"
+
+    def get_queryset(self, request: HttpRequest):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(artifact_total=Count("artifacts"))
+
+    @admin.display(description="commit")
+    def commit_short(self, obj: ReleaseVersion) -> str:
+        return obj.commit_sha[:12]
+
+    @admin.display(description="artifacts", ordering="artifact_total")
+    def artifact_count(self, obj: ReleaseVersion) -> int:
+        return obj.artifact_total
+
+    def get_inline_instances(self, request: HttpRequest, obj: Any = None):
+        instances = super().get_inline_instances(request, obj)
+        if self.is_final(obj):
+            for inline in instances:
+                inline.readonly_fields = inline.fields or ()
+                inline.can_delete = False
+                inline.max_num = 0
+        return instances
+
+
+@admin.register(ReleaseArtifact)
+class ReleaseArtifactAdmin(admin.ModelAdmin):
+    list_display = ("release", "type", "uri", "checksum_short", "size")
+    list_filter = ("type",)
+    search_fields = ("uri", "checksum", "release__version")
+    raw_id_fields = ("release", "docker_image", "helm_chart")
+    list_select_related = ("release",)
+
+    @admin.display(description="checksum")
+    def checksum_short(self, obj: ReleaseArtifact) -> str:
+        return short_digest(obj.checksum)
+
+    def is_published(self, obj: Any) -> bool:
+        return obj is not None and obj.release.state == ReleaseState.PUBLISHED
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None):
+        if self.is_published(obj):
+            return [f.name for f in self.model._meta.fields]
+        return super().get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self.is_published(obj) and super().has_delete_permission(request, obj)
+
+
+class EnvironmentVariableForm(forms.ModelForm):
+    """Never renders a secret's value; an empty submission keeps the stored one."""
+
+    class Meta:
+        model = EnvironmentVariable
+        fields = "__all__"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.secret:
+            self.fields["default_value"].widget = forms.PasswordInput(render_value=False)
+            self.fields["default_value"].help_text = "Secret: the stored value is hidden; leave empty to keep it."
+            self.initial["default_value"] = ""
+
+    def clean_default_value(self) -> str:
+        value = self.cleaned_data.get("default_value", "")
+        if not value and self.instance.pk and self.instance.secret:
+            return EnvironmentVariable.objects.get(pk=self.instance.pk).default_value
+        return value
+
+
+@admin.register(EnvironmentVariable)
+class EnvironmentVariableAdmin(admin.ModelAdmin):
+    form = EnvironmentVariableForm
+    list_display = ("name", "scope", "required", "secret", "shown_default", "description")
+    list_filter = ("scope", "required", "secret")
+    search_fields = ("name", "description")
+
+    @admin.display(description="default value")
+    def shown_default(self, obj: EnvironmentVariable) -> str:
+        if obj.secret:
+            return format_html("<em>{}</em>", "hidden" if obj.default_value else "—")
+        return obj.default_value or "—"
+
+
+@admin.register(StateTransition)
+class StateTransitionAdmin(admin.ModelAdmin):
+    list_display = ("at", "content_type", "object_id", "transition", "source", "target", "actor", "task")
+    list_filter = ("content_type", "target")
+    search_fields = ("reason", "task")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

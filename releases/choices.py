@@ -1,0 +1,61 @@
+"""Enumerations of the release domain: one ``TextChoices`` per state field, plus grouped tuples."""
+
+from django.db import models
+
+
+class ReleaseState(models.TextChoices):
+    DRAFT = "draft"
+    PENDING = "pending"
+    BUILDING = "building"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+
+
+class ImageState(models.TextChoices):
+    QUEUED = "queued"
+    BUILDING = "building"
+    SCANNING = "scanning"
+    PUSHING = "pushing"
+    AVAILABLE = "available"
+    FAILED = "failed"
+
+
+class ChartState(models.TextChoices):
+    VALIDATING = "validating"
+    PACKAGING = "packaging"
+    UPLOADING = "uploading"
+    INDEXED = "indexed"
+    INVALID = "invalid"
+
+
+class ArtifactType(models.TextChoices):
+    DOCKER_FRONTEND = "docker-frontend"
+    DOCKER_BACKEND = "docker-backend"
+    HELM_CHART = "helm-chart"
+
+
+class EnvironmentScope(models.TextChoices):
+    FRONTEND = "frontend"
+    BACKEND = "backend"
+    BOTH = "both"
+
+
+DOCKER_ARTIFACT_TYPES = (ArtifactType.DOCKER_FRONTEND, ArtifactType.DOCKER_BACKEND)
+
+# The image each docker artifact type points at, by image name.
+IMAGE_NAME_BY_ARTIFACT_TYPE = {
+    ArtifactType.DOCKER_FRONTEND: "threek8s-frontend",
+    ArtifactType.DOCKER_BACKEND: "threek8s-backend",
+}
+
+RELEASE_TERMINAL_STATES = (ReleaseState.PUBLISHED,)
+IMAGE_TERMINAL_STATES = (ImageState.AVAILABLE,)
+CHART_TERMINAL_STATES = (ChartState.INDEXED,)
+
+# Platforms an image may be built for; amd64 is mandatory (spec: "must include at least amd64").
+KNOWN_ARCHITECTURES = ("amd64", "arm64", "arm", "ppc64le", "s390x", "386", "riscv64")
+REQUIRED_ARCHITECTURE = "amd64"
+
+# The one tag exempt from immutability.
+MOVING_TAG = "latest"

@@ -1,0 +1,19 @@
+"""The spec's data model, one module per concept."""
+
+from .base import StateTransition, StatefulModel
+from .charts import ChartDependency, HelmChart
+from .environment import EnvironmentVariable
+from .images import DockerImage, ImmutableTagError
+from .releases import ReleaseArtifact, ReleaseVersion
+
+__all__ = [
+    "ChartDependency",
+    "DockerImage",
+    "EnvironmentVariable",
+    "HelmChart",
+    "ImmutableTagError",
+    "ReleaseArtifact",
+    "ReleaseVersion",
+    "StateTransition",
+    "StatefulModel",
+]

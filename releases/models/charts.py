@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django_fsm import FSMField, transition
+
+from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ChartState, ImageState
+from ..validators import (
+    SHA256_DIGEST_PATTERN,
+    validate_http_url,
+    validate_positive_size,
+    validate_registry,
+    validate_repository_name,
+    validate_semver,
+    validate_sha256_digest,
+    validate_version_constraint,
+)
+from .base import StatefulModel
+from .images import DockerImage, ImmutableTagError
+
+ACTIVE_CHART_STATES = [ChartState.VALIDATING, ChartState.PACKAGING, ChartState.UPLOADING]
+
+
+def default_chart_registry() -> str:
+    return f"{settings.REGISTRY_NAMESPACE}/chart"
+
+
+class HelmChartQuerySet(models.QuerySet):
+    def indexed(self) -> HelmChartQuerySet:
+        return self.filter(state=ChartState.INDEXED)
+
+
+class HelmChart(StatefulModel):
+    """The Kubernetes deployment package of one app version.
+
+    State machine (``state``)::
+
+        validating -> packaging -> uploading -> indexed
+            |             |            |
+            +-------------+------------+--> invalid --retry--> validating
+
+    ``indexed`` is final and the chart version is then immutable. Packaging may only start when
+    the frontend and backend images of ``app_version`` are ``available`` (dependency order).
+    Refuses: non-semver ``chart_version``/``app_version``; an ``app_version`` with no images;
+    a registry outside ``REGISTRY_NAMESPACE``; ``indexed`` without a digest.
+    """
+
+    name = models.CharField(max_length=128, default="threek8s", validators=[validate_repository_name])
+    chart_version = models.CharField(max_length=128, validators=[validate_semver])
+    app_version = models.CharField(max_length=128, validators=[validate_semver])
+    description = models.TextField(blank=True)
+    registry = models.CharField(max_length=255, default=default_chart_registry, validators=[validate_registry])
+    values = models.JSONField(default=dict, blank=True, help_text="values.yaml: the default values.")
+    templates = models.JSONField(default=list, blank=True, help_text="Template file names.")
+    digest = models.CharField(
+        max_length=71, blank=True, validators=[validate_sha256_digest], help_text="The OCI manifest digest."
+    )
+    size = models.PositiveBigIntegerField(null=True, blank=True, validators=[validate_positive_size])
+    environment_variables = models.ManyToManyField(
+        "releases.EnvironmentVariable", blank=True, related_name="helm_charts"
+    )
+    state = FSMField(default=ChartState.VALIDATING, choices=ChartState.choices, protected=True)
+    progress = models.CharField(max_length=255, blank=True)
+    problems = models.JSONField(default=list, blank=True, help_text="Every problem found, when invalid.")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = HelmChartQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["registry", "name", "chart_version"], name="chart_version_unique"),
+            models.CheckConstraint(
+                condition=Q(digest="") | Q(digest__regex=SHA256_DIGEST_PATTERN), name="chart_digest_sha256"
+            ),
+            models.CheckConstraint(condition=Q(size__isnull=True) | Q(size__gt=0), name="chart_size_positive"),
+            models.CheckConstraint(
+                condition=~Q(state=ChartState.INDEXED) | Q(digest__regex=SHA256_DIGEST_PATTERN),
+                name="chart_indexed_has_digest",
+            ),
+            models.CheckConstraint(condition=Q(state__in=ChartState.values), name="chart_state_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.chart_version}"
+
+    @property
+    def repository(self) -> str:
+        return f"{self.registry}/{self.name}"
+
+    @property
+    def pinned_uri(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+    def app_images(self) -> models.QuerySet:
+        """The frontend and backend images this chart's ``app_version`` refers to."""
+        return DockerImage.objects.filter(
+            tag=self.app_version, name__in=IMAGE_NAME_BY_ARTIFACT_TYPE.values()
+        )
+
+    def missing_app_images(self, *, require_available: bool) -> list[str]:
+        found = {image.name: image for image in self.app_images()}
+        problems = []
+        for name in IMAGE_NAME_BY_ARTIFACT_TYPE.values():
+            image = found.get(name)
+            if image is None:
+                problems.append(f"image {name}:{self.app_version} does not exist; plan or build it first")
+            elif require_available and image.state != ImageState.AVAILABLE:
+                problems.append(
+                    f"image {name}:{self.app_version} is {image.state}, not available; "
+                    "charts are published only after their images"
+                )
+        return problems
+
+    # Validation ---------------------------------------------------------------------------
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.app_version and self.state != ChartState.INVALID:
+            problems = self.missing_app_images(require_available=self.state != ChartState.VALIDATING)
+            if problems:
+                errors["app_version"] = problems
+        if self.state == ChartState.INDEXED and not self.digest:
+            errors["digest"] = ["an indexed chart needs the digest its upload produced"]
+        if errors:
+            raise ValidationError(errors)
+        self._refuse_immutable_change()
+
+    def _refuse_immutable_change(self) -> None:
+        if self.pk is None:
+            return
+        stored = (
+            type(self)
+            .objects.filter(pk=self.pk)
+            .values("state", "chart_version", "app_version", "name", "registry", "digest")
+            .first()
+        )
+        if not stored or stored["state"] != ChartState.INDEXED:
+            return
+        fields = ("chart_version", "app_version", "name", "registry", "digest")
+        changed = [f for f in fields if getattr(self, f) != stored[f]]
+        if changed:
+            raise ImmutableTagError(
+                {
+                    field: (
+                        f"chart version {stored['chart_version']} is already published with digest "
+                        f"{stored['digest']}; published versions are immutable, publish a new version instead"
+                    )
+                    for field in changed
+                }
+            )
+
+    def save(self, *args, **kwargs) -> None:
+        self._refuse_immutable_change()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.state == ChartState.INDEXED:
+            raise ImmutableTagError(f"{self} is published; published versions are kept as the audit trail")
+        return super().delete(*args, **kwargs)
+
+    # State machine ------------------------------------------------------------------------
+    @transition(
+        field=state,
+        source=ChartState.VALIDATING,
+        target=ChartState.PACKAGING,
+        conditions=[lambda chart: not chart.guard_start_packaging()],
+    )
+    def start_packaging(self) -> None:
+        self.problems = []
+
+    def guard_start_packaging(self) -> list[str]:
+        return self.missing_app_images(require_available=True)
+
+    @transition(field=state, source=ChartState.PACKAGING, target=ChartState.UPLOADING)
+    def start_upload(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=ChartState.UPLOADING,
+        target=ChartState.INDEXED,
+        conditions=[lambda chart: not chart.guard_mark_indexed()],
+    )
+    def mark_indexed(self) -> None:
+        self.progress = "indexed"
+
+    def guard_mark_indexed(self) -> list[str]:
+        return [] if self.digest else ["the chart digest is not recorded yet; upload the chart first"]
+
+    @transition(
+        field=state,
+        source=ACTIVE_CHART_STATES,
+        target=ChartState.INVALID,
+        custom={"admin": True, "label": "Mark invalid"},
+    )
+    def reject(self, problems: list[str] | None = None) -> None:
+        self.problems = list(problems or [])
+
+    @transition(
+        field=state,
+        source=ChartState.INVALID,
+        target=ChartState.VALIDATING,
+        custom={"admin": True, "label": "Retry", "help_text": "Validate the chart again."},
+    )
+    def retry(self) -> None:
+        self.problems = []
+        self.progress = ""
+
+
+class ChartDependency(models.Model):
+    """An external chart the Helm chart depends on (``dependencies:`` in Chart.yaml)."""
+
+    chart = models.ForeignKey(HelmChart, on_delete=models.CASCADE, related_name="dependencies")
+    name = models.CharField(max_length=128, validators=[validate_repository_name])
+    version = models.CharField(max_length=128, help_text="A version or constraint, e.g. ^1.2.0 or ~15.x.")
+    repository = models.CharField(max_length=500, validators=[validate_http_url])
+    condition = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["chart", "name"]
+        verbose_name_plural = "chart dependencies"
+        constraints = [
+            models.UniqueConstraint(fields=["chart", "name"], name="chart_dependency_unique"),
+            models.CheckConstraint(condition=~Q(version=""), name="chart_dependency_version_required"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+    def clean(self) -> None:
+        try:
+            validate_version_constraint(self.version)
+        except ValidationError as error:
+            raise ValidationError({"version": error.messages}) from None
+        if self.chart_id and self.chart.state == ChartState.INDEXED:
+            raise ImmutableTagError("the chart is published; its dependencies cannot change")

@@ -1,0 +1,276 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import FSMField, transition
+
+from ..choices import (
+    DOCKER_ARTIFACT_TYPES,
+    IMAGE_NAME_BY_ARTIFACT_TYPE,
+    ArtifactType,
+    ChartState,
+    ImageState,
+    ReleaseState,
+)
+from ..validators import (
+    GIT_SHA_PATTERN,
+    SHA256_DIGEST_PATTERN,
+    parse_semver,
+    validate_artifact_uri,
+    validate_commit_sha,
+    validate_positive_size,
+    validate_semver,
+    validate_sha256_digest,
+)
+from .base import StatefulModel
+from .charts import HelmChart
+from .images import DockerImage
+
+ACTIVE_RELEASE_STATES = [ReleaseState.PENDING, ReleaseState.BUILDING, ReleaseState.PUBLISHING]
+
+
+class ReleaseVersionQuerySet(models.QuerySet):
+    def published(self) -> ReleaseVersionQuerySet:
+        return self.filter(state=ReleaseState.PUBLISHED)
+
+
+class ReleaseVersion(StatefulModel):
+    """A release cut by Release Please, and its way to ``published``.
+
+    State machine (``state``)::
+
+        draft -> pending -> building -> publishing -> published
+                    |           |            |
+                    +-----------+------------+--> failed --retry--> pending
+
+    Refuses: a version that is not semver; a commit SHA that is not a full git hash; leaving
+    ``draft`` before both images and the chart of the version are planned; ``publishing`` before
+    both images are available; ``published`` without at least one artifact, each with URI,
+    checksum and size, or before the chart is indexed.
+    """
+
+    version = models.CharField(max_length=128, unique=True, validators=[validate_semver])
+    release_date = models.DateTimeField(default=timezone.now)
+    changelog = models.TextField(blank=True, help_text="Markdown, as Release Please wrote it.")
+    commit_sha = models.CharField(max_length=64, validators=[validate_commit_sha])
+    pr_number = models.PositiveIntegerField(null=True, blank=True)
+    release_notes = models.TextField(blank=True)
+    state = FSMField(default=ReleaseState.DRAFT, choices=ReleaseState.choices, protected=True)
+    failure_reason = models.TextField(blank=True)
+    failed_artifact = models.CharField(max_length=255, blank=True, help_text="Which artifact broke it.")
+    published_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = ReleaseVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-release_date", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(commit_sha__regex=GIT_SHA_PATTERN), name="release_commit_sha_full"),
+            models.CheckConstraint(
+                condition=Q(pr_number__isnull=True) | Q(pr_number__gt=0), name="release_pr_number_positive"
+            ),
+            models.CheckConstraint(condition=Q(state__in=ReleaseState.values), name="release_state_known"),
+        ]
+
+    def __str__(self) -> str:
+        return self.version
+
+    @property
+    def semver(self):
+        return parse_semver(self.version)
+
+    def images(self) -> models.QuerySet:
+        return DockerImage.objects.filter(tag=self.version, name__in=IMAGE_NAME_BY_ARTIFACT_TYPE.values())
+
+    def charts(self) -> models.QuerySet:
+        return HelmChart.objects.filter(app_version=self.version)
+
+    # Validation ---------------------------------------------------------------------------
+    def clean(self) -> None:
+        if self.state == ReleaseState.PUBLISHED and self.pk:
+            problems = self.artifact_problems()
+            if problems:
+                raise ValidationError({"state": problems})
+
+    def artifact_problems(self) -> list[str]:
+        artifacts = list(self.artifacts.all()) if self.pk else []
+        if not artifacts:
+            return [f"release {self.version} has no artifacts; a release is published with at least one"]
+        problems = []
+        for artifact in artifacts:
+            missing = [f for f in ("uri", "checksum", "size") if not getattr(artifact, f)]
+            if missing:
+                problems.append(f"artifact {artifact.type} lacks {', '.join(missing)}")
+        return problems
+
+    # State machine ------------------------------------------------------------------------
+    @transition(
+        field=state,
+        source=ReleaseState.DRAFT,
+        target=ReleaseState.PENDING,
+        conditions=[lambda release: not release.guard_submit()],
+        custom={"admin": True, "label": "Publish", "help_text": "Plan and start publishing this release."},
+    )
+    def submit(self) -> None:
+        self.failure_reason = ""
+
+    def guard_submit(self) -> list[str]:
+        problems = []
+        if ReleaseVersion.objects.published().filter(version=self.version).exclude(pk=self.pk).exists():
+            problems.append(f"version {self.version} is already published")
+        planned = set(self.images().values_list("name", flat=True))
+        for name in IMAGE_NAME_BY_ARTIFACT_TYPE.values():
+            if name not in planned:
+                problems.append(f"image {name}:{self.version} is not planned")
+        if not self.charts().exists():
+            problems.append(f"no Helm chart with appVersion {self.version} is planned")
+        return problems
+
+    @transition(field=state, source=ReleaseState.PENDING, target=ReleaseState.BUILDING)
+    def start_build(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=ReleaseState.BUILDING,
+        target=ReleaseState.PUBLISHING,
+        conditions=[lambda release: not release.guard_start_publishing()],
+    )
+    def start_publishing(self) -> None:
+        pass
+
+    def guard_start_publishing(self) -> list[str]:
+        states = dict(self.images().values_list("name", "state"))
+        return [
+            f"image {name}:{self.version} is {states.get(name, 'missing')}, not available"
+            for name in IMAGE_NAME_BY_ARTIFACT_TYPE.values()
+            if states.get(name) != ImageState.AVAILABLE
+        ]
+
+    @transition(
+        field=state,
+        source=ReleaseState.PUBLISHING,
+        target=ReleaseState.PUBLISHED,
+        conditions=[lambda release: not release.guard_mark_published()],
+    )
+    def mark_published(self) -> None:
+        self.published_at = timezone.now()
+
+    def guard_mark_published(self) -> list[str]:
+        problems = self.artifact_problems()
+        if not self.charts().filter(state=ChartState.INDEXED).exists():
+            problems.append(f"the Helm chart for {self.version} is not indexed yet")
+        return problems
+
+    @transition(
+        field=state, source=ACTIVE_RELEASE_STATES, target=ReleaseState.FAILED, custom={"admin": True, "label": "Fail"}
+    )
+    def fail(self, reason: str = "", artifact: str = "") -> None:
+        self.failure_reason = reason
+        self.failed_artifact = artifact
+
+    @transition(
+        field=state,
+        source=ReleaseState.FAILED,
+        target=ReleaseState.PENDING,
+        custom={"admin": True, "label": "Retry", "help_text": "Resume; what was already pushed is reused."},
+    )
+    def retry(self) -> None:
+        self.failure_reason = ""
+        self.failed_artifact = ""
+
+
+class ReleaseArtifact(models.Model):
+    """One published artifact of a release: an image or the chart, pinned by digest.
+
+    Refuses: a docker type that does not point at a ``DockerImage`` (or also at a chart), a
+    ``helm-chart`` that does not point at a ``HelmChart``; a checksum that is not sha256 or differs
+    from the artifact's digest; a URI outside ``REGISTRY_NAMESPACE`` or not pinned to that
+    digest; a non-positive size; an artifact whose version differs from the release's.
+    """
+
+    release = models.ForeignKey(ReleaseVersion, on_delete=models.CASCADE, related_name="artifacts")
+    type = models.CharField(max_length=32, choices=ArtifactType.choices)
+    uri = models.CharField(max_length=500, validators=[validate_artifact_uri])
+    checksum = models.CharField(max_length=71, validators=[validate_sha256_digest])
+    size = models.PositiveBigIntegerField(validators=[validate_positive_size])
+    docker_image = models.ForeignKey(
+        DockerImage, null=True, blank=True, on_delete=models.PROTECT, related_name="artifacts"
+    )
+    helm_chart = models.ForeignKey(HelmChart, null=True, blank=True, on_delete=models.PROTECT, related_name="artifacts")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["release", "type"]
+        constraints = [
+            models.UniqueConstraint(fields=["release", "type"], name="artifact_type_once_per_release"),
+            models.CheckConstraint(condition=Q(checksum__regex=SHA256_DIGEST_PATTERN), name="artifact_checksum_sha256"),
+            models.CheckConstraint(condition=Q(size__gt=0), name="artifact_size_positive"),
+            models.CheckConstraint(condition=~Q(uri=""), name="artifact_uri_required"),
+            models.CheckConstraint(
+                condition=(
+                    Q(type__in=DOCKER_ARTIFACT_TYPES, docker_image__isnull=False, helm_chart__isnull=True)
+                    | Q(type=ArtifactType.HELM_CHART, helm_chart__isnull=False, docker_image__isnull=True)
+                ),
+                name="artifact_type_matches_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.uri}"
+
+    @property
+    def target(self) -> DockerImage | HelmChart | None:
+        return self.docker_image if self.type in DOCKER_ARTIFACT_TYPES else self.helm_chart
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.type in DOCKER_ARTIFACT_TYPES:
+            if self.docker_image_id is None:
+                errors.setdefault("docker_image", []).append(f"a {self.type} artifact must point at a Docker image")
+            if self.helm_chart_id is not None:
+                errors.setdefault("helm_chart", []).append(f"a {self.type} artifact cannot point at a Helm chart")
+        elif self.type == ArtifactType.HELM_CHART:
+            if self.helm_chart_id is None:
+                errors.setdefault("helm_chart", []).append("a helm-chart artifact must point at a Helm chart")
+            if self.docker_image_id is not None:
+                errors.setdefault("docker_image", []).append("a helm-chart artifact cannot point at a Docker image")
+        if errors:
+            raise ValidationError(errors)
+        target = self.target
+        if target is None:
+            return
+        if isinstance(target, DockerImage):
+            expected_name = IMAGE_NAME_BY_ARTIFACT_TYPE[self.type]
+            if target.name != expected_name:
+                errors.setdefault("docker_image", []).append(
+                    f"a {self.type} artifact points at {expected_name}, not {target.name}"
+                )
+            if target.state != ImageState.AVAILABLE:
+                errors.setdefault("docker_image", []).append(
+                    f"image {target.reference} is {target.state}; only available images are release artifacts"
+                )
+            version = target.tag
+        else:
+            if target.state != ChartState.INDEXED:
+                errors.setdefault("helm_chart", []).append(
+                    f"chart {target} is {target.state}; only indexed charts are release artifacts"
+                )
+            version = target.app_version
+        if self.release_id and version != self.release.version:
+            errors.setdefault("release", []).append(
+                f"artifact version {version} differs from release {self.release.version}; "
+                "all artifacts of a release share its version"
+            )
+        if target.digest and self.checksum and self.checksum != target.digest:
+            errors.setdefault("checksum", []).append(
+                f"checksum {self.checksum} differs from the artifact's digest {target.digest}"
+            )
+        if target.digest and self.uri and self.uri != target.pinned_uri:
+            errors.setdefault("uri", []).append(f"the URI must be pinned by digest: {target.pinned_uri}")
+        if errors:
+            raise ValidationError(errors)
