@@ -203,3 +203,4 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+CHART_NAME = env_str("CHART_NAME", "threek8s")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_fsm import ConcurrentTransition, can_proceed
 
-from .models import StatefulModel, StateTransition
+from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE
+from .models import DockerImage, HelmChart, ReleaseVersion, StatefulModel, StateTransition
 
 Stateful = TypeVar("Stateful", bound=StatefulModel)
 
@@ -63,6 +66,8 @@ def fire_transition(
         problems = subject.guard_problems(transition_name)
         if problems:
             raise TransitionRefused(subject, transition_name, problems)
+        if "reason" in inspect.signature(method).parameters:
+            transition_kwargs.setdefault("reason", reason)
         method(**transition_kwargs)
         try:
             subject.full_clean()
@@ -87,3 +92,23 @@ def fire_transition(
             reason=reason or transition_kwargs.get("reason", ""),
         )
     return subject
+
+
+def plan_release(release_pk: int) -> ReleaseVersion:
+    """Create the rows a release publishes: both images and the chart, at the release's version.
+
+    Idempotent: rows that exist are kept as they are (a retried plan never resets pushed work).
+    Refuses (``ValidationError``) a version that is not valid semver.
+    """
+    with transaction.atomic():
+        release = ReleaseVersion.objects.select_for_update().get(pk=release_pk)
+        release.full_clean(exclude=["state"])
+        for name in IMAGE_NAME_BY_ARTIFACT_TYPE.values():
+            image, created = DockerImage.objects.get_or_create(name=name, tag=release.version)
+            if created:
+                image.full_clean()
+        if not release.charts().exists():
+            chart = HelmChart(name=settings.CHART_NAME, chart_version=release.version, app_version=release.version)
+            chart.full_clean()
+            chart.save()
+    return release

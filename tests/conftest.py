@@ -1,4 +1,5 @@
 pytest_plugins = [
+    "tests.fixtures.factories",
     "tests.fixtures.registry",
     "tests.fixtures.dockerd",
 ]

@@ -47,6 +47,12 @@ class StatefulModel(ConcurrentTransitionMixin, models.Model):
     class Meta:
         abstract = True
 
+    def full_clean(self, exclude=None, validate_unique=True, validate_constraints=True) -> None:
+        # clean_fields() would assign ``state`` back, which the protected FSM field forbids; the
+        # state is validated by the transitions and the database's CheckConstraint instead.
+        exclude = {*(exclude or ()), "state"}
+        super().full_clean(exclude=exclude, validate_unique=validate_unique, validate_constraints=validate_constraints)
+
     def guard_problems(self, transition_name: str) -> list[str]:
         """Why ``transition_name`` may not fire now (empty when it may). Overridden per model."""
         guard = getattr(self, f"guard_{transition_name}", None)

@@ -72,7 +72,13 @@ class HelmChart(StatefulModel):
     class Meta:
         ordering = ["name", "-created"]
         constraints = [
-            models.UniqueConstraint(fields=["registry", "name", "chart_version"], name="chart_version_unique"),
+            models.UniqueConstraint(
+                fields=["registry", "name", "chart_version"],
+                name="chart_version_unique",
+                violation_error_message=(
+                    "this chart version already exists; published versions are immutable, publish a new version instead"
+                ),
+            ),
             models.CheckConstraint(
                 condition=Q(digest="") | Q(digest__regex=SHA256_DIGEST_PATTERN), name="chart_digest_sha256"
             ),

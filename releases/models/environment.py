@@ -16,7 +16,7 @@ class EnvironmentVariable(models.Model):
 
     name = models.CharField(max_length=128, unique=True, validators=[validate_env_name])
     default_value = models.TextField(blank=True)
-    description = models.TextField()
+    description = models.TextField(blank=True, help_text="What it configures (required).")
     required = models.BooleanField(default=False)
     scope = models.CharField(max_length=16, choices=EnvironmentScope.choices, default=EnvironmentScope.BOTH)
     secret = models.BooleanField(default=False, help_text="Whether it holds sensitive data.")

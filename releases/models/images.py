@@ -92,7 +92,13 @@ class DockerImage(StatefulModel):
     class Meta:
         ordering = ["name", "-created"]
         constraints = [
-            models.UniqueConstraint(fields=["registry", "name", "tag"], name="image_tag_unique"),
+            models.UniqueConstraint(
+                fields=["registry", "name", "tag"],
+                name="image_tag_unique",
+                violation_error_message=(
+                    "this image tag already exists; published versions are immutable, publish a new version instead"
+                ),
+            ),
             models.CheckConstraint(
                 condition=Q(digest="") | Q(digest__regex=SHA256_DIGEST_PATTERN), name="image_digest_sha256"
             ),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -55,7 +56,11 @@ class ReleaseVersion(StatefulModel):
     release_date = models.DateTimeField(default=timezone.now)
     changelog = models.TextField(blank=True, help_text="Markdown, as Release Please wrote it.")
     commit_sha = models.CharField(max_length=64, validators=[validate_commit_sha])
-    pr_number = models.PositiveIntegerField(null=True, blank=True)
+    pr_number = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1, "pr_number must be a positive pull request number, such as 42")],
+    )
     release_notes = models.TextField(blank=True)
     state = FSMField(default=ReleaseState.DRAFT, choices=ReleaseState.choices, protected=True)
     failure_reason = models.TextField(blank=True)

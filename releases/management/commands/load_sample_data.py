@@ -1,0 +1,75 @@
+"""Load the sample threek8s data so a newcomer sees a populated admin."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from releases.choices import EnvironmentScope
+from releases.models import ChartDependency, DockerImage, EnvironmentVariable, ReleaseVersion
+from releases.services import plan_release
+
+SAMPLE_VERSION = "1.0.0"
+SAMPLE_COMMIT = "0" * 40
+SAMPLE_CHANGELOG = """## 1.0.0 (2026-11-26)
+
+### Features
+
+* **frontend:** cluster overview page ([#12](https://github.com/stianfro/threek8s/issues/12)) ([1a2b3c4](https://github.com/stianfro/threek8s/commit/1a2b3c4))
+* **backend:** watch nodes and pods over the Kubernetes API ([#10](https://github.com/stianfro/threek8s/issues/10)) ([5d6e7f8](https://github.com/stianfro/threek8s/commit/5d6e7f8))
+
+### Bug Fixes
+
+* reconnect the websocket after a timeout ([#14](https://github.com/stianfro/threek8s/issues/14)) ([9a0b1c2](https://github.com/stianfro/threek8s/commit/9a0b1c2))
+"""
+
+ENVIRONMENT = [
+    ("API_URL", "http://threek8s-backend:8080", "Where the frontend reaches the backend API.", False,
+     EnvironmentScope.FRONTEND, False),
+    ("NODE_ENV", "production", "Node.js mode for both services.", False, EnvironmentScope.BOTH, False),
+    ("LOG_LEVEL", "info", "Backend log level: debug, info, warn or error.", False, EnvironmentScope.BACKEND, False),
+    ("KUBECONFIG_SECRET", "", "Name of the Secret holding the kubeconfig the backend watches.", True,
+     EnvironmentScope.BACKEND, True),
+]
+
+
+class Command(BaseCommand):
+    help = "Load the sample threek8s release 1.0.0 (planned, not yet published) and its environment variables."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--commit-sha", default=SAMPLE_COMMIT, help="Full commit SHA the sample release builds.")
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        variables = []
+        for name, default, description, required, scope, secret in ENVIRONMENT:
+            variable, _ = EnvironmentVariable.objects.update_or_create(
+                name=name,
+                defaults={"default_value": default, "description": description, "required": required,
+                          "scope": scope, "secret": secret},
+            )
+            variable.full_clean()
+            variables.append(variable)
+        release, created = ReleaseVersion.objects.get_or_create(
+            version=SAMPLE_VERSION,
+            defaults={"commit_sha": options["commit_sha"], "pr_number": 15, "changelog": SAMPLE_CHANGELOG,
+                      "release_notes": "First release of threek8s."},
+        )
+        release.full_clean()
+        plan_release(release.pk)
+        for image in DockerImage.objects.filter(tag=SAMPLE_VERSION):
+            image.environment_variables.set(
+                [v for v in variables if v.scope in (EnvironmentScope.BOTH, image.name.removeprefix("threek8s-"))]
+            )
+        chart = release.charts().get()
+        chart.environment_variables.set(variables)
+        if not chart.dependencies.exists():
+            ChartDependency.objects.create(
+                chart=chart, name="redis", version="^20.0.0",
+                repository="oci://registry-1.docker.io/bitnamicharts", condition="redis.enabled",
+            )
+        self.stdout.write(self.style.SUCCESS(
+            f"sample release {release.version} {'loaded' if created else 'already present'}: "
+            f"{DockerImage.objects.filter(tag=SAMPLE_VERSION).count()} images, 1 chart, "
+            f"{len(variables)} environment variables"
+        ))

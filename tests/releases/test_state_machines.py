@@ -1,0 +1,206 @@
+"""The three state machines are exactly the spec's graphs (plus ``retry``), every other move is
+refused, transitions are recorded, and concurrent transitions have exactly one winner."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed
+from django_fsm.signals import pre_transition
+
+from releases.choices import ChartState, ImageState, ReleaseState
+from releases.models import DockerImage, HelmChart, ReleaseVersion, StateTransition
+from releases.services import TransitionRefused, fire_transition
+from tests.fixtures.factories import digest_of, make_chart, make_image, make_published_set, make_release
+
+I, C, R = ImageState, ChartState, ReleaseState
+
+GRAPHS = {
+    DockerImage: {
+        (I.QUEUED, "start_build"): I.BUILDING,
+        (I.BUILDING, "start_scan"): I.SCANNING,
+        (I.SCANNING, "start_push"): I.PUSHING,
+        (I.PUSHING, "mark_available"): I.AVAILABLE,
+        (I.QUEUED, "fail"): I.FAILED,
+        (I.BUILDING, "fail"): I.FAILED,
+        (I.SCANNING, "fail"): I.FAILED,
+        (I.PUSHING, "fail"): I.FAILED,
+        (I.FAILED, "retry"): I.QUEUED,
+    },
+    HelmChart: {
+        (C.VALIDATING, "start_packaging"): C.PACKAGING,
+        (C.PACKAGING, "start_upload"): C.UPLOADING,
+        (C.UPLOADING, "mark_indexed"): C.INDEXED,
+        (C.VALIDATING, "reject"): C.INVALID,
+        (C.PACKAGING, "reject"): C.INVALID,
+        (C.UPLOADING, "reject"): C.INVALID,
+        (C.INVALID, "retry"): C.VALIDATING,
+    },
+    ReleaseVersion: {
+        (R.DRAFT, "submit"): R.PENDING,
+        (R.PENDING, "start_build"): R.BUILDING,
+        (R.BUILDING, "start_publishing"): R.PUBLISHING,
+        (R.PUBLISHING, "mark_published"): R.PUBLISHED,
+        (R.PENDING, "fail"): R.FAILED,
+        (R.BUILDING, "fail"): R.FAILED,
+        (R.PUBLISHING, "fail"): R.FAILED,
+        (R.FAILED, "retry"): R.PENDING,
+    },
+}
+STATES = {DockerImage: ImageState, HelmChart: ChartState, ReleaseVersion: ReleaseState}
+
+
+def all_pairs():
+    for model, graph in GRAPHS.items():
+        transitions = sorted({name for _, name in graph})
+        for state in STATES[model].values:
+            for name in transitions:
+                yield pytest.param(model, state, name, graph.get((state, name)), id=f"{model.__name__}-{state}-{name}")
+
+
+def row_in_state(model, state):
+    """A row in ``state`` whose guards pass, plus the field changes its pushing transitions record."""
+    if model is DockerImage:
+        return make_image("threek8s-backend", "2.0.0", state), {
+            "digest": digest_of("pushed"), "size": 42, "build_date": timezone.now(),
+        }
+    if model is HelmChart:
+        make_image("threek8s-frontend", "1.0.0", I.AVAILABLE)
+        make_image("threek8s-backend", "1.0.0", I.AVAILABLE)
+        return make_chart("1.0.1", state, app_version="1.0.0"), {"digest": digest_of("chart")}
+    release, *_ = make_published_set("1.0.0")
+    ReleaseVersion.objects.filter(pk=release.pk).update(state=state)
+    return ReleaseVersion.objects.get(pk=release.pk), {}
+
+
+def test_graphs_are_exactly_the_spec_plus_retry():
+    for model, graph in GRAPHS.items():
+        declared = {
+            (t.source, t.name, t.target) for t in model._meta.get_field("state").get_all_transitions(model)
+        }
+        assert declared == {(source, name, target) for (source, name), target in graph.items()}, model
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("model", "state", "name", "target"), all_pairs())
+def test_every_pair_is_allowed_or_refused_as_the_graph_says(model, state, name, target):
+    row, changes = row_in_state(model, state)
+
+    if target is None:
+        with pytest.raises(TransitionRefused, match=f"cannot {name} from state {state}"):
+            fire_transition(model, row.pk, name, changes=changes)
+        with pytest.raises(TransitionNotAllowed):
+            getattr(model.objects.get(pk=row.pk), name)()
+        assert model.objects.get(pk=row.pk).state == state
+        assert not StateTransition.objects.exists()
+    else:
+        fired = fire_transition(model, row.pk, name, task="test", reason="table", changes=changes)
+        assert fired.state == target
+        assert model.objects.get(pk=row.pk).state == target
+        log = StateTransition.objects.get()
+        assert (log.source, log.target, log.transition, log.task, log.reason) == (state, target, name, "test", "table")
+
+
+@pytest.mark.django_db
+def test_direct_assignment_to_state_is_refused():
+    image = make_image()
+    with pytest.raises(AttributeError, match="Direct state modification is not allowed"):
+        image.state = ImageState.AVAILABLE
+    assert DockerImage.objects.get(pk=image.pk).state == ImageState.QUEUED
+
+
+@pytest.mark.django_db
+def test_chart_cannot_start_packaging_before_its_images_are_available():
+    make_image("threek8s-frontend", "1.0.0", I.AVAILABLE)
+    make_image("threek8s-backend", "1.0.0", I.PUSHING)
+    chart = make_chart("1.0.0")
+
+    with pytest.raises(TransitionRefused) as refused:
+        fire_transition(HelmChart, chart.pk, "start_packaging")
+
+    assert refused.value.reasons == [
+        "image threek8s-backend:1.0.0 is pushing, not available; charts are published only after their images"
+    ]
+    assert HelmChart.objects.get(pk=chart.pk).state == C.VALIDATING
+
+
+@pytest.mark.django_db
+def test_release_is_never_published_without_artifacts():
+    release = make_release("1.0.0")
+    ReleaseVersion.objects.filter(pk=release.pk).update(state=R.PUBLISHING)
+
+    with pytest.raises(TransitionRefused) as refused:
+        fire_transition(ReleaseVersion, release.pk, "mark_published")
+
+    assert "release 1.0.0 has no artifacts" in refused.value.reasons[0]
+    assert ReleaseVersion.objects.get(pk=release.pk).state == R.PUBLISHING
+
+
+@pytest.mark.django_db
+def test_image_cannot_become_available_without_push_results():
+    image = make_image(state=I.PUSHING)
+    with pytest.raises(TransitionRefused) as refused:
+        fire_transition(DockerImage, image.pk, "mark_available")
+    assert "the index digest is not recorded yet; push the image index first" in refused.value.reasons
+    assert DockerImage.objects.get(pk=image.pk).state == I.PUSHING
+
+
+@pytest.mark.django_db
+def test_failing_records_the_reason():
+    image = make_image(state=I.BUILDING)
+    fire_transition(DockerImage, image.pk, "fail", task="build", reason="COPY failed: file not found")
+    image.refresh_from_db()
+    assert image.failure_reason == "COPY failed: file not found"
+    assert image.state_transitions.get().reason == "COPY failed: file not found"
+
+
+RACES = [
+    pytest.param(DockerImage, I.QUEUED, "start_build", I.BUILDING, id="image-start_build"),
+    pytest.param(HelmChart, C.UPLOADING, "reject", C.INVALID, id="chart-reject"),
+    pytest.param(ReleaseVersion, R.FAILED, "retry", R.PENDING, id="release-retry"),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("model", "state", "name", "target"), RACES)
+def test_concurrent_transitions_have_exactly_one_winner(postgres_only, model, state, name, target):
+    # Given a row, and two workers that have both loaded it before either writes
+    row, _ = row_in_state(model, state)
+    both_loaded = threading.Barrier(2, timeout=10)
+
+    def wait_for_the_other(sender, instance, **kwargs):
+        if instance.pk == row.pk:
+            both_loaded.wait()
+
+    pre_transition.connect(wait_for_the_other)
+    outcomes: dict[str, str] = {}
+
+    def worker(label: str) -> None:
+        try:
+            fire_transition(model, row.pk, name, task=label)
+            outcomes[label] = "won"
+        except TransitionRefused as refused:
+            outcomes[label] = "; ".join(refused.reasons)
+        finally:
+            connection.close()
+
+    # When both fire the same transition at once, each on its own database connection
+    threads = [threading.Thread(target=worker, args=(f"worker-{i}",)) for i in (1, 2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+    finally:
+        pre_transition.disconnect(wait_for_the_other)
+
+    # Then exactly one wins, the other is refused, and one transition is recorded
+    assert sorted(outcomes.values())[-1] == "won"
+    assert list(outcomes.values()).count("won") == 1, outcomes
+    loser = next(v for v in outcomes.values() if v != "won")
+    assert f"another worker moved it out of {state} first" in loser
+    assert model.objects.get(pk=row.pk).state == target
+    assert StateTransition.objects.filter(object_id=row.pk, transition=name).count() == 1
