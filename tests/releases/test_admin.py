@@ -1,0 +1,98 @@
+"""The admin screens: they render, show only the transitions a person may fire, fire them through
+the service (recorded, refused with reasons), keep published rows read-only and hide secrets."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.urls import reverse
+
+from releases.choices import ImageState, ReleaseState
+from releases.models import DockerImage, EnvironmentVariable, HelmChart, ReleaseVersion
+from tests.fixtures.factories import make_image, make_published_set
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    user = User.objects.create_superuser("admin", "admin@example.com", "pw")
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+HISTORY = "releases-statetransition-content_type-object_id"
+
+
+def management_forms(*prefixes: str) -> dict[str, str]:
+    data = {}
+    for prefix in (*prefixes, HISTORY):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    return data
+
+
+def change_url(obj):
+    return reverse(f"admin:releases_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def test_every_screen_renders_with_the_sample_data(staff_client):
+    call_command("load_sample_data", stdout=open("/dev/null", "w"))
+    for model in ("dockerimage", "helmchart", "releaseversion", "releaseartifact", "environmentvariable",
+                  "statetransition"):
+        response = staff_client.get(reverse(f"admin:releases_{model}_changelist"))
+        assert response.status_code == 200, model
+    for obj in (*DockerImage.objects.all(), HelmChart.objects.get(), ReleaseVersion.objects.get()):
+        assert staff_client.get(change_url(obj)).status_code == 200
+
+
+def test_only_person_transitions_are_offered(staff_client):
+    image = make_image(state=ImageState.BUILDING)
+    page = staff_client.get(change_url(image)).content.decode()
+    assert 'value="fail"' in page
+    assert 'value="start_scan"' not in page
+
+
+def test_transition_button_fires_through_the_service_and_is_recorded(staff_client):
+    image = make_image(state=ImageState.BUILDING)
+    data = {"_fsm_transition_to": "fail", "name": image.name, "tag": image.tag, "registry": image.registry,
+            "architecture": '["amd64", "arm64"]', "context_path": "backend/", "dockerfile_path": "Dockerfile",
+            "labels": "{}", **management_forms()}
+    response = staff_client.post(change_url(image), data, follow=True)
+    assert response.status_code == 200
+    image.refresh_from_db()
+    assert image.state == ImageState.FAILED
+    log = image.state_transitions.get()
+    assert (log.source, log.target, log.actor) == ("building", "failed", staff_client.user)
+
+
+def test_refused_transition_shows_its_reason(staff_client):
+    release = ReleaseVersion.objects.create(version="3.0.0", commit_sha="b" * 40)
+    data = {"_fsm_transition_to": "submit", "version": "3.0.0", "commit_sha": "b" * 40,
+            "release_date_0": "2026-11-26", "release_date_1": "10:00:00",
+            **management_forms("artifacts")}
+    response = staff_client.post(change_url(release), data, follow=True)
+    assert "image threek8s-frontend:3.0.0 is not planned" in response.content.decode()
+    assert ReleaseVersion.objects.get(pk=release.pk).state == ReleaseState.DRAFT
+
+
+def test_published_rows_are_read_only(staff_client):
+    release, frontend, _, chart = make_published_set()
+    ReleaseVersion.objects.filter(pk=release.pk).update(state=ReleaseState.PUBLISHED)
+    for obj, key_field in ((frontend, "tag"), (chart, "chart_version"), (release, "version")):
+        page = staff_client.get(change_url(obj)).content.decode()
+        assert f'name="{key_field}"' not in page, obj
+        assert "deletelink" not in page, obj
+
+
+def test_secret_values_are_never_shown(staff_client):
+    variable = EnvironmentVariable.objects.create(
+        name="DB_PASSWORD", default_value="hunter2-very-secret", description="db", secret=True
+    )
+    assert "hunter2-very-secret" not in staff_client.get(reverse("admin:releases_environmentvariable_changelist")).content.decode()
+    assert "hunter2-very-secret" not in staff_client.get(change_url(variable)).content.decode()
+    # saving the form without retyping the secret keeps it
+    staff_client.post(change_url(variable), {"name": "DB_PASSWORD", "default_value": "", "description": "db",
+                                             "scope": "both", "secret": "on"})
+    assert EnvironmentVariable.objects.get(pk=variable.pk).default_value == "hunter2-very-secret"

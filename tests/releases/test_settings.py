@@ -1,0 +1,52 @@
+"""Settings read the environment once and refuse bad values at start, naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG", "SECRET_KEY", "SECURE_SSL_REDIRECT"}}
+    env.update(env_overrides)
+    return subprocess.run([sys.executable, "manage.py", *(args or ("check",))], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DEBUG": "false"}, "SECRET_KEY is required"),
+        ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        ({"DEBUG": "true", "DATABASE_URL": "mysql://x/y"}, "DATABASE_URL="),
+        ({"DEBUG": "true", "CELERY_BROKER_URL": "amqp://guest@x//"}, "CELERY_BROKER_URL="),
+        ({"DEBUG": "true", "REGISTRY_NAMESPACE": "Not A Namespace"}, "REGISTRY_NAMESPACE="),
+        ({"DEBUG": "true", "IMAGE_SIZE_BUDGET_BYTES": "big"}, "IMAGE_SIZE_BUDGET_BYTES="),
+    ],
+)
+def test_bad_value_fails_at_start_naming_the_variable(env, named):
+    result = start(env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert named in result.stderr
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = start(
+        {"DEBUG": "false", "SECRET_KEY": "x7!" * 20 + "production-grade-secret", "ALLOWED_HOSTS": "registry.example.com"},
+        "check", "--deploy", "--fail-level", "WARNING",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_quick_start_defaults_to_sqlite_and_the_threek8s_namespace():
+    result = start({"DEBUG": "true"}, "shell", "-c",
+                   "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.REGISTRY_NAMESPACE)")
+    assert result.stdout.strip().splitlines()[-1].split() == ["django.db.backends.sqlite3", "ghcr.io/stianfro/threek8s"]
