@@ -61,23 +61,18 @@ def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
     raw = os.environ.get(name, default)
     parts = urlsplit(raw)
     if parts.scheme not in schemes:
-        raise ImproperlyConfigured(
-            f"{name}={raw!r} must be a URL with one of the schemes {', '.join(schemes)}"
-        )
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a URL with one of the schemes {', '.join(schemes)}")
     return raw
 
 
-_NAMESPACE_RE = re.compile(
-    r"^(?P<host>[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?)(/[a-z0-9]+([._-][a-z0-9]+)*)+$"
-)
+_NAMESPACE_RE = re.compile(r"^(?P<host>[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?)(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
 
 
 def env_registry_namespace(name: str, default: str) -> str:
     raw = os.environ.get(name, default).rstrip("/")
     if not _NAMESPACE_RE.match(raw):
         raise ImproperlyConfigured(
-            f"{name}={raw!r} is not a registry namespace; use host[:port]/path, "
-            "for example ghcr.io/stianfro/threek8s"
+            f"{name}={raw!r} is not a registry namespace; use host[:port]/path, for example ghcr.io/stianfro/threek8s"
         )
     return raw
 

@@ -130,7 +130,15 @@ class ReleaseArtifactInline(admin.TabularInline):
 @admin.register(ReleaseVersion)
 class ReleaseVersionAdmin(TransitionAdmin):
     final_states = (ReleaseState.PUBLISHED,)
-    list_display = ("version", "state", "release_date", "commit_short", "pr_number", "artifact_count", "failed_artifact")
+    list_display = (
+        "version",
+        "state",
+        "release_date",
+        "commit_short",
+        "pr_number",
+        "artifact_count",
+        "failed_artifact",
+    )
     list_filter = ("state",)
     search_fields = ("version", "commit_sha", "changelog", "release_notes")
     readonly_fields = ("failure_reason", "failed_artifact", "published_at")

@@ -59,7 +59,10 @@ def fire_transition(
             raise TransitionRefused(
                 subject,
                 transition_name,
-                [f"cannot {transition_name} from state {source}; from {source} you may {', '.join(allowed) or 'do nothing'}"],
+                [
+                    f"cannot {transition_name} from state {source}; "
+                    f"from {source} you may {', '.join(allowed) or 'do nothing'}"
+                ],
             )
         for field, value in (changes or {}).items():
             setattr(subject, field, value)

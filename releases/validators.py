@@ -62,8 +62,7 @@ def validate_sha256_digest(value: str) -> None:
 def validate_commit_sha(value: str) -> None:
     if not _git_sha_re.match(value or ""):
         raise ValidationError(
-            f"'{value}' is not a full git commit hash; give all 40 (or 64) lowercase hex digits, "
-            "not an abbreviation",
+            f"'{value}' is not a full git commit hash; give all 40 (or 64) lowercase hex digits, not an abbreviation",
             code="commit_sha",
         )
 
@@ -85,9 +84,7 @@ def validate_architectures(value: object) -> None:
     if len(set(value)) != len(value):
         raise ValidationError("architectures are listed more than once; list each once", code="arch")
     if REQUIRED_ARCHITECTURE not in value:
-        raise ValidationError(
-            f"architectures must include {REQUIRED_ARCHITECTURE}; add it to {value}", code="arch"
-        )
+        raise ValidationError(f"architectures must include {REQUIRED_ARCHITECTURE}; add it to {value}", code="arch")
 
 
 def validate_env_name(value: str) -> None:
@@ -155,7 +152,9 @@ def validate_http_url(value: str) -> None:
         )
 
 
-_constraint_part_re = re.compile(r"^(\^|~|>=|<=|>|<|=|!=)?\s*v?(\d+|x|X|\*)(\.(\d+|x|X|\*))?(\.(\d+|x|X|\*))?(-[0-9A-Za-z.-]+)?$")
+_constraint_part_re = re.compile(
+    r"^(\^|~|>=|<=|>|<|=|!=)?\s*v?(\d+|x|X|\*)(\.(\d+|x|X|\*))?(\.(\d+|x|X|\*))?(-[0-9A-Za-z.-]+)?$"
+)
 
 
 def validate_version_constraint(value: str) -> None:

@@ -1,6 +1,6 @@
 """The spec's data model, one module per concept."""
 
-from .base import StateTransition, StatefulModel
+from .base import StatefulModel, StateTransition
 from .charts import ChartDependency, HelmChart
 from .environment import EnvironmentVariable
 from .images import DockerImage, ImmutableTagError

@@ -103,9 +103,7 @@ class HelmChart(StatefulModel):
 
     def app_images(self) -> models.QuerySet:
         """The frontend and backend images this chart's ``app_version`` refers to."""
-        return DockerImage.objects.filter(
-            tag=self.app_version, name__in=IMAGE_NAME_BY_ARTIFACT_TYPE.values()
-        )
+        return DockerImage.objects.filter(tag=self.app_version, name__in=IMAGE_NAME_BY_ARTIFACT_TYPE.values())
 
     def missing_app_images(self, *, require_available: bool) -> list[str]:
         found = {image.name: image for image in self.app_images()}

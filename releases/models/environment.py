@@ -24,16 +24,12 @@ class EnvironmentVariable(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(name__regex=ENV_NAME_PATTERN), name="envvar_name_upper_snake_case"
-            ),
+            models.CheckConstraint(condition=Q(name__regex=ENV_NAME_PATTERN), name="envvar_name_upper_snake_case"),
             models.CheckConstraint(condition=~Q(description=""), name="envvar_description_required"),
             models.CheckConstraint(
                 condition=Q(required=True) | ~Q(default_value=""), name="envvar_default_unless_required"
             ),
-            models.CheckConstraint(
-                condition=Q(scope__in=EnvironmentScope.values), name="envvar_scope_known"
-            ),
+            models.CheckConstraint(condition=Q(scope__in=EnvironmentScope.values), name="envvar_scope_known"),
         ]
 
     def __str__(self) -> str:

@@ -83,6 +83,9 @@ class DockerImage(StatefulModel):
     state = FSMField(default=ImageState.QUEUED, choices=ImageState.choices, protected=True)
     progress = models.CharField(max_length=255, blank=True, help_text="What the pipeline is doing now.")
     build_log = models.TextField(blank=True)
+    scan_findings = models.JSONField(
+        default=list, blank=True, help_text="Findings of the scan: severity, check, path, message."
+    )
     failure_reason = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -152,12 +155,7 @@ class DockerImage(StatefulModel):
     def _refuse_immutable_change(self) -> None:
         if self.pk is None:
             return
-        stored = (
-            type(self)
-            .objects.filter(pk=self.pk)
-            .values("state", "tag", "name", "registry", "digest")
-            .first()
-        )
+        stored = type(self).objects.filter(pk=self.pk).values("state", "tag", "name", "registry", "digest").first()
         if not stored or stored["state"] != ImageState.AVAILABLE or stored["tag"] == MOVING_TAG:
             return
         changed = [f for f in ("tag", "name", "registry", "digest") if getattr(self, f) != stored[f]]
@@ -182,9 +180,7 @@ class DockerImage(StatefulModel):
 
     def delete(self, *args, **kwargs):
         if self.tag_is_immutable:
-            raise ImmutableTagError(
-                f"{self.reference} is published; published versions are kept as the audit trail"
-            )
+            raise ImmutableTagError(f"{self.reference} is published; published versions are kept as the audit trail")
         return super().delete(*args, **kwargs)
 
     # State machine ------------------------------------------------------------------------

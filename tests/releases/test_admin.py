@@ -3,6 +3,8 @@ the service (recorded, refused with reasons), keep published rows read-only and 
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
@@ -38,9 +40,15 @@ def change_url(obj):
 
 
 def test_every_screen_renders_with_the_sample_data(staff_client):
-    call_command("load_sample_data", stdout=open("/dev/null", "w"))
-    for model in ("dockerimage", "helmchart", "releaseversion", "releaseartifact", "environmentvariable",
-                  "statetransition"):
+    call_command("load_sample_data", stdout=io.StringIO())
+    for model in (
+        "dockerimage",
+        "helmchart",
+        "releaseversion",
+        "releaseartifact",
+        "environmentvariable",
+        "statetransition",
+    ):
         response = staff_client.get(reverse(f"admin:releases_{model}_changelist"))
         assert response.status_code == 200, model
     for obj in (*DockerImage.objects.all(), HelmChart.objects.get(), ReleaseVersion.objects.get()):
@@ -56,9 +64,17 @@ def test_only_person_transitions_are_offered(staff_client):
 
 def test_transition_button_fires_through_the_service_and_is_recorded(staff_client):
     image = make_image(state=ImageState.BUILDING)
-    data = {"_fsm_transition_to": "fail", "name": image.name, "tag": image.tag, "registry": image.registry,
-            "architecture": '["amd64", "arm64"]', "context_path": "backend/", "dockerfile_path": "Dockerfile",
-            "labels": "{}", **management_forms()}
+    data = {
+        "_fsm_transition_to": "fail",
+        "name": image.name,
+        "tag": image.tag,
+        "registry": image.registry,
+        "architecture": '["amd64", "arm64"]',
+        "context_path": "backend/",
+        "dockerfile_path": "Dockerfile",
+        "labels": "{}",
+        **management_forms(),
+    }
     response = staff_client.post(change_url(image), data, follow=True)
     assert response.status_code == 200
     image.refresh_from_db()
@@ -69,9 +85,14 @@ def test_transition_button_fires_through_the_service_and_is_recorded(staff_clien
 
 def test_refused_transition_shows_its_reason(staff_client):
     release = ReleaseVersion.objects.create(version="3.0.0", commit_sha="b" * 40)
-    data = {"_fsm_transition_to": "submit", "version": "3.0.0", "commit_sha": "b" * 40,
-            "release_date_0": "2026-11-26", "release_date_1": "10:00:00",
-            **management_forms("artifacts")}
+    data = {
+        "_fsm_transition_to": "submit",
+        "version": "3.0.0",
+        "commit_sha": "b" * 40,
+        "release_date_0": "2026-11-26",
+        "release_date_1": "10:00:00",
+        **management_forms("artifacts"),
+    }
     response = staff_client.post(change_url(release), data, follow=True)
     assert "image threek8s-frontend:3.0.0 is not planned" in response.content.decode()
     assert ReleaseVersion.objects.get(pk=release.pk).state == ReleaseState.DRAFT
@@ -90,9 +111,14 @@ def test_secret_values_are_never_shown(staff_client):
     variable = EnvironmentVariable.objects.create(
         name="DB_PASSWORD", default_value="hunter2-very-secret", description="db", secret=True
     )
-    assert "hunter2-very-secret" not in staff_client.get(reverse("admin:releases_environmentvariable_changelist")).content.decode()
+    assert (
+        "hunter2-very-secret"
+        not in staff_client.get(reverse("admin:releases_environmentvariable_changelist")).content.decode()
+    )
     assert "hunter2-very-secret" not in staff_client.get(change_url(variable)).content.decode()
     # saving the form without retyping the secret keeps it
-    staff_client.post(change_url(variable), {"name": "DB_PASSWORD", "default_value": "", "description": "db",
-                                             "scope": "both", "secret": "on"})
+    staff_client.post(
+        change_url(variable),
+        {"name": "DB_PASSWORD", "default_value": "", "description": "db", "scope": "both", "secret": "on"},
+    )
     assert EnvironmentVariable.objects.get(pk=variable.pk).default_value == "hunter2-very-secret"

@@ -13,10 +13,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG", "SECRET_KEY", "SECURE_SSL_REDIRECT"}}
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG", "SECRET_KEY", "SECURE_SSL_REDIRECT"}
+    }
     env.update(env_overrides)
-    return subprocess.run([sys.executable, "manage.py", *(args or ("check",))], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", *(args or ("check",))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize(
@@ -39,14 +47,25 @@ def test_bad_value_fails_at_start_naming_the_variable(env, named):
 
 def test_check_deploy_is_clean_with_production_settings():
     result = start(
-        {"DEBUG": "false", "SECRET_KEY": "x7!" * 20 + "production-grade-secret", "ALLOWED_HOSTS": "registry.example.com"},
-        "check", "--deploy", "--fail-level", "WARNING",
+        {
+            "DEBUG": "false",
+            "SECRET_KEY": "x7!" * 20 + "production-grade-secret",
+            "ALLOWED_HOSTS": "registry.example.com",
+        },
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_quick_start_defaults_to_sqlite_and_the_threek8s_namespace():
-    result = start({"DEBUG": "true"}, "shell", "-c",
-                   "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.REGISTRY_NAMESPACE)")
+    result = start(
+        {"DEBUG": "true"},
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.REGISTRY_NAMESPACE)",
+    )
     assert result.stdout.strip().splitlines()[-1].split() == ["django.db.backends.sqlite3", "ghcr.io/stianfro/threek8s"]

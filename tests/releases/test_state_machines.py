@@ -16,38 +16,38 @@ from releases.models import DockerImage, HelmChart, ReleaseVersion, StateTransit
 from releases.services import TransitionRefused, fire_transition
 from tests.fixtures.factories import digest_of, make_chart, make_image, make_published_set, make_release
 
-I, C, R = ImageState, ChartState, ReleaseState
+IS, CS, RS = ImageState, ChartState, ReleaseState
 
 GRAPHS = {
     DockerImage: {
-        (I.QUEUED, "start_build"): I.BUILDING,
-        (I.BUILDING, "start_scan"): I.SCANNING,
-        (I.SCANNING, "start_push"): I.PUSHING,
-        (I.PUSHING, "mark_available"): I.AVAILABLE,
-        (I.QUEUED, "fail"): I.FAILED,
-        (I.BUILDING, "fail"): I.FAILED,
-        (I.SCANNING, "fail"): I.FAILED,
-        (I.PUSHING, "fail"): I.FAILED,
-        (I.FAILED, "retry"): I.QUEUED,
+        (IS.QUEUED, "start_build"): IS.BUILDING,
+        (IS.BUILDING, "start_scan"): IS.SCANNING,
+        (IS.SCANNING, "start_push"): IS.PUSHING,
+        (IS.PUSHING, "mark_available"): IS.AVAILABLE,
+        (IS.QUEUED, "fail"): IS.FAILED,
+        (IS.BUILDING, "fail"): IS.FAILED,
+        (IS.SCANNING, "fail"): IS.FAILED,
+        (IS.PUSHING, "fail"): IS.FAILED,
+        (IS.FAILED, "retry"): IS.QUEUED,
     },
     HelmChart: {
-        (C.VALIDATING, "start_packaging"): C.PACKAGING,
-        (C.PACKAGING, "start_upload"): C.UPLOADING,
-        (C.UPLOADING, "mark_indexed"): C.INDEXED,
-        (C.VALIDATING, "reject"): C.INVALID,
-        (C.PACKAGING, "reject"): C.INVALID,
-        (C.UPLOADING, "reject"): C.INVALID,
-        (C.INVALID, "retry"): C.VALIDATING,
+        (CS.VALIDATING, "start_packaging"): CS.PACKAGING,
+        (CS.PACKAGING, "start_upload"): CS.UPLOADING,
+        (CS.UPLOADING, "mark_indexed"): CS.INDEXED,
+        (CS.VALIDATING, "reject"): CS.INVALID,
+        (CS.PACKAGING, "reject"): CS.INVALID,
+        (CS.UPLOADING, "reject"): CS.INVALID,
+        (CS.INVALID, "retry"): CS.VALIDATING,
     },
     ReleaseVersion: {
-        (R.DRAFT, "submit"): R.PENDING,
-        (R.PENDING, "start_build"): R.BUILDING,
-        (R.BUILDING, "start_publishing"): R.PUBLISHING,
-        (R.PUBLISHING, "mark_published"): R.PUBLISHED,
-        (R.PENDING, "fail"): R.FAILED,
-        (R.BUILDING, "fail"): R.FAILED,
-        (R.PUBLISHING, "fail"): R.FAILED,
-        (R.FAILED, "retry"): R.PENDING,
+        (RS.DRAFT, "submit"): RS.PENDING,
+        (RS.PENDING, "start_build"): RS.BUILDING,
+        (RS.BUILDING, "start_publishing"): RS.PUBLISHING,
+        (RS.PUBLISHING, "mark_published"): RS.PUBLISHED,
+        (RS.PENDING, "fail"): RS.FAILED,
+        (RS.BUILDING, "fail"): RS.FAILED,
+        (RS.PUBLISHING, "fail"): RS.FAILED,
+        (RS.FAILED, "retry"): RS.PENDING,
     },
 }
 STATES = {DockerImage: ImageState, HelmChart: ChartState, ReleaseVersion: ReleaseState}
@@ -65,11 +65,13 @@ def row_in_state(model, state):
     """A row in ``state`` whose guards pass, plus the field changes its pushing transitions record."""
     if model is DockerImage:
         return make_image("threek8s-backend", "2.0.0", state), {
-            "digest": digest_of("pushed"), "size": 42, "build_date": timezone.now(),
+            "digest": digest_of("pushed"),
+            "size": 42,
+            "build_date": timezone.now(),
         }
     if model is HelmChart:
-        make_image("threek8s-frontend", "1.0.0", I.AVAILABLE)
-        make_image("threek8s-backend", "1.0.0", I.AVAILABLE)
+        make_image("threek8s-frontend", "1.0.0", IS.AVAILABLE)
+        make_image("threek8s-backend", "1.0.0", IS.AVAILABLE)
         return make_chart("1.0.1", state, app_version="1.0.0"), {"digest": digest_of("chart")}
     release, *_ = make_published_set("1.0.0")
     ReleaseVersion.objects.filter(pk=release.pk).update(state=state)
@@ -78,9 +80,7 @@ def row_in_state(model, state):
 
 def test_graphs_are_exactly_the_spec_plus_retry():
     for model, graph in GRAPHS.items():
-        declared = {
-            (t.source, t.name, t.target) for t in model._meta.get_field("state").get_all_transitions(model)
-        }
+        declared = {(t.source, t.name, t.target) for t in model._meta.get_field("state").get_all_transitions(model)}
         assert declared == {(source, name, target) for (source, name), target in graph.items()}, model
 
 
@@ -114,8 +114,8 @@ def test_direct_assignment_to_state_is_refused():
 
 @pytest.mark.django_db
 def test_chart_cannot_start_packaging_before_its_images_are_available():
-    make_image("threek8s-frontend", "1.0.0", I.AVAILABLE)
-    make_image("threek8s-backend", "1.0.0", I.PUSHING)
+    make_image("threek8s-frontend", "1.0.0", IS.AVAILABLE)
+    make_image("threek8s-backend", "1.0.0", IS.PUSHING)
     chart = make_chart("1.0.0")
 
     with pytest.raises(TransitionRefused) as refused:
@@ -124,33 +124,33 @@ def test_chart_cannot_start_packaging_before_its_images_are_available():
     assert refused.value.reasons == [
         "image threek8s-backend:1.0.0 is pushing, not available; charts are published only after their images"
     ]
-    assert HelmChart.objects.get(pk=chart.pk).state == C.VALIDATING
+    assert HelmChart.objects.get(pk=chart.pk).state == CS.VALIDATING
 
 
 @pytest.mark.django_db
 def test_release_is_never_published_without_artifacts():
     release = make_release("1.0.0")
-    ReleaseVersion.objects.filter(pk=release.pk).update(state=R.PUBLISHING)
+    ReleaseVersion.objects.filter(pk=release.pk).update(state=RS.PUBLISHING)
 
     with pytest.raises(TransitionRefused) as refused:
         fire_transition(ReleaseVersion, release.pk, "mark_published")
 
     assert "release 1.0.0 has no artifacts" in refused.value.reasons[0]
-    assert ReleaseVersion.objects.get(pk=release.pk).state == R.PUBLISHING
+    assert ReleaseVersion.objects.get(pk=release.pk).state == RS.PUBLISHING
 
 
 @pytest.mark.django_db
 def test_image_cannot_become_available_without_push_results():
-    image = make_image(state=I.PUSHING)
+    image = make_image(state=IS.PUSHING)
     with pytest.raises(TransitionRefused) as refused:
         fire_transition(DockerImage, image.pk, "mark_available")
     assert "the index digest is not recorded yet; push the image index first" in refused.value.reasons
-    assert DockerImage.objects.get(pk=image.pk).state == I.PUSHING
+    assert DockerImage.objects.get(pk=image.pk).state == IS.PUSHING
 
 
 @pytest.mark.django_db
 def test_failing_records_the_reason():
-    image = make_image(state=I.BUILDING)
+    image = make_image(state=IS.BUILDING)
     fire_transition(DockerImage, image.pk, "fail", task="build", reason="COPY failed: file not found")
     image.refresh_from_db()
     assert image.failure_reason == "COPY failed: file not found"
@@ -158,9 +158,9 @@ def test_failing_records_the_reason():
 
 
 RACES = [
-    pytest.param(DockerImage, I.QUEUED, "start_build", I.BUILDING, id="image-start_build"),
-    pytest.param(HelmChart, C.UPLOADING, "reject", C.INVALID, id="chart-reject"),
-    pytest.param(ReleaseVersion, R.FAILED, "retry", R.PENDING, id="release-retry"),
+    pytest.param(DockerImage, IS.QUEUED, "start_build", IS.BUILDING, id="image-start_build"),
+    pytest.param(HelmChart, CS.UPLOADING, "reject", CS.INVALID, id="chart-reject"),
+    pytest.param(ReleaseVersion, RS.FAILED, "retry", RS.PENDING, id="release-retry"),
 ]
 
 

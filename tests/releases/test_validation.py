@@ -43,8 +43,12 @@ def base_values(model, context):
     if model is ReleaseArtifact:
         image = context["image"]
         return {
-            "release": context["release"], "type": "docker-backend", "docker_image": image,
-            "uri": image.pinned_uri, "checksum": image.digest, "size": 10,
+            "release": context["release"],
+            "type": "docker-backend",
+            "docker_image": image,
+            "uri": image.pinned_uri,
+            "checksum": image.digest,
+            "size": 10,
         }
     raise AssertionError(model)
 
@@ -195,7 +199,11 @@ def test_image_tag_cannot_be_created_twice(context):
 
 def test_artifact_version_must_match_release(context):
     other = make_image("threek8s-backend", "1.1.0", ImageState.AVAILABLE)
-    values = {**base_values(ReleaseArtifact, context), "docker_image": other, "uri": other.pinned_uri,
-              "checksum": other.digest}
+    values = {
+        **base_values(ReleaseArtifact, context),
+        "docker_image": other,
+        "uri": other.pinned_uri,
+        "checksum": other.digest,
+    }
     errors = model_errors(ReleaseArtifact, values)
     assert "differs from release 1.0.0" in errors["release"][0]

@@ -24,12 +24,24 @@ SAMPLE_CHANGELOG = """## 1.0.0 (2026-11-26)
 """
 
 ENVIRONMENT = [
-    ("API_URL", "http://threek8s-backend:8080", "Where the frontend reaches the backend API.", False,
-     EnvironmentScope.FRONTEND, False),
+    (
+        "API_URL",
+        "http://threek8s-backend:8080",
+        "Where the frontend reaches the backend API.",
+        False,
+        EnvironmentScope.FRONTEND,
+        False,
+    ),
     ("NODE_ENV", "production", "Node.js mode for both services.", False, EnvironmentScope.BOTH, False),
     ("LOG_LEVEL", "info", "Backend log level: debug, info, warn or error.", False, EnvironmentScope.BACKEND, False),
-    ("KUBECONFIG_SECRET", "", "Name of the Secret holding the kubeconfig the backend watches.", True,
-     EnvironmentScope.BACKEND, True),
+    (
+        "KUBECONFIG_SECRET",
+        "",
+        "Name of the Secret holding the kubeconfig the backend watches.",
+        True,
+        EnvironmentScope.BACKEND,
+        True,
+    ),
 ]
 
 
@@ -45,15 +57,24 @@ class Command(BaseCommand):
         for name, default, description, required, scope, secret in ENVIRONMENT:
             variable, _ = EnvironmentVariable.objects.update_or_create(
                 name=name,
-                defaults={"default_value": default, "description": description, "required": required,
-                          "scope": scope, "secret": secret},
+                defaults={
+                    "default_value": default,
+                    "description": description,
+                    "required": required,
+                    "scope": scope,
+                    "secret": secret,
+                },
             )
             variable.full_clean()
             variables.append(variable)
         release, created = ReleaseVersion.objects.get_or_create(
             version=SAMPLE_VERSION,
-            defaults={"commit_sha": options["commit_sha"], "pr_number": 15, "changelog": SAMPLE_CHANGELOG,
-                      "release_notes": "First release of threek8s."},
+            defaults={
+                "commit_sha": options["commit_sha"],
+                "pr_number": 15,
+                "changelog": SAMPLE_CHANGELOG,
+                "release_notes": "First release of threek8s.",
+            },
         )
         release.full_clean()
         plan_release(release.pk)
@@ -65,11 +86,16 @@ class Command(BaseCommand):
         chart.environment_variables.set(variables)
         if not chart.dependencies.exists():
             ChartDependency.objects.create(
-                chart=chart, name="redis", version="^20.0.0",
-                repository="oci://registry-1.docker.io/bitnamicharts", condition="redis.enabled",
+                chart=chart,
+                name="redis",
+                version="^20.0.0",
+                repository="oci://registry-1.docker.io/bitnamicharts",
+                condition="redis.enabled",
             )
-        self.stdout.write(self.style.SUCCESS(
-            f"sample release {release.version} {'loaded' if created else 'already present'}: "
-            f"{DockerImage.objects.filter(tag=SAMPLE_VERSION).count()} images, 1 chart, "
-            f"{len(variables)} environment variables"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"sample release {release.version} {'loaded' if created else 'already present'}: "
+                f"{DockerImage.objects.filter(tag=SAMPLE_VERSION).count()} images, 1 chart, "
+                f"{len(variables)} environment variables"
+            )
+        )

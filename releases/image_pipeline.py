@@ -1,0 +1,402 @@
+"""One ``DockerImage`` from ``queued`` to ``available``: build, scan, push; resumable at each state.
+
+Every step is a transition fired through ``services.fire_transition``; a step whose state has
+already passed is skipped, so a redelivered task (or one after a worker died) picks up where the
+row says it is. Exports are written deterministically under ``BUILD_WORKDIR/image-<pk>`` and
+their digests recorded before the push, so a resumed push sends the same bytes, and a push that
+finished is never rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+from django.conf import settings
+from django.db import connection
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+
+from .choices import MOVING_TAG, ImageState
+from .imagebuild import (
+    EngineUnavailable,
+    ExportedImage,
+    Finding,
+    build_platform_image,
+    checkout,
+    export_image,
+    final_base_image,
+    run_external_scanner,
+    scan_image,
+    severity_at_least,
+)
+from .imagebuild.export import OCI_CONFIG, Blob
+from .models import DockerImage, ReleaseVersion
+from .oci import PlatformManifest, RegistryClient, TagConflict, build_index
+from .oci.media_types import OCI_INDEX
+from .services import fire_transition
+from .validators import parse_semver
+
+logger = logging.getLogger(__name__)
+
+
+class ImagePipelineError(Exception):
+    """A failure a person must act on; its message becomes the image's failure reason."""
+
+
+class BuildLog:
+    """Appends engine output to ``DockerImage.build_log`` in small batches, so the admin shows it live."""
+
+    def __init__(self, image_pk: int, flush_every: float = 0.5) -> None:
+        self.image_pk = image_pk
+        self.flush_every = flush_every
+        self.pending: list[str] = []
+        self.last_flush = time.monotonic()
+
+    def __call__(self, line: str) -> None:
+        self.pending.append(line.rstrip("\n"))
+        if time.monotonic() - self.last_flush >= self.flush_every or len(self.pending) >= 200:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            text = "\n".join(self.pending) + "\n"
+            DockerImage.objects.filter(pk=self.image_pk).update(build_log=Concat(F("build_log"), Value(text)))
+            self.pending = []
+        self.last_flush = time.monotonic()
+
+
+def report_progress(image_pk: int, message: str) -> None:
+    logger.info("image %s: %s", image_pk, message)
+    DockerImage.objects.filter(pk=image_pk).update(progress=message[:255])
+
+
+def workdir_for(image: DockerImage) -> Path:
+    return Path(settings.BUILD_WORKDIR) / f"image-{image.pk}"
+
+
+def platform_dir(image: DockerImage, platform: str) -> Path:
+    return workdir_for(image) / "export" / platform.replace("/", "-")
+
+
+def registry_client() -> RegistryClient:
+    host = settings.REGISTRY_NAMESPACE.split("/", 1)[0]
+    return RegistryClient(
+        host,
+        username=settings.REGISTRY_USERNAME,
+        password=settings.REGISTRY_PASSWORD,
+        insecure_hosts=settings.REGISTRY_INSECURE_HOSTS,
+    )
+
+
+def repository_path(image: DockerImage) -> str:
+    """The repository inside the registry host: ``stianfro/threek8s/threek8s-backend``."""
+    return image.repository.split("/", 1)[1]
+
+
+@contextmanager
+def exclusive(image_pk: int) -> Iterator[bool]:
+    """One pipeline per image at a time: a PostgreSQL session advisory lock (released if the worker dies)."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [7301, image_pk])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [7301, image_pk])
+
+
+def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
+    """Drive one image as far as it can go; return its final state.
+
+    Refuses nothing silently: a failure a person must fix moves the image to ``failed`` with the
+    reason; transient engine/registry errors propagate for the Celery task to retry.
+    """
+    with exclusive(image_pk) as acquired:
+        if not acquired:
+            logger.info("image %s: another worker is on it", image_pk)
+            return DockerImage.objects.get(pk=image_pk).state
+        try:
+            return _advance(image_pk, task)
+        except (ImagePipelineError, TagConflict) as error:
+            fail_image(image_pk, str(error), task=task)
+            return ImageState.FAILED
+
+
+def fail_image(image_pk: int, reason: str, *, task: str = "") -> None:
+    image = DockerImage.objects.get(pk=image_pk)
+    if image.state in (ImageState.AVAILABLE, ImageState.FAILED):
+        return
+    report_progress(image_pk, "failed")
+    fire_transition(DockerImage, image_pk, "fail", task=task, reason=reason)
+
+
+def _advance(image_pk: int, task: str) -> str:
+    image = DockerImage.objects.get(pk=image_pk)
+    if image.state == ImageState.QUEUED:
+        image = fire_transition(DockerImage, image_pk, "start_build", task=task)
+    if image.state == ImageState.BUILDING:
+        exports = build(image)
+        image = fire_transition(
+            DockerImage,
+            image_pk,
+            "start_scan",
+            task=task,
+            changes={"platform_digests": {e.platform: describe(e.image) for e in exports}},
+        )
+    if image.state == ImageState.SCANNING:
+        findings = scan(image)
+        image = fire_transition(
+            DockerImage,
+            image_pk,
+            "start_push",
+            task=task,
+            changes={"scan_findings": [finding.__dict__ for finding in findings]},
+        )
+    if image.state == ImageState.PUSHING:
+        changes = push(image)
+        image = fire_transition(DockerImage, image_pk, "mark_available", task=task, changes=changes)
+        move_latest(image)
+        shutil.rmtree(workdir_for(image), ignore_errors=True)
+    return image.state
+
+
+class PlatformExport:
+    def __init__(self, platform: str, image: ExportedImage) -> None:
+        self.platform = platform
+        self.image = image
+
+
+def describe(exported: ExportedImage) -> dict:
+    """What the index needs of a platform image, recorded so a resumed push needs no export."""
+    return {
+        "digest": exported.manifest_digest,
+        "manifest_size": len(exported.manifest_bytes),
+        "os": exported.os,
+        "architecture": exported.architecture,
+        "variant": exported.variant,
+        "size": exported.size,
+    }
+
+
+def load_export(directory: Path, manifest_digest: str) -> ExportedImage | None:
+    """Re-read an export written by ``export_image`` (its blobs are content-addressed files)."""
+    blobs = directory / "blobs" / "sha256"
+    manifest_path = blobs / manifest_digest.split(":", 1)[1]
+    if not manifest_path.is_file():
+        return None
+    manifest_bytes = manifest_path.read_bytes()
+    if "sha256:" + hashlib.sha256(manifest_bytes).hexdigest() != manifest_digest:
+        return None
+    manifest = json.loads(manifest_bytes)
+    config_path = blobs / manifest["config"]["digest"].split(":", 1)[1]
+    layers = [
+        Blob(blobs / d["digest"].split(":", 1)[1], d["digest"], d["size"], d["mediaType"]) for d in manifest["layers"]
+    ]
+    if not config_path.is_file() or not all(layer.path.is_file() for layer in layers):
+        return None
+    config_bytes = config_path.read_bytes()
+    config = json.loads(config_bytes)
+    container = config.get("config") or {}
+    return ExportedImage(
+        config_bytes=config_bytes,
+        config_digest=manifest["config"]["digest"],
+        layers=layers,
+        manifest_bytes=manifest_bytes,
+        manifest_digest=manifest_digest,
+        architecture=config.get("architecture", ""),
+        os=config.get("os", ""),
+        variant=config.get("variant") or None,
+        labels=dict(container.get("Labels") or {}),
+        user=str(container.get("User") or ""),
+        size=len(config_bytes) + sum(layer.size for layer in layers),
+        created=config.get("created"),
+        config_path=config_path,
+        manifest_path=manifest_path,
+    )
+
+
+def engine() -> docker.DockerClient:
+    try:
+        client = docker.DockerClient(base_url=settings.DOCKER_HOST, timeout=120)
+        client.ping()
+    except docker.errors.DockerException as error:
+        raise EngineUnavailable(f"cannot reach the Docker engine at {settings.DOCKER_HOST}: {error}") from error
+    return client
+
+
+def build(image: DockerImage) -> list[PlatformExport]:
+    """Check out the release's commit and build and export every platform."""
+    release = ReleaseVersion.objects.filter(version=image.tag).first()
+    if release is None:
+        raise ImagePipelineError(f"no release {image.tag} exists to say which commit to build; create it first")
+    if not settings.SOURCE_REPOSITORY_URL:
+        raise ImagePipelineError("SOURCE_REPOSITORY_URL is not set; point it at the git repository to build")
+    workdir = workdir_for(image)
+    shutil.rmtree(workdir, ignore_errors=True)
+    source = workdir / "source"
+    log = BuildLog(image.pk)
+    report_progress(image.pk, f"checking out {release.commit_sha[:12]}")
+    try:
+        checkout(settings.SOURCE_REPOSITORY_URL, release.commit_sha, source)
+    except Exception as error:  # SourceError and anything git says: all need a person
+        raise ImagePipelineError(str(error)) from error
+    context = source / image.context_path
+    dockerfile = context / image.dockerfile_path
+    if not dockerfile.is_file():
+        raise ImagePipelineError(
+            f"{image.context_path}{image.dockerfile_path} does not exist at commit {release.commit_sha[:12]}; "
+            "fix the image's context_path/dockerfile_path or the repository"
+        )
+    try:
+        base_image = final_base_image(dockerfile.read_text())
+    except Exception as error:
+        raise ImagePipelineError(f"cannot read the final FROM of {dockerfile.name}: {error}") from error
+    created = datetime.now(UTC).replace(microsecond=0)
+    labels = {
+        "org.opencontainers.image.version": image.tag,
+        "org.opencontainers.image.revision": release.commit_sha,
+        "org.opencontainers.image.source": settings.SOURCE_REPOSITORY_URL,
+        "org.opencontainers.image.created": created.isoformat().replace("+00:00", "Z"),
+        "org.opencontainers.image.title": image.name,
+    }
+    DockerImage.objects.filter(pk=image.pk).update(base_image=base_image, labels=labels, build_log="")
+    client = engine()
+    exports = []
+    platforms = settings.IMAGE_PLATFORMS
+    for number, platform in enumerate(platforms, 1):
+        report_progress(image.pk, f"building {platform} ({number}/{len(platforms)})")
+        log(f"==> building {platform}")
+        try:
+            image_id = build_platform_image(client, context, image.dockerfile_path, platform, labels, log)
+        except EngineUnavailable:
+            log.flush()
+            raise
+        except Exception as error:
+            log.flush()
+            raise ImagePipelineError(f"building {platform} failed: {error}") from error
+        report_progress(image.pk, f"exporting {platform} ({number}/{len(platforms)})")
+        exported = export_image(client, image_id, platform_dir(image, platform))
+        log(f"==> {platform}: manifest {exported.manifest_digest}, {exported.size} bytes")
+        exports.append(PlatformExport(platform, exported))
+    log.flush()
+    return exports
+
+
+def load_exports(image: DockerImage) -> list[PlatformExport]:
+    exports = []
+    for platform in image.platform_digests:
+        exports.append(PlatformExport(platform, require_export(image, platform)))
+    return exports
+
+
+def require_export(image: DockerImage, platform: str) -> ExportedImage:
+    digest = image.platform_digests[platform]["digest"]
+    exported = load_export(platform_dir(image, platform), digest)
+    if exported is None:
+        raise ImagePipelineError(
+            f"the {platform} export recorded as {digest} is gone from {platform_dir(image, platform)}; "
+            "retry the image to build it again"
+        )
+    return exported
+
+
+def scan(image: DockerImage) -> list[Finding]:
+    findings: list[Finding] = []
+    for export in load_exports(image):
+        report_progress(image.pk, f"scanning {export.platform}")
+        for finding in scan_image(export.image, max_size_bytes=settings.IMAGE_SIZE_BUDGET_BYTES):
+            if finding not in findings:
+                findings.append(finding)
+    if settings.IMAGE_SCANNER_COMMAND:
+        findings += run_external_scanner(settings.IMAGE_SCANNER_COMMAND.split(), image.reference)
+    blocking = severity_at_least(findings, settings.IMAGE_SCAN_FAIL_SEVERITY)
+    DockerImage.objects.filter(pk=image.pk).update(scan_findings=[f.__dict__ for f in findings])
+    if blocking:
+        listed = "; ".join(f"{f.severity} {f.check} {f.path}: {f.message}".replace("  ", " ") for f in blocking)
+        raise ImagePipelineError(f"the scan found {len(blocking)} blocking problem(s): {listed}")
+    return findings
+
+
+def push(image: DockerImage) -> dict:
+    """Push each platform by digest, then one index by digest, then the version tag; never overwrite.
+
+    A platform manifest already in the registry is not pushed again (a resumed push sends 0 bytes);
+    a version tag that points elsewhere fails the image before anything is written.
+    """
+    repository = repository_path(image)
+    siblings = [
+        f"{repository.rsplit('/', 1)[0]}/{name}"
+        for name in DockerImage.objects.exclude(name=image.name).values_list("name", flat=True).distinct()
+    ]
+    manifests = [
+        PlatformManifest(
+            digest=p["digest"],
+            size=p["manifest_size"],
+            os=p["os"],
+            architecture=p["architecture"],
+            variant=p["variant"],
+        )
+        for p in image.platform_digests.values()
+    ]
+    index = build_index(manifests)
+    index_digest = "sha256:" + hashlib.sha256(index).hexdigest()
+    with registry_client() as client:
+        existing = client.head_manifest(repository, image.tag)
+        if existing is not None and existing.digest != index_digest:
+            raise TagConflict(repository, image.tag, existing.digest, index_digest, registry=client.host)
+        for platform, described in image.platform_digests.items():
+            if client.head_manifest(repository, described["digest"]) is not None:
+                continue
+            exported = require_export(image, platform)
+            report_progress(image.pk, f"pushing {platform}")
+            for blob in [
+                *exported.layers,
+                Blob(exported.config_path, exported.config_digest, len(exported.config_bytes), OCI_CONFIG),
+            ]:
+                client.push_blob(repository, blob.digest, blob.size, blob.path, mount_from=siblings)
+            client.put_manifest(
+                repository,
+                exported.manifest_digest,
+                exported.manifest_bytes,
+                json.loads(exported.manifest_bytes)["mediaType"],
+            )
+        report_progress(image.pk, "pushing the image index")
+        client.put_manifest(repository, index_digest, index, OCI_INDEX)
+        report_progress(image.pk, f"tagging {image.tag}")
+        client.put_manifest_immutable(repository, image.tag, index, OCI_INDEX)
+    return {
+        "digest": index_digest,
+        "size": sum(p["size"] for p in image.platform_digests.values()),
+        "build_date": datetime.fromisoformat(image.labels["org.opencontainers.image.created"].replace("Z", "+00:00")),
+        "architecture": sorted({m.architecture for m in manifests}, key=lambda a: (a != "amd64", a)),
+    }
+
+
+def move_latest(image: DockerImage) -> bool:
+    """Point ``latest`` at this image only when it is the highest published version of its name."""
+    versions = [
+        parse_semver(tag)
+        for tag in DockerImage.objects.immutable_tags().filter(name=image.name).values_list("tag", flat=True)
+    ]
+    mine = parse_semver(image.tag)
+    if mine.prerelease or any(version > mine for version in versions):
+        return False
+    with registry_client() as client:
+        body, media_type, _ = client.get_manifest(repository_path(image), image.digest)
+        client.put_manifest(repository_path(image), MOVING_TAG, body, media_type)
+    report_progress(image.pk, f"available; {MOVING_TAG} moved to {image.tag}")
+    return True
