@@ -80,7 +80,16 @@ class DockerImageAdmin(TransitionAdmin):
     list_display = ("name", "tag", "state", "progress", "digest_short", "architectures", "size", "build_date")
     list_filter = ("state", "name")
     search_fields = ("name", "tag", "digest", "base_image")
-    readonly_fields = ("digest", "size", "build_date", "platform_digests", "progress", "build_log", "failure_reason")
+    readonly_fields = (
+        "digest",
+        "size",
+        "build_date",
+        "platform_digests",
+        "progress",
+        "build_log",
+        "scan_findings",
+        "failure_reason",
+    )
     filter_horizontal = ("environment_variables",)
 
     @admin.display(description="digest")

@@ -249,3 +249,21 @@ def test_unreachable_registry_fails_after_retries_with_what_to_check(pipeline, s
     image.refresh_from_db()
     assert "127.0.0.1:9" in image.failure_reason
     assert "gave up after 3 retries" in image.failure_reason
+
+
+def test_hotfix_of_an_older_line_never_moves_latest_back(pipeline, settings):
+    # Given 1.1.0 is published and owns latest
+    newer = queue_image(pipeline.backend("1.1.0\n"), version="1.1.0")
+    build_image.apply(args=[newer.pk]).get()
+    newer.refresh_from_db()
+
+    # When a 1.0.9 hotfix is published afterwards
+    hotfix = queue_image(pipeline.backend("1.0.9\n"), version="1.0.9")
+    assert build_image.apply(args=[hotfix.pk]).get() == ImageState.AVAILABLE
+
+    # Then latest still points at 1.1.0
+    hotfix.refresh_from_db()
+    with registry_client(settings) as client:
+        assert client.head_manifest(repository(settings), "latest").digest == newer.digest
+        assert client.head_manifest(repository(settings), "1.0.9").digest == hotfix.digest
+    assert hotfix.digest != newer.digest
