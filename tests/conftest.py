@@ -2,4 +2,5 @@ pytest_plugins = [
     "tests.fixtures.factories",
     "tests.fixtures.registry",
     "tests.fixtures.dockerd",
+    "tests.fixtures.base_image",
 ]

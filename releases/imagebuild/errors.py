@@ -1,0 +1,49 @@
+"""Errors of the image pipeline's engine side.
+
+Every error derives from :class:`ImageBuildError`. ``transient`` tells a caller (the Celery task)
+whether retrying the same step later can succeed: only :class:`EngineUnavailable` is transient; the
+others need a change to the release, its repository or its Dockerfile.
+"""
+
+from __future__ import annotations
+
+
+class ImageBuildError(Exception):
+    """Base class of the errors raised by :mod:`releases.imagebuild`."""
+
+    transient: bool = False
+
+
+class SourceError(ImageBuildError):
+    """The repository cannot be cloned or the commit does not exist in it."""
+
+
+class DockerfileError(ImageBuildError):
+    """The Dockerfile cannot be parsed far enough to find the final stage's base image."""
+
+
+class BuildFailed(ImageBuildError):
+    """The engine ran the build and it failed (a step failed, or the result is unusable).
+
+    ``step`` is the failing ``Step n/m : INSTRUCTION`` line when known, ``log_tail`` the last
+    log lines of the build.
+    """
+
+    def __init__(self, message: str, *, step: str | None = None, log_tail: list[str] | None = None):
+        super().__init__(message)
+        self.step = step
+        self.log_tail = list(log_tail or [])
+
+
+class EngineUnavailable(ImageBuildError):
+    """The Docker engine cannot be reached (or went away mid-build). Retry later."""
+
+    transient = True
+
+
+class ExportError(ImageBuildError):
+    """The image saved by the engine cannot be turned into an OCI image (e.g. diff_ids mismatch)."""
+
+
+class ScannerError(ImageBuildError):
+    """The configured external scanner could not be run or its output could not be read."""
