@@ -38,7 +38,7 @@ from .imagebuild import (
     scan_image,
     severity_at_least,
 )
-from .imagebuild.export import OCI_CONFIG, Blob
+from .imagebuild.export import OCI_CONFIG, Blob, load_export
 from .models import DockerImage, ReleaseVersion
 from .oci import PlatformManifest, RegistryClient, TagConflict, build_index
 from .oci.media_types import OCI_INDEX
@@ -190,43 +190,6 @@ def describe(exported: ExportedImage) -> dict:
         "variant": exported.variant,
         "size": exported.size,
     }
-
-
-def load_export(directory: Path, manifest_digest: str) -> ExportedImage | None:
-    """Re-read an export written by ``export_image`` (its blobs are content-addressed files)."""
-    blobs = directory / "blobs" / "sha256"
-    manifest_path = blobs / manifest_digest.split(":", 1)[1]
-    if not manifest_path.is_file():
-        return None
-    manifest_bytes = manifest_path.read_bytes()
-    if "sha256:" + hashlib.sha256(manifest_bytes).hexdigest() != manifest_digest:
-        return None
-    manifest = json.loads(manifest_bytes)
-    config_path = blobs / manifest["config"]["digest"].split(":", 1)[1]
-    layers = [
-        Blob(blobs / d["digest"].split(":", 1)[1], d["digest"], d["size"], d["mediaType"]) for d in manifest["layers"]
-    ]
-    if not config_path.is_file() or not all(layer.path.is_file() for layer in layers):
-        return None
-    config_bytes = config_path.read_bytes()
-    config = json.loads(config_bytes)
-    container = config.get("config") or {}
-    return ExportedImage(
-        config_bytes=config_bytes,
-        config_digest=manifest["config"]["digest"],
-        layers=layers,
-        manifest_bytes=manifest_bytes,
-        manifest_digest=manifest_digest,
-        architecture=config.get("architecture", ""),
-        os=config.get("os", ""),
-        variant=config.get("variant") or None,
-        labels=dict(container.get("Labels") or {}),
-        user=str(container.get("User") or ""),
-        size=len(config_bytes) + sum(layer.size for layer in layers),
-        created=config.get("created"),
-        config_path=config_path,
-        manifest_path=manifest_path,
-    )
 
 
 def engine() -> docker.DockerClient:

@@ -397,13 +397,25 @@ def export_archive(
     manifest_file = blob_dir / manifest_digest.split(":", 1)[1]
     manifest_file.write_bytes(manifest_bytes)
 
+    return _exported(config_bytes, layers, manifest_bytes, config_file, manifest_file, diff_ids)
+
+
+def _exported(
+    config_bytes: bytes,
+    layers: list[Blob],
+    manifest_bytes: bytes,
+    config_path: Path,
+    manifest_path: Path,
+    diff_ids: list[str],
+) -> ExportedImage:
+    config = json.loads(config_bytes)
     container_config = config.get("config") or {}
     return ExportedImage(
         config_bytes=config_bytes,
-        config_digest=config_digest,
+        config_digest=sha256_digest(config_bytes),
         layers=layers,
         manifest_bytes=manifest_bytes,
-        manifest_digest=manifest_digest,
+        manifest_digest=sha256_digest(manifest_bytes),
         architecture=str(config.get("architecture") or ""),
         os=str(config.get("os") or ""),
         variant=config.get("variant") or None,
@@ -412,9 +424,34 @@ def export_archive(
         size=len(config_bytes) + sum(layer.size for layer in layers),
         created=config.get("created"),
         diff_ids=diff_ids,
-        config_path=config_file,
-        manifest_path=manifest_file,
+        config_path=config_path,
+        manifest_path=manifest_path,
     )
+
+
+def load_export(workdir: Path, manifest_digest: str) -> ExportedImage | None:
+    """Re-read what :func:`export_image` wrote under ``workdir`` for ``manifest_digest``.
+
+    Returns ``None`` when any of its files is missing or the manifest's bytes no longer match
+    the digest, so a caller can tell "export gone" from a usable one.
+    """
+    blobs = Path(workdir) / "blobs" / "sha256"
+    manifest_path = blobs / manifest_digest.split(":", 1)[1]
+    if not manifest_path.is_file():
+        return None
+    manifest_bytes = manifest_path.read_bytes()
+    if sha256_digest(manifest_bytes) != manifest_digest:
+        return None
+    manifest = json.loads(manifest_bytes)
+    config_path = blobs / manifest["config"]["digest"].split(":", 1)[1]
+    layers = [
+        Blob(blobs / d["digest"].split(":", 1)[1], d["digest"], d["size"], d["mediaType"]) for d in manifest["layers"]
+    ]
+    if not config_path.is_file() or not all(layer.path.is_file() for layer in layers):
+        return None
+    config_bytes = config_path.read_bytes()
+    diff_ids = list((json.loads(config_bytes).get("rootfs") or {}).get("diff_ids") or [])
+    return _exported(config_bytes, layers, manifest_bytes, config_path, manifest_path, diff_ids)
 
 
 def sha256_digest_of_file(path: Path) -> str:
