@@ -16,6 +16,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from .imagebuild import (
     EngineUnavailable,
     ExportedImage,
     Finding,
+    ImageBuildError,
     build_platform_image,
     checkout,
     export_image,
@@ -40,12 +42,15 @@ from .imagebuild import (
 )
 from .imagebuild.export import OCI_CONFIG, Blob, load_export
 from .models import DockerImage, ReleaseVersion
-from .oci import PlatformManifest, RegistryClient, TagConflict, build_index
+from .oci import PlatformManifest, RegistryClient, RegistryError, RegistryUnavailable, TagConflict, build_index
 from .oci.media_types import OCI_INDEX
 from .services import fire_transition
 from .validators import parse_semver
 
 logger = logging.getLogger(__name__)
+
+
+TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
 
 
 class ImagePipelineError(Exception):
@@ -131,7 +136,9 @@ def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
             return DockerImage.objects.get(pk=image_pk).state
         try:
             return _advance(image_pk, task)
-        except (ImagePipelineError, TagConflict) as error:
+        except TRANSIENT_ERRORS:
+            raise
+        except (ImagePipelineError, RegistryError, ImageBuildError) as error:
             fail_image(image_pk, str(error), task=task)
             return ImageState.FAILED
 
@@ -167,8 +174,11 @@ def _advance(image_pk: int, task: str) -> str:
             changes={"scan_findings": [finding.__dict__ for finding in findings]},
         )
     if image.state == ImageState.PUSHING:
-        changes = push(image)
-        image = fire_transition(DockerImage, image_pk, "mark_available", task=task, changes=changes)
+        pushed = push(image)
+        log = BuildLog(image_pk)
+        log(f"==> pushed {image.reference}@{pushed.digest}: {pushed.bytes_uploaded} bytes uploaded")
+        log.flush()
+        image = fire_transition(DockerImage, image_pk, "mark_available", task=task, changes=pushed.changes)
         move_latest(image)
         shutil.rmtree(workdir_for(image), ignore_errors=True)
     return image.state
@@ -294,7 +304,26 @@ def scan(image: DockerImage) -> list[Finding]:
     return findings
 
 
-def push(image: DockerImage) -> dict:
+@dataclass(frozen=True)
+class PushOutcome:
+    digest: str
+    size: int
+    build_date: datetime
+    architecture: list[str]
+    bytes_uploaded: int
+
+    @property
+    def changes(self) -> dict:
+        """The fields ``mark_available`` records."""
+        return {
+            "digest": self.digest,
+            "size": self.size,
+            "build_date": self.build_date,
+            "architecture": self.architecture,
+        }
+
+
+def push(image: DockerImage) -> PushOutcome:
     """Push each platform by digest, then one index by digest, then the version tag; never overwrite.
 
     A platform manifest already in the registry is not pushed again (a resumed push sends 0 bytes);
@@ -317,6 +346,7 @@ def push(image: DockerImage) -> dict:
     ]
     index = build_index(manifests)
     index_digest = "sha256:" + hashlib.sha256(index).hexdigest()
+    uploaded = 0
     with registry_client() as client:
         existing = client.head_manifest(repository, image.tag)
         if existing is not None and existing.digest != index_digest:
@@ -330,7 +360,7 @@ def push(image: DockerImage) -> dict:
                 *exported.layers,
                 Blob(exported.config_path, exported.config_digest, len(exported.config_bytes), OCI_CONFIG),
             ]:
-                client.push_blob(repository, blob.digest, blob.size, blob.path, mount_from=siblings)
+                uploaded += client.push_blob(repository, blob.digest, blob.size, blob.path, mount_from=siblings)
             client.put_manifest(
                 repository,
                 exported.manifest_digest,
@@ -341,12 +371,13 @@ def push(image: DockerImage) -> dict:
         client.put_manifest(repository, index_digest, index, OCI_INDEX)
         report_progress(image.pk, f"tagging {image.tag}")
         client.put_manifest_immutable(repository, image.tag, index, OCI_INDEX)
-    return {
-        "digest": index_digest,
-        "size": sum(p["size"] for p in image.platform_digests.values()),
-        "build_date": datetime.fromisoformat(image.labels["org.opencontainers.image.created"].replace("Z", "+00:00")),
-        "architecture": sorted({m.architecture for m in manifests}, key=lambda a: (a != "amd64", a)),
-    }
+    return PushOutcome(
+        digest=index_digest,
+        size=sum(p["size"] for p in image.platform_digests.values()),
+        build_date=datetime.fromisoformat(image.labels["org.opencontainers.image.created"].replace("Z", "+00:00")),
+        architecture=sorted({m.architecture for m in manifests}, key=lambda a: (a != "amd64", a)),
+        bytes_uploaded=uploaded,
+    )
 
 
 def move_latest(image: DockerImage) -> bool:

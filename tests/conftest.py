@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.dockerd",
     "tests.fixtures.base_image",
+    "tests.fixtures.token_auth",
 ]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from releases.choices import ImageState
-from releases.image_pipeline import run_image_pipeline
+from releases.image_pipeline import push, run_image_pipeline
 from releases.models import DockerImage, StateTransition
 from releases.oci import RegistryClient, RegistryUnavailable
 from releases.tasks import build_image
@@ -267,3 +267,38 @@ def test_hotfix_of_an_older_line_never_moves_latest_back(pipeline, settings):
         assert client.head_manifest(repository(settings), "latest").digest == newer.digest
         assert client.head_manifest(repository(settings), "1.0.9").digest == hotfix.digest
     assert hotfix.digest != newer.digest
+
+
+def test_republishing_a_published_version_uploads_nothing(pipeline, settings):
+    image = queue_image(pipeline.backend())
+    build_image.apply(args=[image.pk]).get()
+    image.refresh_from_db()
+    assert "bytes uploaded" in image.build_log
+
+    again = push(image)
+
+    assert again.bytes_uploaded == 0
+    assert again.digest == image.digest
+
+
+def test_token_auth_registry_accepts_the_push_with_scoped_tokens(pipeline, settings, token_registry, token_server):
+    settings.REGISTRY_NAMESPACE = f"{token_registry.host}/threek8s"
+    settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = "alice", "s3cret"
+    image = queue_image(pipeline.backend())
+
+    assert build_image.apply(args=[image.pk]).get() == ImageState.AVAILABLE
+
+    scopes = {scope for request in token_server.requests for scope in request["scopes"]}
+    assert "repository:threek8s/threek8s-backend:pull,push" in scopes
+
+
+def test_wrong_registry_password_fails_with_a_clear_message(pipeline, settings, token_registry):
+    settings.REGISTRY_NAMESPACE = f"{token_registry.host}/threek8s"
+    settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD = "alice", "wrong"
+    image = queue_image(pipeline.backend())
+
+    assert build_image.apply(args=[image.pk]).get() == ImageState.FAILED
+
+    image.refresh_from_db()
+    assert "REGISTRY_USERNAME" in image.failure_reason
+    assert image.state_transitions.last().source == ImageState.PUSHING
