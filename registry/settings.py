@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -96,6 +97,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
     "django_fsm",
     "releases",
 ]
@@ -161,14 +165,36 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+API_READS_PUBLIC = env_bool("API_READS_PUBLIC", True)
+
 REST_FRAMEWORK = {
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "releases.api.pagination.Pagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "releases.api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["releases.api.auth.ReadOrWriteToken"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # ?format= is ours (changelog markdown/html/json), not DRF's renderer override.
+    "URL_FORMAT_OVERRIDE": None,
 }
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Release registry API",
+    "DESCRIPTION": "Releases, their multi-arch images and Helm charts, changelogs.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "release-registry"}}
 
 # Celery: Redis is the broker. The quick start runs tasks in-process when no broker is set.
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "memory"))
+CELERY_RESULT_BACKEND = env_url("CELERY_RESULT_BACKEND", CELERY_BROKER_URL, ("redis", "rediss", "cache"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -190,6 +216,20 @@ if IMAGE_SCAN_FAIL_SEVERITY not in {"low", "medium", "high", "critical"}:
         f"IMAGE_SCAN_FAIL_SEVERITY={IMAGE_SCAN_FAIL_SEVERITY!r} must be one of low, medium, high, critical"
     )
 IMAGE_SCANNER_COMMAND = env_str("IMAGE_SCANNER_COMMAND", "")
+
+
+def env_mapping(name: str) -> dict[str, str]:
+    pairs = env_list(name, [])
+    mapping = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ImproperlyConfigured(f"{name} must be comma-separated KEY=VALUE pairs, not {pair!r}")
+        mapping[key.strip()] = value.strip()
+    return mapping
+
+
+IMAGE_BUILD_ARGS = env_mapping("IMAGE_BUILD_ARGS")
 BUILD_WORKDIR = Path(env_str("BUILD_WORKDIR", str(BASE_DIR / "var" / "builds")))
 
 LOGGING = {
@@ -199,3 +239,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 CHART_NAME = env_str("CHART_NAME", "threek8s")
+CHART_PATH = env_str("CHART_PATH", "chart/")
+HELM_BIN = env_str("HELM_BIN", "") or shutil.which("helm") or str(BASE_DIR / ".tools" / "bin" / "helm")
+KUBERNETES_VERSION = env_str("KUBERNETES_VERSION", "1.31.0")
+CHART_REPOSITORY_URL = env_str("CHART_REPOSITORY_URL", "")
+GITHUB_WEBHOOK_SECRET = env_str("GITHUB_WEBHOOK_SECRET", "")
+PUBLISH_ON_WEBHOOK = env_bool("PUBLISH_ON_WEBHOOK", True)

@@ -14,15 +14,12 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
 from django.conf import settings
-from django.db import connection
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 
@@ -33,7 +30,6 @@ from .imagebuild import (
     Finding,
     ImageBuildError,
     build_platform_image,
-    checkout,
     export_image,
     final_base_image,
     run_external_scanner,
@@ -41,20 +37,26 @@ from .imagebuild import (
     severity_at_least,
 )
 from .imagebuild.export import OCI_CONFIG, Blob, load_export
-from .models import DockerImage, ReleaseVersion
-from .oci import PlatformManifest, RegistryClient, RegistryError, RegistryUnavailable, TagConflict, build_index
+from .models import DockerImage
+from .oci import PlatformManifest, RegistryError, RegistryUnavailable, TagConflict, build_index
 from .oci.media_types import OCI_INDEX
-from .services import fire_transition
+from .services import fire_transition, record_artifact
 from .validators import parse_semver
+from .workers import (
+    IMAGE_LOCK,
+    PipelineError,
+    checkout_source,
+    engine_lock,
+    exclusive,
+    registry_client,
+    release_of,
+    repository_in_registry,
+)
 
 logger = logging.getLogger(__name__)
 
 
 TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
-
-
-class ImagePipelineError(Exception):
-    """A failure a person must act on; its message becomes the image's failure reason."""
 
 
 class BuildLog:
@@ -92,45 +94,13 @@ def platform_dir(image: DockerImage, platform: str) -> Path:
     return workdir_for(image) / "export" / platform.replace("/", "-")
 
 
-def registry_client() -> RegistryClient:
-    host = settings.REGISTRY_NAMESPACE.split("/", 1)[0]
-    return RegistryClient(
-        host,
-        username=settings.REGISTRY_USERNAME,
-        password=settings.REGISTRY_PASSWORD,
-        insecure_hosts=settings.REGISTRY_INSECURE_HOSTS,
-    )
-
-
-def repository_path(image: DockerImage) -> str:
-    """The repository inside the registry host: ``stianfro/threek8s/threek8s-backend``."""
-    return image.repository.split("/", 1)[1]
-
-
-@contextmanager
-def exclusive(image_pk: int) -> Iterator[bool]:
-    """One pipeline per image at a time: a PostgreSQL session advisory lock (released if the worker dies)."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [7301, image_pk])
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [7301, image_pk])
-
-
 def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
     """Drive one image as far as it can go; return its final state.
 
     Refuses nothing silently: a failure a person must fix moves the image to ``failed`` with the
     reason; transient engine/registry errors propagate for the Celery task to retry.
     """
-    with exclusive(image_pk) as acquired:
+    with exclusive(IMAGE_LOCK, image_pk) as acquired:
         if not acquired:
             logger.info("image %s: another worker is on it", image_pk)
             return DockerImage.objects.get(pk=image_pk).state
@@ -138,7 +108,7 @@ def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
             return _advance(image_pk, task)
         except TRANSIENT_ERRORS:
             raise
-        except (ImagePipelineError, RegistryError, ImageBuildError) as error:
+        except (PipelineError, RegistryError, ImageBuildError) as error:
             fail_image(image_pk, str(error), task=task)
             return ImageState.FAILED
 
@@ -179,6 +149,7 @@ def _advance(image_pk: int, task: str) -> str:
         log(f"==> pushed {image.reference}@{pushed.digest}: {pushed.bytes_uploaded} bytes uploaded")
         log.flush()
         image = fire_transition(DockerImage, image_pk, "mark_available", task=task, changes=pushed.changes)
+        record_artifact(release_of(image.tag), image)
         move_latest(image)
         shutil.rmtree(workdir_for(image), ignore_errors=True)
     return image.state
@@ -213,31 +184,23 @@ def engine() -> docker.DockerClient:
 
 def build(image: DockerImage) -> list[PlatformExport]:
     """Check out the release's commit and build and export every platform."""
-    release = ReleaseVersion.objects.filter(version=image.tag).first()
-    if release is None:
-        raise ImagePipelineError(f"no release {image.tag} exists to say which commit to build; create it first")
-    if not settings.SOURCE_REPOSITORY_URL:
-        raise ImagePipelineError("SOURCE_REPOSITORY_URL is not set; point it at the git repository to build")
+    release = release_of(image.tag)
     workdir = workdir_for(image)
     shutil.rmtree(workdir, ignore_errors=True)
-    source = workdir / "source"
     log = BuildLog(image.pk)
     report_progress(image.pk, f"checking out {release.commit_sha[:12]}")
-    try:
-        checkout(settings.SOURCE_REPOSITORY_URL, release.commit_sha, source)
-    except Exception as error:  # SourceError and anything git says: all need a person
-        raise ImagePipelineError(str(error)) from error
+    source = checkout_source(release, workdir / "source")
     context = source / image.context_path
     dockerfile = context / image.dockerfile_path
     if not dockerfile.is_file():
-        raise ImagePipelineError(
+        raise PipelineError(
             f"{image.context_path}{image.dockerfile_path} does not exist at commit {release.commit_sha[:12]}; "
             "fix the image's context_path/dockerfile_path or the repository"
         )
     try:
-        base_image = final_base_image(dockerfile.read_text())
+        base_image = final_base_image(dockerfile.read_text(), settings.IMAGE_BUILD_ARGS)
     except Exception as error:
-        raise ImagePipelineError(f"cannot read the final FROM of {dockerfile.name}: {error}") from error
+        raise PipelineError(f"cannot read the final FROM of {dockerfile.name}: {error}") from error
     created = datetime.now(UTC).replace(microsecond=0)
     labels = {
         "org.opencontainers.image.version": image.tag,
@@ -254,13 +217,16 @@ def build(image: DockerImage) -> list[PlatformExport]:
         report_progress(image.pk, f"building {platform} ({number}/{len(platforms)})")
         log(f"==> building {platform}")
         try:
-            image_id = build_platform_image(client, context, image.dockerfile_path, platform, labels, log)
+            with engine_lock():
+                image_id = build_platform_image(
+                    client, context, image.dockerfile_path, platform, labels, log, build_args=settings.IMAGE_BUILD_ARGS
+                )
         except EngineUnavailable:
             log.flush()
             raise
         except Exception as error:
             log.flush()
-            raise ImagePipelineError(f"building {platform} failed: {error}") from error
+            raise PipelineError(f"building {platform} failed: {error}") from error
         report_progress(image.pk, f"exporting {platform} ({number}/{len(platforms)})")
         exported = export_image(client, image_id, platform_dir(image, platform))
         log(f"==> {platform}: manifest {exported.manifest_digest}, {exported.size} bytes")
@@ -280,7 +246,7 @@ def require_export(image: DockerImage, platform: str) -> ExportedImage:
     digest = image.platform_digests[platform]["digest"]
     exported = load_export(platform_dir(image, platform), digest)
     if exported is None:
-        raise ImagePipelineError(
+        raise PipelineError(
             f"the {platform} export recorded as {digest} is gone from {platform_dir(image, platform)}; "
             "retry the image to build it again"
         )
@@ -300,7 +266,7 @@ def scan(image: DockerImage) -> list[Finding]:
     DockerImage.objects.filter(pk=image.pk).update(scan_findings=[f.__dict__ for f in findings])
     if blocking:
         listed = "; ".join(f"{f.severity} {f.check} {f.path}: {f.message}".replace("  ", " ") for f in blocking)
-        raise ImagePipelineError(f"the scan found {len(blocking)} blocking problem(s): {listed}")
+        raise PipelineError(f"the scan found {len(blocking)} blocking problem(s): {listed}")
     return findings
 
 
@@ -329,7 +295,7 @@ def push(image: DockerImage) -> PushOutcome:
     A platform manifest already in the registry is not pushed again (a resumed push sends 0 bytes);
     a version tag that points elsewhere fails the image before anything is written.
     """
-    repository = repository_path(image)
+    repository = repository_in_registry(image.repository)
     siblings = [
         f"{repository.rsplit('/', 1)[0]}/{name}"
         for name in DockerImage.objects.exclude(name=image.name).values_list("name", flat=True).distinct()
@@ -390,7 +356,7 @@ def move_latest(image: DockerImage) -> bool:
     if mine.prerelease or any(version > mine for version in versions):
         return False
     with registry_client() as client:
-        body, media_type, _ = client.get_manifest(repository_path(image), image.digest)
-        client.put_manifest(repository_path(image), MOVING_TAG, body, media_type)
+        body, media_type, _ = client.get_manifest(repository_in_registry(image.repository), image.digest)
+        client.put_manifest(repository_in_registry(image.repository), MOVING_TAG, body, media_type)
     report_progress(image.pk, f"available; {MOVING_TAG} moved to {image.tag}")
     return True

@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_fsm import ConcurrentTransition, can_proceed
 
-from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE
-from .models import DockerImage, HelmChart, ReleaseVersion, StatefulModel, StateTransition
+from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ArtifactType, ChartState, ImageState
+from .models import DockerImage, HelmChart, ReleaseArtifact, ReleaseVersion, StatefulModel, StateTransition
 
 Stateful = TypeVar("Stateful", bound=StatefulModel)
 
@@ -115,3 +115,64 @@ def plan_release(release_pk: int) -> ReleaseVersion:
             chart.full_clean()
             chart.save()
     return release
+
+
+def publish_release(release_pk: int, *, actor: AbstractBaseUser | None = None) -> ReleaseVersion:
+    """Plan a draft release's images and chart and start publishing it (draft -> pending).
+
+    The orchestration is enqueued only once the transaction commits. Refuses (``TransitionRefused``)
+    a release that is not a draft, or whose plan is incomplete.
+    """
+    from .tasks import orchestrate_release
+
+    with transaction.atomic():
+        plan_release(release_pk)
+        release = fire_transition(
+            ReleaseVersion, release_pk, "submit", actor=_person(actor), task=_client(actor), reason="publish requested"
+        )
+        transaction.on_commit(lambda: orchestrate_release.delay(release_pk))
+    return release
+
+
+def retry_release(release_pk: int, *, actor: AbstractBaseUser | None = None) -> ReleaseVersion:
+    """Resume a failed release (failed -> pending): failed images and an invalid chart are queued
+    again; images already available are kept (never rebuilt). Refuses a release that has not failed."""
+    from .tasks import orchestrate_release
+
+    with transaction.atomic():
+        release = fire_transition(
+            ReleaseVersion, release_pk, "retry", actor=_person(actor), task=_client(actor), reason="retry requested"
+        )
+        for image in release.images().filter(state=ImageState.FAILED):
+            fire_transition(DockerImage, image.pk, "retry", actor=_person(actor), reason=f"release {release} retried")
+        for chart in release.charts().filter(state=ChartState.INVALID):
+            fire_transition(HelmChart, chart.pk, "retry", actor=_person(actor), reason=f"release {release} retried")
+        transaction.on_commit(lambda: orchestrate_release.delay(release_pk))
+    return release
+
+
+def record_artifact(release: ReleaseVersion, target: DockerImage | HelmChart) -> ReleaseArtifact:
+    """Record an available image or an indexed chart as an artifact of its release (idempotent)."""
+    if isinstance(target, HelmChart):
+        kind, fields = ArtifactType.HELM_CHART, {"helm_chart": target}
+    else:
+        kind = next(t for t, name in IMAGE_NAME_BY_ARTIFACT_TYPE.items() if name == target.name)
+        fields = {"docker_image": target}
+    artifact = ReleaseArtifact.objects.filter(release=release, type=kind).first()
+    if artifact is not None:
+        return artifact
+    artifact = ReleaseArtifact(
+        release=release, type=kind, uri=target.pinned_uri, checksum=target.digest, size=target.size, **fields
+    )
+    artifact.full_clean()
+    artifact.save()
+    return artifact
+
+
+def _person(actor: AbstractBaseUser | None) -> AbstractBaseUser | None:
+    return actor if getattr(actor, "pk", None) is not None else None
+
+
+def _client(actor: object) -> str:
+    """API-token clients are not users; they are recorded by name in the transition's task field."""
+    return "" if actor is None or getattr(actor, "pk", None) is not None else str(actor)

@@ -1,14 +1,25 @@
-"""Celery tasks. They take primary keys, are safe to run twice, and retry only transient errors."""
+"""Celery tasks. They take primary keys, are safe to run twice, and retry only transient errors.
+
+A release is published by ``orchestrate_release``: both image builds run in parallel (a group)
+and a chord calls ``images_finished`` when both are done; it starts the chart pipeline only when
+both images are available, and ``finish_release`` marks the release published.
+"""
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import chain, chord, shared_task
 
-from .image_pipeline import fail_image, run_image_pipeline
-from .imagebuild import EngineUnavailable
-from .oci import RegistryUnavailable
+from . import chart_pipeline, image_pipeline
+from .choices import ChartState, ImageState, ReleaseState
+from .models import ReleaseVersion
+from .services import TransitionRefused, fire_transition
 
-TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
+
+def _retry_or_give_up(task, error: Exception, give_up) -> str:
+    if task.request.retries >= task.max_retries:
+        give_up(f"{error} (gave up after {task.max_retries} retries)")
+        return "failed"
+    raise task.retry(exc=error, countdown=min(2**task.request.retries * 5, 60)) from error
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
@@ -20,9 +31,72 @@ def build_image(self, image_pk: int) -> str:
     """
     task = f"build_image[{self.request.id}]"
     try:
-        return run_image_pipeline(image_pk, task=task)
-    except TRANSIENT_ERRORS as error:
-        if self.request.retries >= self.max_retries:
-            fail_image(image_pk, f"{error} (gave up after {self.max_retries} retries)", task=task)
-            return "failed"
-        raise self.retry(exc=error, countdown=min(2**self.request.retries * 5, 60)) from error
+        return image_pipeline.run_image_pipeline(image_pk, task=task)
+    except image_pipeline.TRANSIENT_ERRORS as error:
+        return _retry_or_give_up(self, error, lambda reason: image_pipeline.fail_image(image_pk, reason, task=task))
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
+def publish_chart(self, chart_pk: int) -> str:
+    """Take a ``HelmChart`` from ``validating`` to ``indexed`` (or ``invalid`` with every problem)."""
+    task = f"publish_chart[{self.request.id}]"
+    try:
+        return chart_pipeline.run_chart_pipeline(chart_pk, task=task)
+    except chart_pipeline.TRANSIENT_ERRORS as error:
+        return _retry_or_give_up(self, error, lambda reason: chart_pipeline.reject_chart(chart_pk, [reason], task=task))
+
+
+@shared_task(bind=True, acks_late=True)
+def orchestrate_release(self, release_pk: int) -> str:
+    """pending -> building, then build both images in parallel; the chord continues the release."""
+    task = f"orchestrate_release[{self.request.id}]"
+    release = ReleaseVersion.objects.filter(pk=release_pk).first()
+    if release is None or release.state not in (ReleaseState.PENDING, ReleaseState.BUILDING):
+        return release.state if release else "gone"
+    if release.state == ReleaseState.PENDING:
+        release = fire_transition(ReleaseVersion, release_pk, "start_build", task=task)
+    image_pks = list(release.images().values_list("pk", flat=True))
+    chord((build_image.si(pk) for pk in image_pks), images_finished.si(release_pk)).delay()
+    return release.state
+
+
+@shared_task(bind=True, acks_late=True)
+def images_finished(self, release_pk: int) -> str:
+    """Both image builds ended: fail the release naming a failed image, or publish the chart."""
+    task = f"images_finished[{self.request.id}]"
+    release = ReleaseVersion.objects.get(pk=release_pk)
+    if release.state != ReleaseState.BUILDING:
+        return release.state
+    images = list(release.images())
+    failed = [image for image in images if image.state == ImageState.FAILED]
+    if failed:
+        names = ", ".join(image.name for image in failed)
+        reasons = "; ".join(f"{image.name}: {image.failure_reason}" for image in failed)
+        fire_transition(
+            ReleaseVersion, release_pk, "fail", task=task, reason=f"image build failed: {reasons}", artifact=names
+        )
+        return ReleaseState.FAILED
+    try:
+        release = fire_transition(ReleaseVersion, release_pk, "start_publishing", task=task)
+    except TransitionRefused:
+        return release.state  # an image is still in progress: another chord will call again
+    chart = release.charts().get()
+    chain(publish_chart.si(chart.pk), finish_release.si(release_pk)).delay()
+    return release.state
+
+
+@shared_task(bind=True, acks_late=True)
+def finish_release(self, release_pk: int) -> str:
+    """The chart pipeline ended: publish the release, or fail it with the chart's problems."""
+    task = f"finish_release[{self.request.id}]"
+    release = ReleaseVersion.objects.get(pk=release_pk)
+    if release.state != ReleaseState.PUBLISHING:
+        return release.state
+    chart = release.charts().get()
+    if chart.state == ChartState.INDEXED:
+        return fire_transition(ReleaseVersion, release_pk, "mark_published", task=task).state
+    problems = "; ".join(chart.problems) or f"the chart is {chart.state}"
+    fire_transition(
+        ReleaseVersion, release_pk, "fail", task=task, reason=f"chart {chart}: {problems}", artifact=str(chart)
+    )
+    return ReleaseState.FAILED

@@ -4,4 +4,6 @@ pytest_plugins = [
     "tests.fixtures.dockerd",
     "tests.fixtures.base_image",
     "tests.fixtures.token_auth",
+    "tests.fixtures.celery_worker",
+    "tests.fixtures.helm",
 ]

@@ -213,9 +213,7 @@ def final_base_image(dockerfile_text: str, build_args: Mapping[str, str] | None 
             if len(words) == 3 and words[1].lower() == "as":
                 name = words[2].lower()
             elif len(words) != 1:
-                raise DockerfileError(
-                    f"cannot parse {line!r}: expected FROM [--platform=...] image [AS name]"
-                )
+                raise DockerfileError(f"cannot parse {line!r}: expected FROM [--platform=...] image [AS name]")
             earlier = {stage_name: base for stage_name, base in stages if stage_name}
             resolved = earlier.get(image.lower(), image)
             stages.append((name, resolved))

@@ -221,9 +221,7 @@ class _SavedArchive:
             for member in tar:
                 name = posixpath.normpath(member.name.lstrip("/"))
                 if member.issym():
-                    self.links[name] = posixpath.normpath(
-                        posixpath.join(posixpath.dirname(name), member.linkname)
-                    )
+                    self.links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
                 elif member.islnk():
                     self.links[name] = posixpath.normpath(member.linkname.lstrip("/"))
                 elif member.isreg():
@@ -331,9 +329,7 @@ def export_image(
     uncompressed layers (:class:`ExportError` on a mismatch). Engine trouble raises
     :class:`EngineUnavailable`.
     """
-    return export_archive(
-        _iter_image_chunks(client, image_id), workdir, compresslevel=compresslevel, name=image_id
-    )
+    return export_archive(_iter_image_chunks(client, image_id), workdir, compresslevel=compresslevel, name=image_id)
 
 
 def export_archive(

@@ -226,9 +226,7 @@ def scan_image(
     for label in required_labels:
         if not str(image.labels.get(label) or "").strip():
             findings.append(
-                Finding(
-                    SEVERITY_MISSING_LABEL, "labels.required", label, f"required label {label} is missing"
-                )
+                Finding(SEVERITY_MISSING_LABEL, "labels.required", label, f"required label {label} is missing")
             )
     scanner = _LayerScanner(ignore_paths, read_limit)
     for index, layer in enumerate(image.layers):
@@ -241,8 +239,7 @@ def scan_image(
                 SEVERITY_OVER_BUDGET,
                 "size.budget",
                 "",
-                f"image is {image.size / 2**20:.1f} MiB compressed; "
-                f"the budget is {max_size_bytes / 2**20:.1f} MiB",
+                f"image is {image.size / 2**20:.1f} MiB compressed; the budget is {max_size_bytes / 2**20:.1f} MiB",
             )
         )
     if _is_root(image.user):
@@ -289,9 +286,7 @@ def _trivy_findings(data: dict[str, Any]) -> list[Finding]:
             if title:
                 message += f": {str(title)[:200]}"
             findings.append(
-                Finding(
-                    _severity(vuln.get("Severity")), "scanner.vulnerability", f"{target}:{package}", message
-                )
+                Finding(_severity(vuln.get("Severity")), "scanner.vulnerability", f"{target}:{package}", message)
             )
         for secret in result.get("Secrets") or []:
             findings.append(
@@ -345,9 +340,7 @@ def run_external_scanner(command: list[str], image_ref: str, *, timeout: float =
         raise ScannerError("no scanner command configured")
     argv = scanner_argv(command, image_ref)
     try:
-        result = subprocess.run(
-            argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
-        )
+        result = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
     except FileNotFoundError as exc:
         raise ScannerError(f"scanner {argv[0]!r} is not installed") from exc
     except subprocess.TimeoutExpired as exc:

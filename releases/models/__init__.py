@@ -1,15 +1,19 @@
 """The spec's data model, one module per concept."""
 
+from .api import ApiToken
 from .base import StatefulModel, StateTransition
 from .charts import ChartDependency, HelmChart
 from .environment import EnvironmentVariable
 from .images import DockerImage, ImmutableTagError
 from .releases import ReleaseArtifact, ReleaseVersion
+from .webhooks import GitHubDelivery
 
 __all__ = [
+    "ApiToken",
     "ChartDependency",
     "DockerImage",
     "EnvironmentVariable",
+    "GitHubDelivery",
     "HelmChart",
     "ImmutableTagError",
     "ReleaseArtifact",

@@ -4,9 +4,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django_fsm import FSMField, transition
 
 from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ChartState, ImageState
+from ..ordering import semver_sort_key
 from ..validators import (
     SHA256_DIGEST_PATTERN,
     validate_http_url,
@@ -49,6 +51,9 @@ class HelmChart(StatefulModel):
 
     name = models.CharField(max_length=128, default="threek8s", validators=[validate_repository_name])
     chart_version = models.CharField(max_length=128, validators=[validate_semver])
+    version_order = models.CharField(
+        max_length=128, default="", editable=False, db_index=True, help_text="Sorts by semver."
+    )
     app_version = models.CharField(max_length=128, validators=[validate_semver])
     description = models.TextField(blank=True)
     registry = models.CharField(max_length=255, default=default_chart_registry, validators=[validate_registry])
@@ -58,6 +63,11 @@ class HelmChart(StatefulModel):
         max_length=71, blank=True, validators=[validate_sha256_digest], help_text="The OCI manifest digest."
     )
     size = models.PositiveBigIntegerField(null=True, blank=True, validators=[validate_positive_size])
+    package = models.BinaryField(blank=True, editable=False, help_text="The reproducible .tgz, as pushed.")
+    package_digest = models.CharField(
+        max_length=71, blank=True, validators=[validate_sha256_digest], help_text="sha256 of the .tgz."
+    )
+    indexed_at = models.DateTimeField(null=True, blank=True)
     environment_variables = models.ManyToManyField(
         "releases.EnvironmentVariable", blank=True, related_name="helm_charts"
     )
@@ -158,6 +168,7 @@ class HelmChart(StatefulModel):
 
     def save(self, *args, **kwargs) -> None:
         self._refuse_immutable_change()
+        self.version_order = semver_sort_key(self.chart_version)
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
@@ -190,6 +201,7 @@ class HelmChart(StatefulModel):
     )
     def mark_indexed(self) -> None:
         self.progress = "indexed"
+        self.indexed_at = timezone.now()
 
     def guard_mark_indexed(self) -> list[str]:
         return [] if self.digest else ["the chart digest is not recorded yet; upload the chart first"]

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django_fsm import FSMField, transition
 
 from ..choices import MOVING_TAG, ImageState
+from ..ordering import semver_sort_key
 from ..validators import (
     SHA256_DIGEST_PATTERN,
     validate_architectures,
@@ -63,6 +64,9 @@ class DockerImage(StatefulModel):
 
     name = models.CharField(max_length=128, validators=[validate_repository_name])
     tag = models.CharField(max_length=128, validators=[validate_image_tag])
+    tag_order = models.CharField(
+        max_length=128, default="", editable=False, db_index=True, help_text="Sorts tags by semver."
+    )
     registry = models.CharField(max_length=255, default=default_image_registry, validators=[validate_registry])
     architecture = models.JSONField(default=default_architectures, validators=[validate_architectures])
     base_image = models.CharField(max_length=255, blank=True, help_text="The Dockerfile's final FROM.")
@@ -176,6 +180,7 @@ class DockerImage(StatefulModel):
             self.context_path = self.default_context_path()
         if not self.dockerfile_path:
             self.dockerfile_path = "Dockerfile"
+        self.tag_order = semver_sort_key(self.tag)
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):

@@ -15,6 +15,7 @@ from ..choices import (
     ImageState,
     ReleaseState,
 )
+from ..ordering import semver_sort_key
 from ..validators import (
     GIT_SHA_PATTERN,
     SHA256_DIGEST_PATTERN,
@@ -53,6 +54,9 @@ class ReleaseVersion(StatefulModel):
     """
 
     version = models.CharField(max_length=128, unique=True, validators=[validate_semver])
+    version_order = models.CharField(
+        max_length=128, default="", editable=False, db_index=True, help_text="Sorts by semver."
+    )
     release_date = models.DateTimeField(default=timezone.now)
     changelog = models.TextField(blank=True, help_text="Markdown, as Release Please wrote it.")
     commit_sha = models.CharField(max_length=64, validators=[validate_commit_sha])
@@ -83,6 +87,10 @@ class ReleaseVersion(StatefulModel):
 
     def __str__(self) -> str:
         return self.version
+
+    def save(self, *args, **kwargs) -> None:
+        self.version_order = semver_sort_key(self.version)
+        super().save(*args, **kwargs)
 
     @property
     def semver(self):

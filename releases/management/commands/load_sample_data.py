@@ -35,9 +35,9 @@ ENVIRONMENT = [
     ("NODE_ENV", "production", "Node.js mode for both services.", False, EnvironmentScope.BOTH, False),
     ("LOG_LEVEL", "info", "Backend log level: debug, info, warn or error.", False, EnvironmentScope.BACKEND, False),
     (
-        "KUBECONFIG_SECRET",
+        "CLUSTER_TOKEN",
         "",
-        "Name of the Secret holding the kubeconfig the backend watches.",
+        "Service-account token the backend watches the cluster with (from a Secret).",
         True,
         EnvironmentScope.BACKEND,
         True,

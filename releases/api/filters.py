@@ -1,0 +1,44 @@
+import django_filters
+
+from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ArtifactType, ChartState, EnvironmentScope, ImageState, ReleaseState
+from ..models import DockerImage, EnvironmentVariable, HelmChart, ReleaseVersion
+
+
+class ReleaseFilter(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=ReleaseState.choices)
+
+    class Meta:
+        model = ReleaseVersion
+        fields = ["state"]
+
+
+class DockerImageFilter(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=ImageState.choices)
+    type = django_filters.ChoiceFilter(
+        choices=[c for c in ArtifactType.choices if c[0] != ArtifactType.HELM_CHART],
+        method="filter_type",
+        label="artifact type",
+    )
+
+    class Meta:
+        model = DockerImage
+        fields = ["state", "name", "tag"]
+
+    def filter_type(self, queryset, name, value):
+        return queryset.filter(name=IMAGE_NAME_BY_ARTIFACT_TYPE[value])
+
+
+class HelmChartFilter(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=ChartState.choices)
+
+    class Meta:
+        model = HelmChart
+        fields = ["state", "name", "chart_version", "app_version"]
+
+
+class EnvironmentVariableFilter(django_filters.FilterSet):
+    scope = django_filters.ChoiceFilter(choices=EnvironmentScope.choices)
+
+    class Meta:
+        model = EnvironmentVariable
+        fields = ["scope", "required", "secret", "name"]

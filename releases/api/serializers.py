@@ -1,0 +1,152 @@
+"""Serializers. Input is validated by the model's own ``full_clean()``, so the API refuses what
+the admin refuses, with the same words."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from ..models import (
+    ChartDependency,
+    DockerImage,
+    EnvironmentVariable,
+    HelmChart,
+    ReleaseArtifact,
+    ReleaseVersion,
+)
+
+
+class ModelCleanSerializer(serializers.ModelSerializer):
+    """Runs ``Model.full_clean()`` on the would-be row and reports its errors per field (HTTP 400)."""
+
+    def build_standard_field(self, field_name, model_field):
+        # DRF turns Min/MaxValueValidators into its own min_value/max_value with its own words;
+        # keep the model's validators so the messages are the model's (and the admin's).
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        if kwargs.pop("min_value", None) is not None or kwargs.pop("max_value", None) is not None:
+            kwargs["validators"] = list(model_field.validators)
+        return field_class, kwargs
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        model = self.Meta.model
+        concrete = {f.name for f in model._meta.concrete_fields}
+        values = {k: v for k, v in attrs.items() if k in concrete}
+        candidate = model(**values)
+        try:
+            candidate.full_clean(validate_unique=False)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(serializers.as_serializer_error(error)) from None
+        return attrs
+
+
+class ReleaseArtifactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReleaseArtifact
+        fields = ["type", "uri", "checksum", "size", "created"]
+
+
+class ReleaseSerializer(ModelCleanSerializer):
+    artifacts = ReleaseArtifactSerializer(many=True, read_only=True)
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReleaseVersion
+        fields = [
+            "version",
+            "state",
+            "release_date",
+            "commit_sha",
+            "pr_number",
+            "changelog",
+            "release_notes",
+            "failure_reason",
+            "failed_artifact",
+            "published_at",
+            "artifacts",
+            "links",
+        ]
+        read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at"]
+        # A duplicate version is a conflict (409), answered by the view, not a field error.
+        extra_kwargs = {"version": {"validators": []}}
+
+    def get_links(self, release: ReleaseVersion) -> dict[str, str]:
+        request = self.context.get("request")
+        kwargs = {"version": release.version}
+        return {
+            "self": reverse("release-detail", kwargs=kwargs, request=request),
+            "artifacts": reverse("release-artifacts", kwargs=kwargs, request=request),
+            "changelog": reverse("release-changelog", kwargs=kwargs, request=request),
+            "publish": reverse("release-publish", kwargs=kwargs, request=request),
+            "retry": reverse("release-retry", kwargs=kwargs, request=request),
+        }
+
+
+class ReleaseListSerializer(ReleaseSerializer):
+    """Lists leave out the long texts; the detail has them."""
+
+    class Meta(ReleaseSerializer.Meta):
+        fields = [f for f in ReleaseSerializer.Meta.fields if f not in {"changelog", "release_notes"}]
+
+
+class DockerImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DockerImage
+        fields = [
+            "name",
+            "tag",
+            "registry",
+            "architecture",
+            "base_image",
+            "size",
+            "digest",
+            "build_date",
+            "labels",
+            "platform_digests",
+            "state",
+            "progress",
+            "failure_reason",
+            "scan_findings",
+        ]
+
+
+class ChartDependencySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ChartDependency
+        fields = ["name", "version", "repository", "condition"]
+
+
+class HelmChartSerializer(serializers.ModelSerializer):
+    dependencies = ChartDependencySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = HelmChart
+        fields = [
+            "name",
+            "chart_version",
+            "app_version",
+            "description",
+            "registry",
+            "dependencies",
+            "values",
+            "templates",
+            "digest",
+            "size",
+            "state",
+            "progress",
+            "problems",
+        ]
+
+
+class EnvironmentVariableSerializer(serializers.ModelSerializer):
+    """Secret values are never returned: ``default_value`` is null for a secret variable."""
+
+    default_value = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EnvironmentVariable
+        fields = ["name", "default_value", "description", "required", "scope", "secret"]
+
+    def get_default_value(self, variable: EnvironmentVariable) -> str | None:
+        return None if variable.secret else variable.default_value

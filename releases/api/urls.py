@@ -1,0 +1,15 @@
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.register("releases", views.ReleaseViewSet, basename="release")
+router.register("images", views.DockerImageViewSet, basename="image")
+router.register("charts", views.HelmChartViewSet, basename="chart")
+router.register("environment-variables", views.EnvironmentVariableViewSet, basename="environment-variable")
+
+urlpatterns = [
+    path("changelog/", views.ChangelogBetweenView.as_view(), name="changelog-between"),
+    *router.urls,
+]

@@ -1,0 +1,158 @@
+"""One ``HelmChart`` from ``validating`` to ``indexed``: validate, package, upload; resumable.
+
+Validation lists every problem (Chart.yaml, values schema, rendered manifests against the
+Kubernetes schemas, environment variables, images of ``app_version`` available) and a chart with
+any problem ends ``invalid`` without a byte pushed. Packaging is reproducible, so a resumed
+upload sends the same archive, and the same immutability guard as images refuses a chart version
+that already holds other content.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from .charts import (
+    ChartPackageError,
+    EnvVarSpec,
+    LoadedChart,
+    PackagedChart,
+    RenderFailed,
+    check_environment,
+    load_chart,
+    package_chart,
+    push_chart,
+    render_chart,
+    validate_manifests,
+)
+from .choices import ChartState
+from .models import ChartDependency, HelmChart
+from .oci import RegistryError, RegistryUnavailable
+from .services import TransitionRefused, fire_transition, record_artifact
+from .workers import CHART_LOCK, PipelineError, checkout_source, exclusive, registry_client, release_of
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (RegistryUnavailable,)
+
+
+def report_progress(chart_pk: int, message: str) -> None:
+    logger.info("chart %s: %s", chart_pk, message)
+    HelmChart.objects.filter(pk=chart_pk).update(progress=message[:255])
+
+
+def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
+    """Drive one chart as far as it can go; return its final state.
+
+    A problem a person must fix ends the chart ``invalid`` with every problem listed; a registry
+    that is down propagates ``RegistryUnavailable`` for the task to retry.
+    """
+    with exclusive(CHART_LOCK, chart_pk) as acquired:
+        if not acquired:
+            return HelmChart.objects.get(pk=chart_pk).state
+        workdir = Path(settings.BUILD_WORKDIR) / f"chart-{chart_pk}"
+        try:
+            return _advance(chart_pk, workdir, task)
+        except TRANSIENT_ERRORS:
+            raise
+        except (PipelineError, RegistryError, ChartPackageError) as error:
+            reject_chart(chart_pk, [str(error)], task=task)
+            return ChartState.INVALID
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def reject_chart(chart_pk: int, problems: list[str], *, task: str = "") -> None:
+    chart = HelmChart.objects.get(pk=chart_pk)
+    if chart.state in (ChartState.INDEXED, ChartState.INVALID):
+        return
+    report_progress(chart_pk, "invalid")
+    fire_transition(HelmChart, chart_pk, "reject", task=task, reason="; ".join(problems), problems=problems)
+
+
+def _advance(chart_pk: int, workdir: Path, task: str) -> str:
+    chart = HelmChart.objects.get(pk=chart_pk)
+    if chart.state in (ChartState.INDEXED, ChartState.INVALID):
+        return chart.state
+    release = release_of(chart.app_version)
+    report_progress(chart_pk, f"checking out {release.commit_sha[:12]}")
+    source = checkout_source(release, workdir / "source")
+    chart_dir = source / settings.CHART_PATH
+    loaded = load_chart(chart_dir, expected_name=chart.name, expected_app_version=release.version)
+    if chart.state == ChartState.VALIDATING:
+        problems = validate(chart, loaded, chart_dir)
+        if problems:
+            reject_chart(chart_pk, problems, task=task)
+            return ChartState.INVALID
+        try:
+            chart = fire_transition(HelmChart, chart_pk, "start_packaging", task=task)
+        except TransitionRefused as refused:  # the images went away between validation and now
+            reject_chart(chart_pk, refused.reasons, task=task)
+            return ChartState.INVALID
+    packaged = package(chart, chart_dir)
+    if chart.state == ChartState.PACKAGING:
+        chart = fire_transition(
+            HelmChart,
+            chart_pk,
+            "start_upload",
+            task=task,
+            changes={"package": packaged.data, "package_digest": packaged.digest, "size": packaged.size},
+        )
+    if chart.state == ChartState.UPLOADING:
+        report_progress(chart_pk, f"uploading {chart.repository}:{chart.chart_version}")
+        with registry_client() as client:
+            pushed = push_chart(client, chart.repository.split("/", 1)[1], packaged, loaded.metadata)
+        with transaction.atomic():
+            chart = fire_transition(HelmChart, chart_pk, "mark_indexed", task=task, changes={"digest": pushed.digest})
+            record_artifact(release, chart)
+    return chart.state
+
+
+def validate(chart: HelmChart, loaded: LoadedChart, chart_dir: Path) -> list[str]:
+    """Every problem of the chart, recording what was read (values, templates, dependencies)."""
+    problems = list(loaded.problems)
+    if loaded.version and loaded.version != chart.chart_version:
+        problems.append(
+            f"Chart.yaml version is {loaded.version} but this chart record is {chart.chart_version}; "
+            "bump Chart.yaml's version to match the release"
+        )
+    with transaction.atomic():
+        HelmChart.objects.filter(pk=chart.pk).update(
+            values=loaded.values, templates=loaded.templates, description=loaded.description
+        )
+        chart.dependencies.all().delete()
+        ChartDependency.objects.bulk_create(
+            ChartDependency(chart=chart, name=d.name, version=d.version, repository=d.repository, condition=d.condition)
+            for d in loaded.dependencies
+        )
+    variables = [
+        EnvVarSpec(v.name, v.required, v.secret, v.default_value, v.scope) for v in chart.environment_variables.all()
+    ]
+    problems += check_environment(loaded.values, variables)
+    if not loaded.problems:
+        report_progress(chart.pk, "rendering templates")
+        try:
+            documents = render_chart(settings.HELM_BIN, chart_dir, kube_version=settings.KUBERNETES_VERSION)
+        except RenderFailed as error:
+            problems.append(str(error))
+        except FileNotFoundError:
+            problems.append(f"helm is not installed at {settings.HELM_BIN}; run bin/install-helm or set HELM_BIN")
+        else:
+            problems += validate_manifests(documents, settings.KUBERNETES_VERSION)
+    problems += chart.missing_app_images(require_available=True)
+    return problems
+
+
+def package(chart: HelmChart, chart_dir: Path) -> PackagedChart:
+    """The reproducible archive; a resumed upload must produce the bytes recorded before."""
+    report_progress(chart.pk, "packaging")
+    packaged = package_chart(chart_dir)
+    if chart.package_digest and packaged.digest != chart.package_digest:
+        raise PipelineError(
+            f"packaging gave {packaged.digest}, not the recorded {chart.package_digest}; the source changed"
+        )
+    return packaged

@@ -1,0 +1,52 @@
+"""The Helm-chart side of the release pipeline, in plain Python (no Django imports).
+
+* :func:`load_chart` - read a chart directory and list every problem (:mod:`.chartfile`);
+* :func:`render_chart` / :func:`validate_manifests` - ``helm template`` and offline Kubernetes
+  schema validation (:mod:`.render`);
+* :func:`check_environment` - the env-var convention of the chart's values (:mod:`.environment`);
+* :func:`package_chart` - a reproducible chart .tgz (:mod:`.package`);
+* :func:`push_chart` - the chart as an OCI artifact, immutable per version (:mod:`.oci`);
+* :func:`render_index` - a Helm repository ``index.yaml`` (:mod:`.repo_index`).
+"""
+
+from releases.charts.chartfile import ChartDependency, LoadedChart, load_chart
+from releases.charts.environment import EnvVarSpec, check_environment
+from releases.charts.helmignore import IgnoreRules, IgnoreSyntaxError, chart_files
+from releases.charts.oci import PushedChart, build_chart_manifest, chart_annotations, oci_tag, push_chart
+from releases.charts.package import ChartPackageError, PackagedChart, package_chart
+from releases.charts.render import (
+    DEFAULT_KUBERNETES_VERSION,
+    RenderFailed,
+    bundled_kubernetes_versions,
+    render_chart,
+    schema_version_for,
+    validate_manifests,
+)
+from releases.charts.repo_index import IndexEntry, render_index
+
+__all__ = [
+    "DEFAULT_KUBERNETES_VERSION",
+    "ChartDependency",
+    "ChartPackageError",
+    "EnvVarSpec",
+    "IgnoreRules",
+    "IgnoreSyntaxError",
+    "IndexEntry",
+    "LoadedChart",
+    "PackagedChart",
+    "PushedChart",
+    "RenderFailed",
+    "build_chart_manifest",
+    "bundled_kubernetes_versions",
+    "chart_annotations",
+    "chart_files",
+    "check_environment",
+    "load_chart",
+    "oci_tag",
+    "package_chart",
+    "push_chart",
+    "render_chart",
+    "render_index",
+    "schema_version_for",
+    "validate_manifests",
+]

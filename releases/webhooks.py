@@ -1,0 +1,105 @@
+"""``POST /hooks/github/``: Release Please's GitHub ``release`` events become releases.
+
+Refuses with 401, writing nothing, anything unsigned or mis-signed (``X-Hub-Signature-256``,
+HMAC-SHA256 with ``GITHUB_WEBHOOK_SECRET``, compared in constant time). A delivery id seen before
+is answered 200 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from .github import release_from_event, verify_signature
+from .models import GitHubDelivery, ReleaseVersion
+from .services import TransitionRefused, publish_release
+
+logger = logging.getLogger(__name__)
+
+
+def _answer(status: int, detail: str, **extra) -> JsonResponse:
+    return JsonResponse({"detail": detail, **extra}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def github_webhook(request: HttpRequest) -> JsonResponse:
+    secret = settings.GITHUB_WEBHOOK_SECRET
+    if not secret:
+        return _answer(401, "GITHUB_WEBHOOK_SECRET is not configured; set it to the webhook's secret")
+    if not verify_signature(secret, request.body, request.headers.get("X-Hub-Signature-256")):
+        return _answer(401, "missing or invalid X-Hub-Signature-256; check the webhook secret")
+    delivery_id = request.headers.get("X-GitHub-Delivery", "")
+    event = request.headers.get("X-GitHub-Event", "")
+    if not delivery_id:
+        return _answer(400, "missing X-GitHub-Delivery header")
+    if GitHubDelivery.objects.filter(delivery_id=delivery_id).exists():
+        return _answer(200, "delivery already processed", duplicate=True)
+    try:
+        payload = json.loads(request.body)
+    except ValueError:
+        return _answer(400, "the body is not JSON")
+    if event == "ping":
+        return _answer(200, "pong")
+    try:
+        with transaction.atomic():
+            delivery = GitHubDelivery.objects.create(
+                delivery_id=delivery_id, event=event, action=str(payload.get("action", ""))[:50]
+            )
+            status, detail, release = _handle(event, payload)
+            delivery.outcome, delivery.release = detail[:255], release
+            delivery.save(update_fields=["outcome", "release"])
+            if status >= 400:
+                transaction.set_rollback(True)
+    except IntegrityError:  # the same delivery, concurrently
+        return _answer(200, "delivery already processed", duplicate=True)
+    return _answer(status, detail, version=release.version if release else None)
+
+
+def _handle(event: str, payload: dict) -> tuple[int, str, ReleaseVersion | None]:
+    if event != "release":
+        return 202, f"{event or 'unnamed'} events are ignored; only release events create releases", None
+    try:
+        parsed = release_from_event(payload)
+    except ValueError as error:
+        return 422, str(error), None
+    if parsed is None:
+        return 202, f"release action {payload.get('action')!r} is ignored", None
+    if parsed.commit_sha is None:
+        return (
+            422,
+            (
+                "the release's target_commitish is not a commit SHA; create the release with the API "
+                "(POST /api/v1/releases/) giving commit_sha"
+            ),
+            None,
+        )
+    release = ReleaseVersion.objects.filter(version=parsed.version).first()
+    if release is not None:
+        return 200, f"release {parsed.version} already exists", release
+    release = ReleaseVersion(
+        version=parsed.version,
+        commit_sha=parsed.commit_sha,
+        pr_number=parsed.pr_number,
+        changelog=parsed.notes_markdown,
+        release_notes=parsed.notes_markdown,
+    )
+    try:
+        release.full_clean()
+    except ValidationError as error:
+        return 422, "; ".join(error.messages), None
+    release.save()
+    if settings.PUBLISH_ON_WEBHOOK:
+        try:
+            publish_release(release.pk)
+        except TransitionRefused as refused:
+            return 201, f"release {release.version} created; publishing refused: {'; '.join(refused.reasons)}", release
+        return 201, f"release {release.version} created and publishing", release
+    return 201, f"release {release.version} created", release
