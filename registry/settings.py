@@ -138,6 +138,10 @@ DATABASE_URL = env_url(
     "DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}", ("sqlite", "postgres", "postgresql")
 )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The quick start's web server and worker share the file: wait for locks, take them up front.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -14,9 +14,11 @@ from django_fsm.admin import FSMAdminMixin
 
 from .choices import ChartState, ImageState, ReleaseState
 from .models import (
+    ApiToken,
     ChartDependency,
     DockerImage,
     EnvironmentVariable,
+    GitHubDelivery,
     HelmChart,
     ReleaseArtifact,
     ReleaseVersion,
@@ -249,4 +251,38 @@ class StateTransitionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Creating a token shows its secret once; only its hash is stored."""
+
+    list_display = ("name", "scope", "prefix", "created", "last_used", "revoked")
+    list_filter = ("scope", "revoked")
+    search_fields = ("name", "prefix")
+    readonly_fields = ("prefix", "created", "last_used")
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form, change: bool) -> None:
+        if not change:
+            key = obj.issue()
+            self.message_user(
+                request,
+                f"Token for {obj.name}: {key} — copy it now, it is not shown again. "
+                f"Send it as 'Authorization: Bearer {key[:6]}…'.",
+                messages.WARNING,
+            )
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(GitHubDelivery)
+class GitHubDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("received", "event", "action", "delivery_id", "release", "outcome")
+    list_filter = ("event", "action")
+    search_fields = ("delivery_id", "outcome")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

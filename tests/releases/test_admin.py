@@ -122,3 +122,16 @@ def test_secret_values_are_never_shown(staff_client):
         {"name": "DB_PASSWORD", "default_value": "", "description": "db", "scope": "both", "secret": "on"},
     )
     assert EnvironmentVariable.objects.get(pk=variable.pk).default_value == "hunter2-very-secret"
+
+
+def test_api_token_is_shown_once_and_stored_hashed(staff_client):
+    from releases.models import ApiToken
+
+    response = staff_client.post(reverse("admin:releases_apitoken_add"), {"name": "github-actions", "scope": "write"},
+                                 follow=True)
+    page = response.content.decode()
+    token = ApiToken.objects.get(name="github-actions")
+    shown = page.split("Token for github-actions: ")[1].split(" ")[0]
+    assert shown.startswith("rr_")
+    assert token.key_hash == ApiToken.hash(shown) and shown not in token.key_hash
+    assert ApiToken.authenticate(shown) == token
