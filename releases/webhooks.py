@@ -17,7 +17,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .github import release_from_event, verify_signature
+from .github import parse_release_event, verify_signature
 from .models import GitHubDelivery, ReleaseVersion
 from .services import TransitionRefused, publish_release
 
@@ -66,12 +66,9 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
 def _handle(event: str, payload: dict) -> tuple[int, str, ReleaseVersion | None]:
     if event != "release":
         return 202, f"{event or 'unnamed'} events are ignored; only release events create releases", None
-    try:
-        parsed = release_from_event(payload)
-    except ValueError as error:
-        return 422, str(error), None
+    parsed, ignored_because = parse_release_event(payload)
     if parsed is None:
-        return 202, f"release action {payload.get('action')!r} is ignored", None
+        return 202, ignored_because, None
     if parsed.commit_sha is None:
         return (
             422,

@@ -149,8 +149,9 @@ def test_images_filter_by_state_and_type(writer):
     assert [i["name"] for i in listed] == ["threek8s-frontend"]
 
 
-@pytest.mark.parametrize("endpoint", ["/api/v1/releases/", "/api/v1/images/", "/api/v1/charts/",
-                                      "/api/v1/environment-variables/"])
+@pytest.mark.parametrize(
+    "endpoint", ["/api/v1/releases/", "/api/v1/images/", "/api/v1/charts/", "/api/v1/environment-variables/"]
+)
 def test_list_endpoints_run_a_constant_number_of_queries(writer, endpoint):
     for n in range(12):
         make_published_set(f"1.{n}.0")

@@ -127,8 +127,9 @@ def test_secret_values_are_never_shown(staff_client):
 def test_api_token_is_shown_once_and_stored_hashed(staff_client):
     from releases.models import ApiToken
 
-    response = staff_client.post(reverse("admin:releases_apitoken_add"), {"name": "github-actions", "scope": "write"},
-                                 follow=True)
+    response = staff_client.post(
+        reverse("admin:releases_apitoken_add"), {"name": "github-actions", "scope": "write"}, follow=True
+    )
     page = response.content.decode()
     token = ApiToken.objects.get(name="github-actions")
     shown = page.split("Token for github-actions: ")[1].split(" ")[0]

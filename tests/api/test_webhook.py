@@ -1,0 +1,120 @@
+"""GitHub release webhooks: signed deliveries create a release once; anything else changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from releases.github import compute_signature
+from releases.models import GitHubDelivery, ReleaseVersion
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "webhook-secret"
+SHA = "b" * 40
+
+
+def release_event(action: str = "published", tag: str = "v1.4.0", commitish: str = SHA) -> bytes:
+    return json.dumps(
+        {
+            "action": action,
+            "release": {
+                "tag_name": tag,
+                "target_commitish": commitish,
+                "draft": False,
+                "prerelease": False,
+                "body": "### Features\n\n* **api:** list charts ([#3](https://github.com/o/r/issues/3))\n",
+            },
+            "repository": {"full_name": "stianfro/threek8s"},
+        }
+    ).encode()
+
+
+@pytest.fixture(autouse=True)
+def webhook_settings(settings):
+    settings.GITHUB_WEBHOOK_SECRET = SECRET
+    settings.PUBLISH_ON_WEBHOOK = False
+
+
+def deliver(client, body: bytes, *, delivery: str = "d-1", signature: str | None = None, event: str = "release"):
+    headers = {"HTTP_X_GITHUB_EVENT": event, "HTTP_X_GITHUB_DELIVERY": delivery}
+    if signature is not None:
+        headers["HTTP_X_HUB_SIGNATURE_256"] = signature
+    return client.post("/hooks/github/", body, content_type="application/json", **headers)
+
+
+def test_signed_release_event_creates_the_release(client):
+    body = release_event()
+    response = deliver(client, body, signature=compute_signature(SECRET, body))
+    assert response.status_code == 201, response.json()
+    release = ReleaseVersion.objects.get()
+    assert (release.version, release.commit_sha, release.state) == ("1.4.0", SHA, "draft")
+    assert "list charts" in release.changelog
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [None, "sha256=" + "0" * 64, "sha1=abc", compute_signature("another-secret", release_event())],
+    ids=["unsigned", "wrong-digest", "wrong-algorithm", "wrong-secret"],
+)
+def test_unsigned_or_mis_signed_delivery_gets_401_and_creates_nothing(client, signature):
+    response = deliver(client, release_event(), signature=signature)
+    assert response.status_code == 401
+    assert not ReleaseVersion.objects.exists()
+    assert not GitHubDelivery.objects.exists()
+
+
+def test_tampered_body_gets_401(client):
+    signature = compute_signature(SECRET, release_event())
+    response = deliver(client, release_event(tag="v6.6.6"), signature=signature)
+    assert response.status_code == 401
+    assert not ReleaseVersion.objects.exists()
+
+
+def test_the_same_delivery_twice_creates_one_release(client):
+    body = release_event()
+    first = deliver(client, body, signature=compute_signature(SECRET, body))
+    second = deliver(client, body, signature=compute_signature(SECRET, body))
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["duplicate"] is True
+    assert ReleaseVersion.objects.count() == 1
+    assert GitHubDelivery.objects.count() == 1
+
+
+def test_another_delivery_of_the_same_release_is_idempotent(client):
+    for delivery, action in (("d-1", "created"), ("d-2", "published"), ("d-3", "released")):
+        body = release_event(action=action)
+        deliver(client, body, delivery=delivery, signature=compute_signature(SECRET, body))
+    assert ReleaseVersion.objects.count() == 1
+    assert GitHubDelivery.objects.count() == 3
+
+
+def test_ignored_events_say_why(client):
+    body = release_event(action="deleted")
+    response = deliver(client, body, signature=compute_signature(SECRET, body))
+    assert response.status_code == 202
+    assert "deleted" in response.json()["detail"]
+    assert not ReleaseVersion.objects.exists()
+
+
+def test_branch_as_target_is_refused_with_what_to_do(client):
+    body = release_event(commitish="main")
+    response = deliver(client, body, signature=compute_signature(SECRET, body))
+    assert response.status_code == 422
+    assert "commit_sha" in response.json()["detail"]
+    assert not GitHubDelivery.objects.exists()
+
+
+def test_no_secret_configured_refuses_everything(client, settings):
+    settings.GITHUB_WEBHOOK_SECRET = ""
+    body = release_event()
+    assert deliver(client, body, signature=compute_signature("", body)).status_code == 401
+
+
+def test_signed_release_is_published_when_configured(client, settings):
+    settings.PUBLISH_ON_WEBHOOK = True
+    body = release_event()
+    response = deliver(client, body, signature=compute_signature(SECRET, body))
+    assert response.status_code == 201
+    assert ReleaseVersion.objects.get().state == "pending"
