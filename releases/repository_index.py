@@ -1,8 +1,8 @@
 """The Helm chart repository's ``index.yaml``, rendered once per set of indexed charts.
 
-The cache key is the "generation" of the indexed charts (how many, and when the last one was
-indexed), read with one aggregate query: the index is regenerated only when a chart is indexed,
-whichever process indexed it, and the generation doubles as the ``ETag``.
+The cache key is the charts' ``DataGeneration``, bumped in the transaction of every chart change
+and read with one primary-key lookup: the index is regenerated only after a chart changed,
+whichever process changed it, and the generation doubles as the ``ETag``.
 """
 
 from __future__ import annotations
@@ -10,17 +10,14 @@ from __future__ import annotations
 import hashlib
 
 from django.core.cache import cache
-from django.db.models import Count, Max
 from django.utils import timezone
 
 from .charts import IndexEntry, render_index
-from .models import HelmChart
+from .models import DataGeneration, HelmChart
 
 
 def chart_index_generation() -> str:
-    stats = HelmChart.objects.indexed().aggregate(count=Count("pk"), last=Max("indexed_at"))
-    last = stats["last"].isoformat() if stats["last"] else "never"
-    return f"{stats['count']}@{last}"
+    return f"charts@{DataGeneration.current(DataGeneration.CHARTS)}"
 
 
 def render_chart_index() -> bytes:

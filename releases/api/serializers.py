@@ -72,14 +72,16 @@ class ReleaseSerializer(ModelCleanSerializer):
         extra_kwargs = {"version": {"validators": []}}
 
     def get_links(self, release: ReleaseVersion) -> dict[str, str]:
-        request = self.context.get("request")
-        kwargs = {"version": release.version}
+        # One reverse() per response, not five per release: URL resolving dominated list pages.
+        if "release_base_url" not in self.context:
+            self.context["release_base_url"] = reverse("release-list", request=self.context.get("request"))
+        detail = f"{self.context['release_base_url']}{release.version}/"
         return {
-            "self": reverse("release-detail", kwargs=kwargs, request=request),
-            "artifacts": reverse("release-artifacts", kwargs=kwargs, request=request),
-            "changelog": reverse("release-changelog", kwargs=kwargs, request=request),
-            "publish": reverse("release-publish", kwargs=kwargs, request=request),
-            "retry": reverse("release-retry", kwargs=kwargs, request=request),
+            "self": detail,
+            "artifacts": f"{detail}artifacts/",
+            "changelog": f"{detail}changelog/",
+            "publish": f"{detail}publish/",
+            "retry": f"{detail}retry/",
         }
 
 

@@ -10,6 +10,7 @@ router.register("charts", views.HelmChartViewSet, basename="chart")
 router.register("environment-variables", views.EnvironmentVariableViewSet, basename="environment-variable")
 
 urlpatterns = [
+    path("health/", views.HealthView.as_view(), name="health"),
     path("changelog/", views.ChangelogBetweenView.as_view(), name="changelog-between"),
     *router.urls,
 ]

@@ -24,6 +24,7 @@ from ..ordering import semver_sort_key
 from ..services import TransitionRefused, publish_release, retry_release
 from ..validators import parse_semver
 from . import filters
+from .caching import CachedListMixin
 from .serializers import (
     DockerImageSerializer,
     EnvironmentVariableSerializer,
@@ -159,7 +160,9 @@ RELEASE_ACCEPTED = inline_serializer(
 )
 
 
-class ReleaseViewSet(ReleaseChangelogMixin, mixins.CreateModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+class ReleaseViewSet(
+    CachedListMixin, ReleaseChangelogMixin, mixins.CreateModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+):
     """Releases cut by Release Please: create, list, read by version, publish, retry."""
 
     queryset = ReleaseVersion.objects.prefetch_related(
@@ -234,6 +237,14 @@ class ReleaseViewSet(ReleaseChangelogMixin, mixins.CreateModelMixin, mixins.List
         except TransitionRefused as error:
             raise refused(error) from None
         return self.accepted(request, release)
+
+
+class HealthView(APIView):
+    """``GET /api/v1/health/``: the service answers (no database query). Also the benchmarks' baseline."""
+
+    @extend_schema(responses={200: inline_serializer("Health", {"status": serializers.CharField()})})
+    def get(self, request):
+        return Response({"status": "ok"})
 
 
 class DockerImageViewSet(viewsets.ReadOnlyModelViewSet):

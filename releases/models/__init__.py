@@ -4,6 +4,7 @@ from .api import ApiToken
 from .base import StatefulModel, StateTransition
 from .charts import ChartDependency, HelmChart
 from .environment import EnvironmentVariable
+from .generations import DataGeneration
 from .images import DockerImage, ImmutableTagError
 from .releases import ReleaseArtifact, ReleaseVersion
 from .webhooks import GitHubDelivery
@@ -11,6 +12,7 @@ from .webhooks import GitHubDelivery
 __all__ = [
     "ApiToken",
     "ChartDependency",
+    "DataGeneration",
     "DockerImage",
     "EnvironmentVariable",
     "GitHubDelivery",

@@ -169,3 +169,16 @@ def test_openapi_schema_and_docs_are_served():
     client = APIClient()
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_cached_list_pages_change_with_the_data(writer):
+    make_release("1.0.0")
+    first = writer.get("/api/v1/releases/")
+    assert writer.get("/api/v1/releases/", HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+
+    make_release("1.1.0")
+    second = writer.get("/api/v1/releases/")
+
+    assert second["ETag"] != first["ETag"]
+    assert [r["version"] for r in second.json()["results"]] == ["1.1.0", "1.0.0"]
+    assert writer.get("/api/v1/releases/", HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 200
