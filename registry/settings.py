@@ -190,6 +190,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Releases, their multi-arch images and Helm charts, changelogs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "ReleaseStateEnum": "releases.choices.ReleaseState",
+        "ImageStateEnum": "releases.choices.ImageState",
+        "ChartStateEnum": "releases.choices.ChartState",
+    },
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "release-registry"}}

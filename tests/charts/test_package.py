@@ -118,7 +118,7 @@ def test_helm_accepts_the_archive(helm_bin: str, helm_home: dict[str, str], tmp_
     shown = run_helm(helm_bin, helm_home, "show", "chart", str(archive)).stdout
     assert "name: threek8s" in shown and "version: 1.0.0" in shown and "appVersion: 1.0.0" in shown
     values = run_helm(helm_bin, helm_home, "show", "values", str(archive)).stdout
-    assert "registry: ghcr.io/threek8s" in values
+    assert "registry: ghcr.io/stianfro/threek8s" in values
     docs = render_chart(helm_bin, archive)
     assert len(docs) == 4
     assert validate_manifests(docs) == []

@@ -41,7 +41,7 @@ def test_example_chart_renders_and_validates_clean(example_docs: list[dict[str, 
     ]
     assert validate_manifests(example_docs) == []
     containers = deployment(example_docs)["spec"]["template"]["spec"]["containers"]
-    assert containers[0]["image"] == "ghcr.io/threek8s/threek8s-frontend:1.0.0"
+    assert containers[0]["image"] == "ghcr.io/stianfro/threek8s/threek8s-frontend:1.0.0"
     assert containers[0]["env"] == [{"name": "LOG_LEVEL", "value": "info"}]
 
 
@@ -63,12 +63,12 @@ def test_render_options_and_values(helm_bin: str) -> None:
 
 def test_required_env_enforced_by_the_template(helm_bin: str) -> None:
     with pytest.raises(RenderFailed) as caught:
-        render_chart(helm_bin, EXAMPLE_CHART, values={"backend": {"requiredEnv": ["DATABASE_URL"]}})
-    assert "backend.env.DATABASE_URL is required" in str(caught.value)
+        render_chart(helm_bin, EXAMPLE_CHART, values={"frontend": {"requiredEnv": ["DATABASE_URL"]}})
+    assert "frontend.env.DATABASE_URL is required" in str(caught.value)
     docs = render_chart(
-        helm_bin, EXAMPLE_CHART, values={"backend": {"requiredEnv": ["DATABASE_URL"], "envFromSecret": "db"}}
+        helm_bin, EXAMPLE_CHART, values={"frontend": {"requiredEnv": ["DATABASE_URL"], "envFromSecret": "db"}}
     )
-    spec = by_kind_name(docs)["Deployment/threek8s-backend"]["spec"]["template"]["spec"]
+    spec = by_kind_name(docs)["Deployment/threek8s-frontend"]["spec"]["template"]["spec"]
     assert spec["containers"][0]["envFrom"] == [{"secretRef": {"name": "db"}}]
     assert validate_manifests(docs) == []
 
