@@ -14,26 +14,15 @@ from typing import Any
 
 import docker
 import docker.errors
-import requests
-import urllib3.exceptions
 
-from releases.imagebuild.errors import BuildFailed, EngineUnavailable
+from releases.imagebuild.errors import ENGINE_UNAVAILABLE_ERRORS, BuildFailed, EngineUnavailable
 
 LOG_TAIL_LINES = 20
 _STEP_RE = re.compile(r"^Step \d+/\d+ : ")
 _SUCCESS_RE = re.compile(r"^Successfully built ([0-9a-f]{12,64})\s*$")
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
 
-# Errors that mean "the engine is not there (any more)", as opposed to "the build failed".
-_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    urllib3.exceptions.ProtocolError,
-    urllib3.exceptions.TimeoutError,
-    ConnectionError,
-    TimeoutError,
-)
+_UNAVAILABLE_ERRORS = ENGINE_UNAVAILABLE_ERRORS
 
 
 def connect_engine(base_url: str | None = None, *, timeout: float = 60.0) -> docker.DockerClient:

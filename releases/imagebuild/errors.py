@@ -7,6 +7,20 @@ others need a change to the release, its repository or its Dockerfile.
 
 from __future__ import annotations
 
+import requests
+import urllib3.exceptions
+
+# Errors that mean "the engine is not there (any more)", as opposed to "the build failed".
+ENGINE_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+
 
 class ImageBuildError(Exception):
     """Base class of the errors raised by :mod:`releases.imagebuild`."""

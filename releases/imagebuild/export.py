@@ -29,10 +29,8 @@ from typing import IO, Any
 
 import docker
 import docker.errors
-import requests
-import urllib3.exceptions
 
-from releases.imagebuild.errors import EngineUnavailable, ExportError
+from releases.imagebuild.errors import ENGINE_UNAVAILABLE_ERRORS, EngineUnavailable, ExportError
 from releases.oci.index import PlatformManifest
 from releases.oci.manifest import Descriptor, build_manifest
 from releases.oci.media_types import INDEX_MEDIA_TYPES, OCI_CONFIG, OCI_LAYER_TAR_GZIP, OCI_MANIFEST
@@ -308,14 +306,7 @@ def _iter_image_chunks(client: docker.DockerClient, image_id: str) -> Iterator[b
         if exc.status_code in (502, 503, 504):
             raise EngineUnavailable(f"docker engine answered {exc.status_code}: {exc.explanation}") from exc
         raise ExportError(f"docker save of {image_id} failed: {exc.explanation or exc}") from exc
-    except (
-        requests.exceptions.ConnectionError,
-        requests.exceptions.Timeout,
-        requests.exceptions.ChunkedEncodingError,
-        urllib3.exceptions.ProtocolError,
-        urllib3.exceptions.TimeoutError,
-        ConnectionError,
-    ) as exc:
+    except ENGINE_UNAVAILABLE_ERRORS as exc:
         raise EngineUnavailable(f"lost the docker engine while saving {image_id}: {exc}") from exc
 
 
