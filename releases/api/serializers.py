@@ -8,6 +8,8 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from ..models import (
+    AuditFinding,
+    AuditRun,
     ChartDependency,
     DockerImage,
     EnvironmentVariable,
@@ -86,10 +88,17 @@ class ReleaseSerializer(ModelCleanSerializer):
 
 
 class ReleaseListSerializer(ReleaseSerializer):
-    """Lists leave out the long texts; the detail has them."""
+    """Lists leave out the long texts and the action links; the detail (``url``) has them."""
+
+    url = serializers.SerializerMethodField()
 
     class Meta(ReleaseSerializer.Meta):
-        fields = [f for f in ReleaseSerializer.Meta.fields if f not in {"changelog", "release_notes"}]
+        fields = [f for f in ReleaseSerializer.Meta.fields if f not in {"changelog", "release_notes", "links"}] + [
+            "url"
+        ]
+
+    def get_url(self, release: ReleaseVersion) -> str:
+        return self.get_links(release)["self"]
 
 
 class DockerImageSerializer(serializers.ModelSerializer):
@@ -152,3 +161,39 @@ class EnvironmentVariableSerializer(serializers.ModelSerializer):
 
     def get_default_value(self, variable: EnvironmentVariable) -> str | None:
         return None if variable.secret else variable.default_value
+
+
+class AuditRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditRun
+        fields = [
+            "id",
+            "started",
+            "finished",
+            "status",
+            "tags_checked",
+            "findings_by_type",
+            "new_findings",
+            "resolved_findings",
+            "triggered_by",
+            "error",
+        ]
+
+
+class AuditFindingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditFinding
+        fields = [
+            "id",
+            "type",
+            "severity",
+            "artifact",
+            "repository",
+            "tag",
+            "expected",
+            "actual",
+            "detail",
+            "first_seen",
+            "last_seen",
+            "resolved_at",
+        ]

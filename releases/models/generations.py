@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import F
 
 
@@ -28,4 +28,8 @@ class DataGeneration(models.Model):
 
     @classmethod
     def current(cls, name: str) -> int:
-        return cls.objects.filter(name=name).values_list("counter", flat=True).first() or 0
+        # On every cached request: plain SQL, without the ORM's query building.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT counter FROM {cls._meta.db_table} WHERE name = %s", [name])
+            row = cursor.fetchone()
+        return row[0] if row else 0
