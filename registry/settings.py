@@ -254,3 +254,12 @@ KUBERNETES_VERSION = env_str("KUBERNETES_VERSION", "1.31.0")
 CHART_REPOSITORY_URL = env_str("CHART_REPOSITORY_URL", "")
 GITHUB_WEBHOOK_SECRET = env_str("GITHUB_WEBHOOK_SECRET", "")
 PUBLISH_ON_WEBHOOK = env_bool("PUBLISH_ON_WEBHOOK", True)
+
+# Tag-immutability audits.
+AUDIT_INTERVAL_MINUTES = env_int("AUDIT_INTERVAL_MINUTES", 15, minimum=1)
+AUDIT_CONCURRENCY = env_int("AUDIT_CONCURRENCY", 16, minimum=1)
+AUDIT_WEBHOOK_URL = env_str("AUDIT_WEBHOOK_URL", "")
+AUDIT_WEBHOOK_SECRET = env_str("AUDIT_WEBHOOK_SECRET", "")
+ADMINS = [("Admin", address) for address in env_list("ADMIN_EMAILS", [])]
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+SERVER_EMAIL = env_str("SERVER_EMAIL", "release-registry@localhost")

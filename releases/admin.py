@@ -9,12 +9,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.http import HttpRequest
+from django.shortcuts import redirect
+from django.urls import path
 from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
 
 from .choices import ChartState, ImageState, ReleaseState
 from .models import (
     ApiToken,
+    AuditFinding,
+    AuditRun,
     ChartDependency,
     DockerImage,
     EnvironmentVariable,
@@ -25,6 +29,7 @@ from .models import (
     StateTransition,
 )
 from .services import TransitionRefused, fire_transition
+from .tasks import audit_published_tags
 
 
 def short_digest(digest: str) -> str:
@@ -280,6 +285,64 @@ class GitHubDeliveryAdmin(admin.ModelAdmin):
     list_display = ("received", "event", "action", "delivery_id", "release", "outcome")
     list_filter = ("event", "action")
     search_fields = ("delivery_id", "outcome")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditRun)
+class AuditRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "started",
+        "finished",
+        "status",
+        "tags_checked",
+        "new_findings",
+        "resolved_findings",
+        "findings_by_type",
+        "triggered_by",
+    )
+    list_filter = ("status", "triggered_by")
+    change_list_template = "admin/releases/auditrun/change_list.html"
+
+    def get_urls(self):
+        start = path("run/", self.admin_site.admin_view(self.start_audit), name="releases_auditrun_start")
+        return [start, *super().get_urls()]
+
+    def start_audit(self, request: HttpRequest):
+        if request.method == "POST":
+            audit_published_tags.delay(triggered_by=f"admin:{request.user}")
+            self.message_user(request, "Audit started; refresh this page to see it.", messages.SUCCESS)
+        return redirect("admin:releases_auditrun_changelist")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OpenFilter(admin.SimpleListFilter):
+    title = "open"
+    parameter_name = "resolved_at__isnull"
+
+    def lookups(self, request, model_admin):
+        return [("True", "open"), ("False", "resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("True", "False"):
+            return queryset.filter(resolved_at__isnull=self.value() == "True")
+        return queryset
+
+
+@admin.register(AuditFinding)
+class AuditFindingAdmin(admin.ModelAdmin):
+    list_display = ("type", "severity", "artifact", "expected", "actual", "first_seen", "last_seen", "resolved_at")
+    list_filter = (OpenFilter, "type", "severity")
+    search_fields = ("artifact", "expected", "actual")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import chain, chord, shared_task
 
-from . import chart_pipeline, image_pipeline
+from . import audit_runs, chart_pipeline, image_pipeline
 from .choices import ChartState, ImageState, ReleaseState
 from .models import ReleaseVersion
 from .services import TransitionRefused, fire_transition
@@ -100,3 +100,13 @@ def finish_release(self, release_pk: int) -> str:
         ReleaseVersion, release_pk, "fail", task=task, reason=f"chart {chart}: {problems}", artifact=str(chart)
     )
     return ReleaseState.FAILED
+
+
+@shared_task(bind=True, acks_late=True)
+def audit_published_tags(self, triggered_by: str = "beat") -> dict:
+    """Run the tag-immutability audit (scheduled by beat; also started from the admin and the API)."""
+    try:
+        run = audit_runs.run_audit(triggered_by=triggered_by)
+    except audit_runs.AuditAlreadyRunning as error:
+        return {"skipped": str(error)}
+    return {"run": run.pk, "tags_checked": run.tags_checked, "open": run.findings_by_type, "new": run.new_findings}

@@ -1,7 +1,7 @@
 import django_filters
 
 from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ArtifactType, ChartState, EnvironmentScope, ImageState, ReleaseState
-from ..models import DockerImage, EnvironmentVariable, HelmChart, ReleaseVersion
+from ..models import AuditFinding, DockerImage, EnvironmentVariable, HelmChart, ReleaseVersion
 
 
 class ReleaseFilter(django_filters.FilterSet):
@@ -42,3 +42,13 @@ class EnvironmentVariableFilter(django_filters.FilterSet):
     class Meta:
         model = EnvironmentVariable
         fields = ["scope", "required", "secret", "name"]
+
+
+class AuditFindingFilter(django_filters.FilterSet):
+    open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull", label="open")
+    type = django_filters.ChoiceFilter(choices=AuditFinding.Type.choices)
+    severity = django_filters.ChoiceFilter(choices=AuditFinding.Severity.choices)
+
+    class Meta:
+        model = AuditFinding
+        fields = ["open", "type", "severity", "repository", "tag"]

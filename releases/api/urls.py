@@ -7,6 +7,8 @@ router = DefaultRouter()
 router.register("releases", views.ReleaseViewSet, basename="release")
 router.register("images", views.DockerImageViewSet, basename="image")
 router.register("charts", views.HelmChartViewSet, basename="chart")
+router.register("audits", views.AuditRunViewSet, basename="audit-run")
+router.register("audit-findings", views.AuditFindingViewSet, basename="audit-finding")
 router.register("environment-variables", views.EnvironmentVariableViewSet, basename="environment-variable")
 
 urlpatterns = [

@@ -19,13 +19,24 @@ from rest_framework.views import APIView
 
 from ..changelog import parse_release_notes, render_html
 from ..choices import ReleaseState
-from ..models import DockerImage, EnvironmentVariable, HelmChart, ReleaseArtifact, ReleaseVersion
+from ..models import (
+    AuditFinding,
+    AuditRun,
+    DockerImage,
+    EnvironmentVariable,
+    HelmChart,
+    ReleaseArtifact,
+    ReleaseVersion,
+)
 from ..ordering import semver_sort_key
 from ..services import TransitionRefused, publish_release, retry_release
+from ..tasks import audit_published_tags
 from ..validators import parse_semver
 from . import filters
 from .caching import CachedListMixin
 from .serializers import (
+    AuditFindingSerializer,
+    AuditRunSerializer,
     DockerImageSerializer,
     EnvironmentVariableSerializer,
     HelmChartSerializer,
@@ -272,3 +283,36 @@ class EnvironmentVariableViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = EnvironmentVariableSerializer
     filterset_class = filters.EnvironmentVariableFilter
     lookup_field = "name"
+
+
+class AuditRunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Tag-immutability audit runs; ``POST`` starts one (202)."""
+
+    queryset = AuditRun.objects.all()
+    serializer_class = AuditRunSerializer
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: inline_serializer(
+                "AuditAccepted",
+                {"status": serializers.CharField(), "task_id": serializers.CharField(), "poll": serializers.URLField()},
+            )
+        },
+    )
+    def create(self, request):
+        result = audit_published_tags.delay(triggered_by=f"api:{request.user}")
+        poll = reverse("audit-run-list", request=request)
+        return Response(
+            {"status": "queued", "task_id": result.id, "poll": poll},
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": poll},
+        )
+
+
+class AuditFindingViewSet(viewsets.ReadOnlyModelViewSet):
+    """Findings of the audits: ``?open=true`` for the ones the registry still disagrees on."""
+
+    queryset = AuditFinding.objects.all()
+    serializer_class = AuditFindingSerializer
+    filterset_class = filters.AuditFindingFilter

@@ -1,6 +1,7 @@
 """The spec's data model, one module per concept."""
 
 from .api import ApiToken
+from .audits import AuditFinding, AuditRun
 from .base import StatefulModel, StateTransition
 from .charts import ChartDependency, HelmChart
 from .environment import EnvironmentVariable
@@ -11,6 +12,8 @@ from .webhooks import GitHubDelivery
 
 __all__ = [
     "ApiToken",
+    "AuditFinding",
+    "AuditRun",
     "ChartDependency",
     "DataGeneration",
     "DockerImage",

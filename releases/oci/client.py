@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
@@ -65,6 +66,22 @@ class PutResult:
 
     digest: str
     created: bool
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How a :class:`RegistryClient` reaches its registry, for callers that open their own
+    connections to it (see :meth:`RegistryClient.connection_settings`)."""
+
+    scheme: str  # "http" or "https"
+    host: str  # host[:port]
+    verify: bool | ssl.SSLContext
+    connect_timeout: float | None
+    read_timeout: float | None
+    user_agent: str
+    #: True when the client was given its own httpx transport: then only the client itself can
+    #: reach the registry (tests, proxies), so other connections must not be opened.
+    custom_transport: bool
 
 
 class _Transient(Exception):
@@ -153,6 +170,12 @@ class RegistryClient:
         self._tokens = TokenCache()
         self._bearer: Challenge | None = None  # realm/service learned from the first challenge
         self._basic = False  # the registry asked for basic auth
+        self._token_locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._token_locks_guard = threading.Lock()
+        self.user_agent = user_agent
+        self._verify = verify
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._custom_transport = transport is not None
         self._http = httpx.Client(
             timeout=timeout,
             verify=verify,
@@ -376,6 +399,74 @@ class RegistryClient:
         if response.status_code != 200:
             self._fail(response, "reach the API (/v2/)", RegistryError)
 
+    # -- public API: hooks for callers that send their own requests (releases.audit) ---------
+
+    def connection_settings(self) -> ConnectionSettings:
+        """Scheme, host, TLS verification, timeouts and User-Agent this client uses."""
+        return ConnectionSettings(
+            scheme=self.scheme,
+            host=self.host,
+            verify=self._verify,
+            connect_timeout=self._timeout.connect,
+            read_timeout=self._timeout.read,
+            user_agent=self.user_agent,
+            custom_transport=self._custom_transport,
+        )
+
+    @property
+    def token_auth_active(self) -> bool:
+        """True once the registry answered with a bearer challenge: requests then need a token
+        per scope set (see :meth:`authorization_for`)."""
+        return self._bearer is not None
+
+    def authorization_for(self, scopes: Sequence[str], *, fetch: bool = True) -> str | None:
+        """The ``Authorization`` value this client would send for ``scopes``; ``None``: send none.
+
+        Uses the cached bearer token for exactly these scopes and, when there is none but an
+        earlier challenge named the token server, fetches one (one fetch at a time per scope set,
+        so concurrent callers share it); basic credentials once the registry asked for basic
+        auth. With ``fetch=False`` it never does I/O and returns ``None`` where it would have
+        fetched a token (then :attr:`token_auth_active` is true). Thread-safe. Raises
+        :class:`RegistryAuthError` when the token server refuses the credentials and
+        :class:`RegistryUnavailable` when it stays unreachable after retries.
+        """
+        if self._bearer is None:  # no I/O needed: basic credentials or nothing
+            return self._credentials.basic_header() if self._basic and self._credentials else None
+        token = self._tokens.get(scopes)
+        if token is not None:
+            return f"Bearer {token}"
+        if not fetch:
+            return None
+        return self._retrying(
+            lambda: self._known_authorization(scopes), f"get a token for {', '.join(scopes) or 'the registry'}"
+        )
+
+    def authorization_after_challenge(
+        self, www_authenticate: str, scopes: Sequence[str], rejected: str | None = None
+    ) -> str | None:
+        """The ``Authorization`` value to retry with after a 401 carrying ``www_authenticate``.
+
+        ``rejected`` is the value the 401 answered (``None`` when none was sent). When another
+        thread already replaced a rejected token for these scopes, that token is returned without
+        asking the token server again. Returns ``None`` when the challenge offers nothing this
+        client can answer. Raises :class:`RegistryAuthError` when the registry wants credentials
+        and none are configured or the token server refuses them, and
+        :class:`RegistryUnavailable` when the token server stays unreachable after retries.
+        """
+        challenges = parse_www_authenticate(www_authenticate)
+        return self._retrying(
+            lambda: self._reauthorize(challenges, scopes, rejected),
+            f"get a token for {', '.join(scopes) or 'the registry'}",
+        )
+
+    def _token_lock(self, scopes: Sequence[str]) -> threading.Lock:
+        key = merge_scopes(scopes)
+        with self._token_locks_guard:
+            lock = self._token_locks.get(key)
+            if lock is None:
+                lock = self._token_locks[key] = threading.Lock()
+            return lock
+
     # -- internals: URLs ---------------------------------------------------------------------
 
     def _split_registry(self, registry: str) -> tuple[str, str]:
@@ -512,7 +603,7 @@ class RegistryClient:
         if response.status_code != 401 or not same_origin:
             return response
         challenges = parse_www_authenticate(response.headers.get("WWW-Authenticate", ""))
-        authorization = self._authorize(challenges, scopes)
+        authorization = self._reauthorize(challenges, scopes, request_headers.get("Authorization"))
         if authorization is None or authorization == request_headers.get("Authorization"):
             return response
         request_headers["Authorization"] = authorization
@@ -521,14 +612,27 @@ class RegistryClient:
         return self._http.request(method, url, headers=request_headers, params=params, content=content)
 
     def _known_authorization(self, scopes: Sequence[str]) -> str | None:
-        if self._bearer is not None:
+        bearer = self._bearer
+        if bearer is not None:
             token = self._tokens.get(scopes)
             if token is None:
-                token = self._fetch_token(self._bearer, merge_scopes(scopes), scopes)
+                with self._token_lock(scopes):  # concurrent callers share one fetch per scope set
+                    token = self._tokens.get(scopes)
+                    if token is None:
+                        token = self._fetch_token(bearer, merge_scopes(scopes), scopes)
             return f"Bearer {token}"
         if self._basic and self._credentials:
             return self._credentials.basic_header()
         return None
+
+    def _reauthorize(self, challenges: list[Challenge], scopes: Sequence[str], rejected: str | None) -> str | None:
+        """:meth:`_authorize` after a 401, unless another thread already replaced the rejected token."""
+        with self._token_lock(scopes):
+            if self._bearer is not None:
+                token = self._tokens.get(scopes)
+                if token is not None and f"Bearer {token}" != rejected:
+                    return f"Bearer {token}"
+            return self._authorize(challenges, scopes)
 
     def _authorize(self, challenges: list[Challenge], scopes: Sequence[str]) -> str | None:
         bearer = next((c for c in challenges if c.is_bearer and c.realm), None)

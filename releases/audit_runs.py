@@ -1,0 +1,292 @@
+"""The scheduled tag-immutability audit: every published tag must still point at its recorded digest.
+
+``run_audit`` streams the published tags from the database in batches into
+``releases.audit.audit_tags`` (concurrent HEADs with connection reuse) and turns the results into
+``AuditFinding`` rows: opened when the registry disagrees, kept open across runs, resolved when it
+agrees again. Each result is written on its own, so a crash mid-run leaves every finding as true
+as the last run that checked it; the next run marks the crashed run and completes. Two audits
+never overlap (a PostgreSQL advisory lock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import httpx
+from django.conf import settings
+from django.core.mail import mail_admins
+from django.db import transaction
+from django.utils import timezone
+
+from .audit import ExpectedTag, TagResult, TagStatus, audit_tags, latest_behind
+from .charts import oci_tag
+from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE, MOVING_TAG, ImageState
+from .models import AuditFinding, AuditRun, DockerImage, HelmChart
+from .oci import RegistryClient
+from .workers import exclusive
+
+logger = logging.getLogger(__name__)
+
+AUDIT_LOCK = 7310
+IMAGE_PLATFORMS = frozenset({"linux/amd64", "linux/arm64"})
+Type, Severity = AuditFinding.Type, AuditFinding.Severity
+SEVERITY = {Type.LATEST_BEHIND: Severity.WARNING}
+# What one tag's result can say; a result closes the open findings of these types it no longer shows.
+TAG_TYPES = (Type.MISMATCH, Type.MISSING, Type.PLATFORM_DRIFT, Type.UNREACHABLE)
+LATEST_TYPES = (Type.LATEST_BEHIND, Type.UNREACHABLE)
+
+
+class AuditAlreadyRunning(Exception):
+    """Another audit holds the lock; this one did not start."""
+
+
+def split_location(location: str) -> tuple[str, str]:
+    """``ghcr.io/stianfro/threek8s/x`` -> ``("ghcr.io", "stianfro/threek8s/x")``."""
+    host, _, path = location.partition("/")
+    return host, path
+
+
+def expected_tags(host: str, batch_size: int = 1000) -> Iterator[ExpectedTag]:
+    """Published image version tags, chart versions and each image's ``latest``, read in batches."""
+    images = DockerImage.objects.immutable_tags().filter(registry__startswith=f"{host}/").order_by("pk")
+    for image in images.only("pk", "registry", "name", "tag", "digest").iterator(chunk_size=batch_size):
+        yield ExpectedTag(
+            f"image:{image.pk}", split_location(image.repository)[1], image.tag, image.digest, "image", IMAGE_PLATFORMS
+        )
+    charts = HelmChart.objects.indexed().filter(registry__startswith=f"{host}/").order_by("pk")
+    for chart in charts.only("pk", "registry", "name", "chart_version", "digest").iterator(chunk_size=batch_size):
+        yield ExpectedTag(
+            f"chart:{chart.pk}",
+            split_location(chart.repository)[1],
+            oci_tag(chart.chart_version),
+            chart.digest,
+            "chart",
+        )
+    for image in highest_published_images(host):
+        yield ExpectedTag(f"latest:{image.pk}", split_location(image.repository)[1], MOVING_TAG, image.digest, "image")
+
+
+def highest_published_images(host: str) -> list[DockerImage]:
+    """Per image repository, the highest published (non-pre-release) version: what ``latest`` must be."""
+    highest: dict[str, DockerImage] = {}
+    images = DockerImage.objects.immutable_tags().filter(registry__startswith=f"{host}/").exclude(tag__contains="-")
+    for image in images.order_by("registry", "name", "-tag_order").only("pk", "registry", "name", "tag", "digest"):
+        highest.setdefault(image.repository, image)
+    return list(highest.values())
+
+
+def findings_of(result: TagResult) -> list[tuple[str, str, str, str]]:
+    """``(type, expected, actual, detail)`` of every problem one tag's result shows."""
+    expected, actual = result.expected.digest, result.actual_digest or ""
+    if result.expected.tag == MOVING_TAG and result.expected.key.startswith("latest:"):
+        if result.status in (TagStatus.UNREACHABLE, TagStatus.ERROR):
+            return [(Type.UNREACHABLE, expected, "", result.detail)]
+        if result.ok:
+            return []
+        check = latest_behind(expected, result.actual_digest)
+        return [(Type.LATEST_BEHIND, expected, actual, check.detail)]
+    if result.status is TagStatus.OK:
+        return []
+    if result.status is TagStatus.MISSING:
+        return [(Type.MISSING, expected, "", result.detail)]
+    if result.status in (TagStatus.UNREACHABLE, TagStatus.ERROR):
+        return [(Type.UNREACHABLE, expected, "", result.detail)]
+    problems = [(Type.MISMATCH, expected, actual, result.detail)]
+    if result.status is TagStatus.PLATFORM_DRIFT:
+        live = ", ".join(sorted(result.live_platforms or ())) or "none"
+        problems.append((Type.PLATFORM_DRIFT, ", ".join(sorted(IMAGE_PLATFORMS)), live, result.detail))
+    return problems
+
+
+class FindingBook:
+    """The open findings, in memory (they are few), so that the common "ok" result costs no query."""
+
+    def __init__(self, run: AuditRun) -> None:
+        self.run = run
+        self.open: dict[tuple[str, str, str], AuditFinding] = {
+            (f.type, f.repository, f.tag): f for f in AuditFinding.objects.open()
+        }
+        self.seen = Counter()
+        self.new: list[AuditFinding] = []
+        self.resolved = 0
+
+    def record(
+        self, repository: str, tag: str, checked_types: tuple[str, ...], problems, *, image_pk=None, chart_pk=None
+    ) -> None:
+        now = timezone.now()
+        found = {problem[0] for problem in problems}
+        for kind, expected, actual, detail in problems:
+            self.seen[kind] += 1
+            finding = self.open.get((kind, repository, tag))
+            if finding is None:
+                finding = AuditFinding.objects.create(
+                    type=kind,
+                    severity=SEVERITY.get(kind, Severity.CRITICAL),
+                    repository=repository,
+                    tag=tag,
+                    artifact=f"{repository}:{tag}",
+                    docker_image_id=image_pk,
+                    helm_chart_id=chart_pk,
+                    expected=expected,
+                    actual=actual,
+                    detail=detail,
+                    last_seen=now,
+                    first_run=self.run,
+                    last_run=self.run,
+                )
+                self.open[(kind, repository, tag)] = finding
+                self.new.append(finding)
+            else:
+                AuditFinding.objects.filter(pk=finding.pk).update(
+                    last_seen=now, last_run=self.run, actual=actual, detail=detail
+                )
+        if Type.UNREACHABLE in found:
+            checked_types = ()  # nothing else is known about an unreachable tag: its findings stay
+        for kind in checked_types:
+            finding = self.open.get((kind, repository, tag))
+            if finding is not None and kind not in found:
+                AuditFinding.objects.filter(pk=finding.pk).update(resolved_at=now, last_run=self.run)
+                del self.open[(kind, repository, tag)]
+                self.resolved += 1
+
+
+def run_audit(*, triggered_by: str = "", on_progress: Callable[[int, int], None] | None = None) -> AuditRun:
+    """One audit of every published tag; returns the finished ``AuditRun``.
+
+    Refuses (``AuditAlreadyRunning``) to start while another audit runs.
+    """
+    with exclusive(AUDIT_LOCK, 0) as acquired:
+        if not acquired:
+            raise AuditAlreadyRunning("another audit is running; wait for it to finish")
+        AuditRun.objects.filter(status=AuditRun.Status.RUNNING).update(
+            status=AuditRun.Status.CRASHED, finished=timezone.now(), error="the audit stopped before it finished"
+        )
+        run = AuditRun.objects.create(triggered_by=triggered_by)
+        book = FindingBook(run)
+        total = DockerImage.objects.immutable_tags().count() + HelmChart.objects.indexed().count()
+        checked = 0
+        unavailable_versions: set[str] = set()
+        for host in registry_hosts():
+            with RegistryClient(
+                host,
+                username=settings.REGISTRY_USERNAME,
+                password=settings.REGISTRY_PASSWORD,
+                insecure_hosts=settings.REGISTRY_INSECURE_HOSTS,
+            ) as client:
+                for result in audit_tags(client, expected_tags(host), concurrency=settings.AUDIT_CONCURRENCY):
+                    checked += 1
+                    problems = findings_of(result)
+                    kind, _, pk = result.expected.key.partition(":")
+                    checked_types = LATEST_TYPES if kind == "latest" else TAG_TYPES
+                    book.record(
+                        result.expected.repository,
+                        result.expected.tag,
+                        checked_types,
+                        problems,
+                        image_pk=int(pk) if kind == "image" else None,
+                        chart_pk=int(pk) if kind == "chart" else None,
+                    )
+                    if kind == "image" and any(p[0] != Type.UNREACHABLE for p in problems):
+                        unavailable_versions.add(result.expected.tag)
+                    if on_progress:
+                        on_progress(checked, total)
+        check_chart_app_versions(book, unavailable_versions)
+        with transaction.atomic():
+            run.finished = timezone.now()
+            run.status = AuditRun.Status.SUCCEEDED
+            run.tags_checked = checked
+            run.findings_by_type = dict(Counter(f.type for f in book.open.values()))
+            run.new_findings = len(book.new)
+            run.resolved_findings = book.resolved
+            run.save()
+    notify(AuditFinding.objects.open().filter(notified_at__isnull=True))
+    return run
+
+
+def registry_hosts() -> list[str]:
+    hosts = {split_location(r)[0] for r in DockerImage.objects.immutable_tags().values_list("registry", flat=True)}
+    hosts |= {split_location(r)[0] for r in HelmChart.objects.indexed().values_list("registry", flat=True)}
+    return sorted(hosts)
+
+
+def check_chart_app_versions(book: FindingBook, broken_versions: set[str]) -> None:
+    """A published chart's appVersion must still resolve to available images with the recorded digests."""
+    names = list(IMAGE_NAME_BY_ARTIFACT_TYPE.values())
+    available = set(DockerImage.objects.filter(state=ImageState.AVAILABLE, name__in=names).values_list("name", "tag"))
+    for chart in HelmChart.objects.indexed().only("pk", "registry", "name", "chart_version", "app_version"):
+        repository = split_location(chart.repository)[1]
+        missing = [name for name in names if (name, chart.app_version) not in available]
+        problems = []
+        if missing or chart.app_version in broken_versions:
+            why = (
+                f"images {', '.join(missing)} are not available"
+                if missing
+                else "an image of this version no longer has its recorded digest in the registry"
+            )
+            problems.append(
+                (Type.CHART_APP_VERSION_BROKEN, chart.app_version, "", f"appVersion {chart.app_version}: {why}")
+            )
+        book.record(
+            repository, oci_tag(chart.chart_version), (Type.CHART_APP_VERSION_BROKEN,), problems, chart_pk=chart.pk
+        )
+
+
+def notify(findings) -> None:
+    """Tell people about new findings: one signed webhook call per finding, one email per run."""
+    findings = list(findings)
+    if not findings:
+        return
+    delivered = []
+    for finding in findings:
+        if not settings.AUDIT_WEBHOOK_URL or send_webhook(finding):
+            delivered.append(finding.pk)
+    if settings.ADMINS:
+        lines = [
+            f"{f.severity.upper()} {f.type}: {f.artifact} expected {f.expected or '-'} got {f.actual or '-'}"
+            for f in findings
+        ]
+        mail_admins(f"{len(findings)} new tag audit finding(s)", "\n".join(lines), fail_silently=True)
+    AuditFinding.objects.filter(pk__in=delivered).update(notified_at=timezone.now())
+
+
+def finding_payload(finding: AuditFinding) -> dict:
+    return {
+        "event": "audit.finding",
+        "finding": {
+            "id": finding.pk,
+            "type": finding.type,
+            "severity": finding.severity,
+            "artifact": finding.artifact,
+            "repository": finding.repository,
+            "tag": finding.tag,
+            "expected": finding.expected,
+            "actual": finding.actual,
+            "detail": finding.detail,
+            "first_seen": finding.first_seen.isoformat(),
+        },
+    }
+
+
+def send_webhook(finding: AuditFinding) -> bool:
+    """POST the finding as JSON, signed ``X-Signature-256: sha256=<HMAC-SHA256 of the body>``."""
+    body = json.dumps(finding_payload(finding), sort_keys=True).encode()
+    signature = "sha256=" + hmac.new(settings.AUDIT_WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    try:
+        response = httpx.post(
+            settings.AUDIT_WEBHOOK_URL,
+            content=body,
+            timeout=10,
+            headers={"Content-Type": "application/json", "X-Signature-256": signature},
+        )
+    except httpx.HTTPError as error:
+        logger.warning("audit webhook failed for finding %s: %s; retried after the next run", finding.pk, error)
+        return False
+    if response.status_code >= 300:
+        logger.warning("audit webhook answered %s for finding %s", response.status_code, finding.pk)
+        return False
+    return True
