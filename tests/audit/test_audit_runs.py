@@ -23,7 +23,8 @@ from releases.charts import oci_tag
 from releases.choices import ChartState, ImageState
 from releases.models import AuditFinding, AuditRun, DockerImage, HelmChart
 from releases.oci import RegistryClient
-from tests.audit.helpers import BreakingProxy, push_chart, push_image, put_index
+from tests.audit.helpers import push_chart, push_image, put_index
+from tests.fixtures.proxy import BreakingProxy
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 

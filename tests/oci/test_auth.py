@@ -28,6 +28,7 @@ from tests.fixtures.token_auth import SERVICE, TokenServer
 
 pytestmark = pytest.mark.services
 
+
 def _push_image(client: RegistryClient, repository: str, marker: bytes) -> str:
     layer = marker * 100
     layer_descriptor = Descriptor(OCI_LAYER_TAR_GZIP, sha256_digest(layer), len(layer))
