@@ -20,6 +20,7 @@ from pathlib import Path
 
 import docker
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 
@@ -135,30 +136,27 @@ def _advance(image_pk: int, task: str) -> str:
             changes={"platform_digests": {e.platform: describe(e.image) for e in exports}},
         )
     if image.state == ImageState.SCANNING:
-        findings = scan(image)
-        image = fire_transition(
-            DockerImage,
-            image_pk,
-            "start_push",
-            task=task,
-            changes={"scan_findings": [finding.__dict__ for finding in findings]},
-        )
+        scan(image)  # stores the findings; blocking ones fail the image
+        image = fire_transition(DockerImage, image_pk, "start_push", task=task)
     if image.state == ImageState.PUSHING:
         pushed = push(image)
         log = BuildLog(image_pk)
         log(f"==> pushed {image.reference}@{pushed.digest}: {pushed.bytes_uploaded} bytes uploaded")
         log.flush()
-        image = fire_transition(DockerImage, image_pk, "mark_available", task=task, changes=pushed.changes)
-        record_artifact(release_of(image.tag), image)
-        move_latest(image)
+        with transaction.atomic():
+            image = fire_transition(DockerImage, image_pk, "mark_available", task=task, changes=pushed.changes)
+            record_artifact(release_of(image.tag), image)
         shutil.rmtree(workdir_for(image), ignore_errors=True)
+    if image.state == ImageState.AVAILABLE:
+        # Idempotent, so a task redelivered after a crash right after the push still moves latest.
+        move_latest(image)
     return image.state
 
 
+@dataclass(frozen=True)
 class PlatformExport:
-    def __init__(self, platform: str, image: ExportedImage) -> None:
-        self.platform = platform
-        self.image = image
+    platform: str
+    image: ExportedImage
 
 
 def describe(exported: ExportedImage) -> dict:
