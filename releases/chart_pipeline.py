@@ -33,7 +33,7 @@ from .choices import ChartState
 from .models import ChartDependency, HelmChart
 from .oci import RegistryError, RegistryUnavailable
 from .services import TransitionRefused, fire_transition, record_artifact
-from .workers import CHART_LOCK, PipelineError, checkout_source, exclusive, registry_client, release_of
+from .workers import CHART_LOCK, PipelineBusy, PipelineError, checkout_source, exclusive, registry_client, release_of
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
     """
     with exclusive(CHART_LOCK, chart_pk) as acquired:
         if not acquired:
-            return HelmChart.objects.get(pk=chart_pk).state
+            raise PipelineBusy(f"chart {chart_pk}: another worker is on it")
         workdir = Path(settings.BUILD_WORKDIR) / f"chart-{chart_pk}"
         try:
             return _advance(chart_pk, workdir, task)
@@ -75,7 +75,9 @@ def reject_chart(chart_pk: int, problems: list[str], *, task: str = "") -> None:
 
 
 def _advance(chart_pk: int, workdir: Path, task: str) -> str:
-    chart = HelmChart.objects.get(pk=chart_pk)
+    chart = HelmChart.objects.filter(pk=chart_pk).first()
+    if chart is None:  # deleted since the task was queued: nothing to do
+        return "gone"
     if chart.state in (ChartState.INDEXED, ChartState.INVALID):
         return chart.state
     release = release_of(chart.app_version)

@@ -45,6 +45,7 @@ from .services import fire_transition, record_artifact
 from .validators import parse_semver
 from .workers import (
     IMAGE_LOCK,
+    PipelineBusy,
     PipelineError,
     checkout_source,
     engine_lock,
@@ -103,8 +104,7 @@ def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
     """
     with exclusive(IMAGE_LOCK, image_pk) as acquired:
         if not acquired:
-            logger.info("image %s: another worker is on it", image_pk)
-            return DockerImage.objects.get(pk=image_pk).state
+            raise PipelineBusy(f"image {image_pk}: another worker is on it")
         try:
             return _advance(image_pk, task)
         except TRANSIENT_ERRORS:
@@ -123,7 +123,9 @@ def fail_image(image_pk: int, reason: str, *, task: str = "") -> None:
 
 
 def _advance(image_pk: int, task: str) -> str:
-    image = DockerImage.objects.get(pk=image_pk)
+    image = DockerImage.objects.filter(pk=image_pk).first()
+    if image is None:  # deleted since the task was queued: nothing to do
+        return "gone"
     if image.state == ImageState.QUEUED:
         image = fire_transition(DockerImage, image_pk, "start_build", task=task)
     if image.state == ImageState.BUILDING:

@@ -13,6 +13,10 @@ from . import audit_runs, chart_pipeline, image_pipeline
 from .choices import ChartState, ImageState, ReleaseState
 from .models import ReleaseVersion
 from .services import TransitionRefused, fire_transition
+from .workers import PipelineBusy
+
+# A task whose row another worker is processing comes back this much later (and again, until done).
+BUSY_RETRY_SECONDS = 5
 
 
 def _retry_or_give_up(task, error: Exception, give_up) -> str:
@@ -32,6 +36,8 @@ def build_image(self, image_pk: int) -> str:
     task = f"build_image[{self.request.id}]"
     try:
         return image_pipeline.run_image_pipeline(image_pk, task=task)
+    except PipelineBusy as busy:
+        raise self.retry(exc=busy, countdown=BUSY_RETRY_SECONDS, max_retries=None) from busy
     except image_pipeline.TRANSIENT_ERRORS as error:
         return _retry_or_give_up(self, error, lambda reason: image_pipeline.fail_image(image_pk, reason, task=task))
 
@@ -42,6 +48,8 @@ def publish_chart(self, chart_pk: int) -> str:
     task = f"publish_chart[{self.request.id}]"
     try:
         return chart_pipeline.run_chart_pipeline(chart_pk, task=task)
+    except PipelineBusy as busy:
+        raise self.retry(exc=busy, countdown=BUSY_RETRY_SECONDS, max_retries=None) from busy
     except chart_pipeline.TRANSIENT_ERRORS as error:
         return _retry_or_give_up(self, error, lambda reason: chart_pipeline.reject_chart(chart_pk, [reason], task=task))
 
