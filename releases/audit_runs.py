@@ -27,8 +27,7 @@ from .audit import ExpectedTag, TagResult, TagStatus, audit_tags, latest_behind
 from .charts import oci_tag
 from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE, MOVING_TAG, ImageState
 from .models import AuditFinding, AuditRun, DockerImage, HelmChart
-from .oci import RegistryClient
-from .workers import exclusive
+from .workers import exclusive, registry_client
 
 logger = logging.getLogger(__name__)
 
@@ -168,16 +167,18 @@ def run_audit(*, triggered_by: str = "", on_progress: Callable[[int, int], None]
         )
         run = AuditRun.objects.create(triggered_by=triggered_by)
         book = FindingBook(run)
-        total = DockerImage.objects.immutable_tags().count() + HelmChart.objects.indexed().count()
+        latest_tags = (
+            DockerImage.objects.immutable_tags()
+            .exclude(tag__contains="-")
+            .values("registry", "name")
+            .distinct()
+            .count()
+        )
+        total = DockerImage.objects.immutable_tags().count() + HelmChart.objects.indexed().count() + latest_tags
         checked = 0
         unavailable_versions: set[str] = set()
         for host in registry_hosts():
-            with RegistryClient(
-                host,
-                username=settings.REGISTRY_USERNAME,
-                password=settings.REGISTRY_PASSWORD,
-                insecure_hosts=settings.REGISTRY_INSECURE_HOSTS,
-            ) as client:
+            with registry_client(host) as client:
                 for result in audit_tags(client, expected_tags(host), concurrency=settings.AUDIT_CONCURRENCY):
                     checked += 1
                     problems = findings_of(result)

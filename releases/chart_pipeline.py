@@ -9,13 +9,14 @@ that already holds other content.
 
 from __future__ import annotations
 
-import logging
 import shutil
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 
+from . import workers
 from .charts import (
     ChartPackageError,
     EnvVarSpec,
@@ -35,14 +36,10 @@ from .oci import RegistryError, RegistryUnavailable
 from .services import TransitionRefused, fire_transition, record_artifact
 from .workers import CHART_LOCK, PipelineBusy, PipelineError, checkout_source, exclusive, registry_client, release_of
 
-logger = logging.getLogger(__name__)
-
 TRANSIENT_ERRORS = (RegistryUnavailable,)
 
 
-def report_progress(chart_pk: int, message: str) -> None:
-    logger.info("chart %s: %s", chart_pk, message)
-    HelmChart.objects.filter(pk=chart_pk).update(progress=message[:255])
+report_progress = partial(workers.report_progress, HelmChart)
 
 
 def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:

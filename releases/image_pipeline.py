@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import docker
@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 
+from . import workers
 from .choices import MOVING_TAG, ImageState
 from .imagebuild import (
     EngineUnavailable,
@@ -55,9 +56,6 @@ from .workers import (
     repository_in_registry,
 )
 
-logger = logging.getLogger(__name__)
-
-
 TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
 
 
@@ -83,9 +81,7 @@ class BuildLog:
         self.last_flush = time.monotonic()
 
 
-def report_progress(image_pk: int, message: str) -> None:
-    logger.info("image %s: %s", image_pk, message)
-    DockerImage.objects.filter(pk=image_pk).update(progress=message[:255])
+report_progress = partial(workers.report_progress, DockerImage)
 
 
 def workdir_for(image: DockerImage) -> Path:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, models
 
 from .imagebuild import checkout
 from .models import ReleaseVersion
 from .oci import RegistryClient
+
+logger = logging.getLogger(__name__)
 
 # Advisory-lock namespaces (first key of pg_try_advisory_lock), one per kind of row.
 IMAGE_LOCK = 7301
@@ -67,14 +70,20 @@ def engine_lock() -> Iterator[None]:
             cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [ENGINE_LOCK])
 
 
-def registry_client() -> RegistryClient:
-    host = settings.REGISTRY_NAMESPACE.split("/", 1)[0]
+def registry_client(host: str | None = None) -> RegistryClient:
+    """A client for ``host`` (default: the host of ``REGISTRY_NAMESPACE``) with the configured credentials."""
     return RegistryClient(
-        host,
+        host or settings.REGISTRY_NAMESPACE.split("/", 1)[0],
         username=settings.REGISTRY_USERNAME,
         password=settings.REGISTRY_PASSWORD,
         insecure_hosts=settings.REGISTRY_INSECURE_HOSTS,
     )
+
+
+def report_progress(model: type[models.Model], pk: int, message: str) -> None:
+    """Log what a pipeline is doing and show it in the row's ``progress`` (the admin's list)."""
+    logger.info("%s %s: %s", model._meta.model_name, pk, message)
+    model.objects.filter(pk=pk).update(progress=message[:255])
 
 
 def repository_in_registry(location: str) -> str:
