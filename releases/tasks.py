@@ -19,39 +19,51 @@ from .workers import PipelineBusy
 BUSY_RETRY_SECONDS = 5
 
 
-def _retry_or_give_up(task, error: Exception, give_up) -> str:
-    if task.request.retries >= task.max_retries:
-        give_up(f"{error} (gave up after {task.max_retries} retries)")
-        return "failed"
-    raise task.retry(exc=error, countdown=min(2**task.request.retries * 5, 60)) from error
+def _drive(task, run, transient: tuple[type[Exception], ...], give_up, attempt: int) -> str:
+    """Run a pipeline step for ``task``: a busy row comes back later (no limit: the other worker
+    will finish); a transient error is retried with backoff ``max_retries`` times, counted in
+    ``attempt`` so busy retries never use up that budget; then ``give_up`` records the reason."""
+    try:
+        return run()
+    except PipelineBusy as busy:
+        raise task.retry(exc=busy, countdown=BUSY_RETRY_SECONDS, max_retries=None) from busy
+    except transient as error:
+        if attempt >= task.max_retries:
+            give_up(f"{error} (gave up after {task.max_retries} retries)")
+            return "failed"
+        raise task.retry(
+            exc=error, countdown=min(2**attempt * 5, 60), max_retries=None, kwargs={"attempt": attempt + 1}
+        ) from error
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
-def build_image(self, image_pk: int) -> str:
+def build_image(self, image_pk: int, attempt: int = 0) -> str:
     """Take a ``DockerImage`` from where its state says to ``available`` (or ``failed``).
 
     Retries the engine or registry being unreachable, with backoff, ``max_retries`` times; then
     the image fails saying which service was unreachable and what to check.
     """
     task = f"build_image[{self.request.id}]"
-    try:
-        return image_pipeline.run_image_pipeline(image_pk, task=task)
-    except PipelineBusy as busy:
-        raise self.retry(exc=busy, countdown=BUSY_RETRY_SECONDS, max_retries=None) from busy
-    except image_pipeline.TRANSIENT_ERRORS as error:
-        return _retry_or_give_up(self, error, lambda reason: image_pipeline.fail_image(image_pk, reason, task=task))
+    return _drive(
+        self,
+        lambda: image_pipeline.run_image_pipeline(image_pk, task=task),
+        image_pipeline.TRANSIENT_ERRORS,
+        lambda reason: image_pipeline.fail_image(image_pk, reason, task=task),
+        attempt,
+    )
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
-def publish_chart(self, chart_pk: int) -> str:
+def publish_chart(self, chart_pk: int, attempt: int = 0) -> str:
     """Take a ``HelmChart`` from ``validating`` to ``indexed`` (or ``invalid`` with every problem)."""
     task = f"publish_chart[{self.request.id}]"
-    try:
-        return chart_pipeline.run_chart_pipeline(chart_pk, task=task)
-    except PipelineBusy as busy:
-        raise self.retry(exc=busy, countdown=BUSY_RETRY_SECONDS, max_retries=None) from busy
-    except chart_pipeline.TRANSIENT_ERRORS as error:
-        return _retry_or_give_up(self, error, lambda reason: chart_pipeline.reject_chart(chart_pk, [reason], task=task))
+    return _drive(
+        self,
+        lambda: chart_pipeline.run_chart_pipeline(chart_pk, task=task),
+        chart_pipeline.TRANSIENT_ERRORS,
+        lambda reason: chart_pipeline.reject_chart(chart_pk, [reason], task=task),
+        attempt,
+    )
 
 
 @shared_task(bind=True, acks_late=True)
