@@ -229,7 +229,10 @@ def verify_image_signatures(
     """
     keys = [load_public_key(key) for key in trusted_keys]
     tag = signature_tag(digest)
-    found = _read_manifest(client, repository, tag)
+    try:
+        found = _read_manifest(client, repository, tag)
+    except MalformedSignature as exc:
+        return VerificationResult(VerificationStatus.INVALID, str(exc))
     if found is None:
         return VerificationResult(VerificationStatus.MISSING, f"no signature: {repository}:{tag} does not exist")
     document, manifest_digest = found
@@ -375,7 +378,10 @@ def verify_image_attestations(
     """
     keys = [load_public_key(key) for key in trusted_keys]
     tag = attestation_tag(digest)
-    found = _read_manifest(client, repository, tag)
+    try:
+        found = _read_manifest(client, repository, tag)
+    except MalformedSignature as exc:
+        return VerificationResult(VerificationStatus.INVALID, str(exc))
     if found is None:
         return VerificationResult(VerificationStatus.MISSING, f"no attestation: {repository}:{tag} does not exist")
     document, manifest_digest = found

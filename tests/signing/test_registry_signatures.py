@@ -259,3 +259,23 @@ def test_signing_a_tag_or_an_absent_manifest_is_refused(
             key_pair.private_key,
             pushed_image.reference,
         )
+
+
+def test_a_signature_manifest_copied_from_another_image_is_invalid(
+    registry_client: RegistryClient, pushed_image: PushedImage, key_pair: KeyPair
+) -> None:
+    sign_image(
+        registry_client, pushed_image.repository, pushed_image.digest, key_pair.private_key, pushed_image.reference
+    )
+    manifest = _sig_manifest(registry_client, pushed_image)
+    manifest["subject"]["digest"] = "sha256:" + "44" * 32
+    registry_client.put_manifest(
+        pushed_image.repository, signature_tag(pushed_image.digest), canonical_json(manifest), OCI_MANIFEST
+    )
+
+    result = verify_image_signatures(
+        registry_client, pushed_image.repository, pushed_image.digest, [key_pair.public_pem]
+    )
+
+    assert result.status is VerificationStatus.INVALID
+    assert "copied from another image" in result.detail
