@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -115,9 +117,6 @@ def test_cosign_encrypted_key_round_trips_and_refuses_a_wrong_password(key_pair:
 
 
 def test_cosign_key_with_other_scrypt_parameters_is_refused(key_pair: KeyPair) -> None:
-    import base64
-    import json
-
     cosign_pem = encrypt_cosign_private_key(key_pair.private_key, "pw")
     body = b"".join(cosign_pem.splitlines()[1:-1])
     document = json.loads(base64.b64decode(body))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from releases.oci import RegistryClient, canonical_json, sha256_digest
+from releases.oci import Descriptor, ManifestNotFound, RegistryClient, build_manifest, canonical_json, sha256_digest
 from releases.oci.media_types import OCI_CONFIG, OCI_MANIFEST
 from releases.signing import (
     SIGNATURE_ANNOTATION,
@@ -249,8 +249,6 @@ def test_signing_a_tag_or_an_absent_manifest_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="not the tag"):
         sign_image(registry_client, pushed_image.repository, "1.0.0", key_pair.private_key, pushed_image.reference)
-    from releases.oci import ManifestNotFound
-
     with pytest.raises(ManifestNotFound, match="push the image before signing it"):
         sign_image(
             registry_client,
@@ -279,3 +277,23 @@ def test_a_signature_manifest_copied_from_another_image_is_invalid(
 
     assert result.status is VerificationStatus.INVALID
     assert "copied from another image" in result.detail
+
+
+def test_signing_and_verifying_through_bearer_token_auth(
+    token_registry: RunningRegistry, key_pair: KeyPair, other_key_pair: KeyPair
+) -> None:
+    repository = "team/signed-app"
+    with RegistryClient(token_registry.host, username="alice", password="s3cret") as writer:
+        config = canonical_json({"architecture": "amd64", "os": "linux"})
+        writer.push_blob(repository, sha256_digest(config), len(config), config)
+        manifest = build_manifest(Descriptor(OCI_CONFIG, sha256_digest(config), len(config)), [])
+        digest = writer.put_manifest(repository, "1.0.0", manifest, OCI_MANIFEST)
+        sign_image(writer, repository, digest, key_pair.private_key, f"{token_registry.host}/{repository}")
+        sign_image(writer, repository, digest, other_key_pair.private_key, f"{token_registry.host}/{repository}")
+
+    # a pull-only account reads the payload blobs with its own scoped token
+    with RegistryClient(token_registry.host, username="reader", password="r3ad") as reader:
+        result = verify_image_signatures(reader, repository, digest, [key_pair.public_pem, other_key_pair.public_pem])
+
+    assert result.ok, result.detail
+    assert len(result.key_ids) == 2
