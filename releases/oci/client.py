@@ -689,17 +689,18 @@ class RegistryClient:
         body: Callable[[], bytes | Iterator[bytes]] | None = None,
         what: str | None = None,
     ) -> httpx.Response:
-        """Send once, re-sent only when the registry asks to slow down (after the wait it asks
-        for, see :meth:`honour_rate_limit`) or answers a 401 challenge (once, authenticated)."""
-        throttled = 0
+        """One request, sent again only when the registry asks to slow down (after the pause it
+        asks for, see :meth:`honour_rate_limit`) or answers a 401 challenge (once, with credentials).
+        Waits first while the client is paused, whoever was asked to pause it."""
+        answers = 0
         while True:
             pause = self.throttle.remaining()
             if pause > 0:
                 self._sleep(pause)
             response = self._send_authenticated(method, url, scopes=scopes, headers=headers, params=params, body=body)
-            throttled += 1
+            answers += 1
             retry_after = response.headers.get("Retry-After")
-            if not self.honour_rate_limit(response.status_code, retry_after, throttled, what or f"{method} {url}"):
+            if not self.honour_rate_limit(response.status_code, retry_after, answers, what or f"{method} {url}"):
                 return response
 
     def honour_rate_limit(self, status: int, retry_after: str | None, attempt: int, what: str) -> bool:
