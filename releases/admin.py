@@ -4,6 +4,7 @@ read-only."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -19,6 +20,7 @@ from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
 
 from . import services
+from .charts import mask_secret_values
 from .choices import ChartState, ImageState, ReleaseState
 from .models import (
     ApiToken,
@@ -139,9 +141,15 @@ class HelmChartAdmin(TransitionAdmin):
     list_display = ("name", "chart_version", "app_version", "state", "digest_short", "created")
     list_filter = ("state", "name")
     search_fields = ("name", "chart_version", "app_version", "digest")
-    readonly_fields = ("digest", "size", "progress", "problems")
+    readonly_fields = ("digest", "size", "progress", "problems", "shown_values")
+    exclude = ("values",)
     filter_horizontal = ("environment_variables",)
     inlines = [ChartDependencyInline, StateTransitionInline]
+
+    @admin.display(description="values (secret variables masked)")
+    def shown_values(self, obj: HelmChart) -> str:
+        secret_names = set(EnvironmentVariable.objects.filter(secret=True).values_list("name", flat=True))
+        return format_html("<pre>{}</pre>", json.dumps(mask_secret_values(obj.values, secret_names), indent=2))
 
     @admin.display(description="digest")
     def digest_short(self, obj: HelmChart) -> str:

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from ..charts import mask_secret_values
 from ..models import (
     AuditFinding,
     AuditRun,
@@ -129,7 +130,18 @@ class ChartDependencySerializer(serializers.ModelSerializer):
 
 
 class HelmChartSerializer(serializers.ModelSerializer):
+    """``values`` never show a secret variable's value, however it got into the chart."""
+
     dependencies = ChartDependencySerializer(many=True, read_only=True)
+    values = serializers.SerializerMethodField()
+
+    def get_values(self, chart: HelmChart) -> dict:
+        root = self.root
+        if not hasattr(root, "_secret_names"):  # one query per response, not per chart
+            root._secret_names = frozenset(
+                EnvironmentVariable.objects.filter(secret=True).values_list("name", flat=True)
+            )
+        return mask_secret_values(chart.values, root._secret_names)
 
     class Meta:
         model = HelmChart

@@ -1,6 +1,9 @@
 """The Helm-chart side of the release pipeline, in plain Python (no Django imports).
 
-* :func:`load_chart` - read a chart directory and list every problem (:mod:`.chartfile`);
+* :func:`load_chart` - read a chart directory and list every problem (:mod:`.chartfile`), within
+  :class:`ChartLimits`;
+* :func:`chart_path_problems` - the symbolic links and special files a chart may not hold
+  (:mod:`.confine`);
 * :func:`render_chart` / :func:`validate_manifests` - ``helm template`` and offline Kubernetes
   schema validation (:mod:`.render`);
 * :func:`check_environment` - the env-var convention of the chart's values (:mod:`.environment`);
@@ -9,8 +12,9 @@
 * :func:`render_index` - a Helm repository ``index.yaml`` (:mod:`.repo_index`).
 """
 
-from releases.charts.chartfile import ChartDependency, LoadedChart, load_chart
-from releases.charts.environment import EnvVarSpec, check_environment
+from releases.charts.chartfile import ChartDependency, ChartLimits, LoadedChart, load_chart
+from releases.charts.confine import chart_path_problems
+from releases.charts.environment import EnvVarSpec, check_environment, mask_secret_values
 from releases.charts.helmignore import IgnoreRules, IgnoreSyntaxError, chart_files
 from releases.charts.oci import PushedChart, build_chart_manifest, chart_annotations, oci_tag, push_chart
 from releases.charts.package import ChartPackageError, PackagedChart, package_chart
@@ -27,8 +31,10 @@ from releases.charts.repo_index import IndexEntry, render_index
 __all__ = [
     "DEFAULT_KUBERNETES_VERSION",
     "ChartDependency",
+    "ChartLimits",
     "ChartPackageError",
     "EnvVarSpec",
+    "mask_secret_values",
     "IgnoreRules",
     "IgnoreSyntaxError",
     "IndexEntry",
@@ -40,6 +46,7 @@ __all__ = [
     "bundled_kubernetes_versions",
     "chart_annotations",
     "chart_files",
+    "chart_path_problems",
     "check_environment",
     "load_chart",
     "oci_tag",

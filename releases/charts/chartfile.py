@@ -3,11 +3,18 @@
 :func:`load_chart` checks Chart.yaml, values.yaml, values.schema.json and templates/ and returns a
 :class:`LoadedChart` whatever it finds: ``problems`` is empty when the chart is usable. Every
 message says which file is wrong and what to do about it.
+
+The chart comes from an untrusted commit, so nothing is read through a symbolic link (every link
+is a problem, see :mod:`.confine`) and every file is size-checked before it is read: the limits
+below are module constants, overridable per call with :class:`ChartLimits`. YAML aliases are
+bounded too (:mod:`.yamlio`).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,14 +23,62 @@ import jsonschema
 import semver
 import yaml
 
+from releases.charts.confine import chart_path_problems
 from releases.charts.helmignore import IgnoreRules, IgnoreSyntaxError, chart_files
-from releases.charts.yamlio import describe_yaml_error, load_yaml
+from releases.charts.yamlio import (
+    MAX_YAML_ALIAS_EXPANSIONS,
+    MAX_YAML_ALIAS_NODES,
+    YamlExpansionError,
+    describe_yaml_error,
+    load_yaml,
+)
 
 CHART_API_VERSION = "v2"
 CHART_FILE = "Chart.yaml"
 VALUES_FILE = "values.yaml"
 SCHEMA_FILE = "values.schema.json"
 TEMPLATES_DIR = "templates"
+
+KIB = 1024
+MIB = 1024 * KIB
+#: Chart.yaml holds metadata only; public ones, even with many dependencies and annotations, are a
+#: few KiB.
+MAX_CHART_YAML_BYTES = 64 * KIB
+#: The largest public values.yaml files (kube-prometheus-stack, gitlab) are about 200 KiB, mostly
+#: comments. The values are stored as JSON with the chart.
+MAX_VALUES_BYTES = 1 * MIB
+#: values.schema.json, read and checked with the values.
+MAX_SCHEMA_BYTES = 1 * MIB
+#: One file under templates/. Hand-written templates are a few KiB; 1 MiB leaves room for a
+#: generated one (CRDs) while keeping helm's memory for a render small.
+MAX_TEMPLATE_BYTES = 1 * MIB
+#: All the files under templates/ that helm reads (.helmignore applied), together.
+MAX_TEMPLATES_TOTAL_BYTES = 4 * MIB
+
+
+@dataclass(frozen=True)
+class ChartLimits:
+    """The size limits :func:`load_chart` applies; the defaults are this module's constants."""
+
+    chart_yaml_bytes: int = MAX_CHART_YAML_BYTES
+    values_bytes: int = MAX_VALUES_BYTES
+    schema_bytes: int = MAX_SCHEMA_BYTES
+    template_bytes: int = MAX_TEMPLATE_BYTES
+    templates_total_bytes: int = MAX_TEMPLATES_TOTAL_BYTES
+    yaml_alias_nodes: int = MAX_YAML_ALIAS_NODES
+    yaml_alias_expansions: int = MAX_YAML_ALIAS_EXPANSIONS
+
+
+def describe_size(size: int) -> str:
+    """``1048576`` -> ``1 MiB``; ``1500`` -> ``1,500 bytes`` (exact, for limits and sizes)."""
+    for unit, name in ((MIB, "MiB"), (KIB, "KiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size:,} bytes"
+
+
+def _too_big(name: str, size: int, limit: int, advice: str) -> str:
+    return f"{name}: is {size:,} bytes, over the limit of {describe_size(limit)}; {advice}"
 
 
 @dataclass(frozen=True)
@@ -66,18 +121,47 @@ def json_path(parts: Any) -> str:
     return text or "(root)"
 
 
-def _read_yaml(path: Path, problems: list[str], *, what: str) -> tuple[bool, Any]:
-    """``(parsed_ok, data)``; appends a problem when the file is unreadable or not YAML."""
+def _read_text(path: Path, problems: list[str], *, what: str, limit: int, advice: str) -> str | None:
+    """The file's text, or ``None`` with a problem appended. Never follows a symbolic link, and
+    never reads more than ``limit`` bytes (the size is checked on the open file)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        problems.append(f"{path.name}: is not UTF-8 text; save {what} as UTF-8")
-        return False, None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as error:
         problems.append(f"{path.name}: cannot be read ({error.strerror}); check the file's permissions")
+        return None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            problems.append(f"{path.name}: is not a regular file; commit {what} as a plain file")
+            return None
+        if info.st_size > limit:
+            problems.append(_too_big(path.name, info.st_size, limit, advice))
+            return None
+        data = file.read(limit + 1)
+    if len(data) > limit:  # grew since fstat
+        problems.append(_too_big(path.name, len(data), limit, advice))
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        problems.append(f"{path.name}: is not UTF-8 text; save {what} as UTF-8")
+        return None
+
+
+def _read_yaml(
+    path: Path, problems: list[str], *, what: str, limit: int, advice: str, limits: ChartLimits
+) -> tuple[bool, Any]:
+    """``(parsed_ok, data)``; appends a problem when the file is unreadable, too big or not YAML."""
+    text = _read_text(path, problems, what=what, limit=limit, advice=advice)
+    if text is None:
         return False, None
     try:
-        return True, load_yaml(text)
+        return True, load_yaml(
+            text, max_alias_nodes=limits.yaml_alias_nodes, max_alias_expansions=limits.yaml_alias_expansions
+        )
+    except YamlExpansionError as error:
+        problems.append(f"{path.name}: refused at {describe_yaml_error(error)}")
+        return False, None
     except yaml.YAMLError as error:
         problems.append(f"{path.name}: invalid YAML at {describe_yaml_error(error)}; fix the syntax of {what}")
         return False, None
@@ -163,11 +247,20 @@ def _check_chart_yaml(
     chart.dependencies = _load_dependencies(metadata.get("dependencies"), problems)
 
 
-def _check_schema(chart: LoadedChart, schema_path: Path, values_ok: bool) -> None:
+def _check_schema(chart: LoadedChart, schema_path: Path, values_ok: bool, limits: ChartLimits) -> None:
     problems = chart.problems
+    text = _read_text(
+        schema_path,
+        problems,
+        what="the values schema",
+        limit=limits.schema_bytes,
+        advice="simplify the schema or delete it",
+    )
+    if text is None:
+        return
     try:
-        schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+        schema = json.loads(text)
+    except ValueError as error:
         problems.append(f"{SCHEMA_FILE}: is not valid JSON ({error}); fix it or delete it")
         return
     if not isinstance(schema, dict):
@@ -193,27 +286,65 @@ def _check_schema(chart: LoadedChart, schema_path: Path, values_ok: bool) -> Non
         )
 
 
-def load_chart(chart_dir: Path, *, expected_name: str, expected_app_version: str) -> LoadedChart:
+def _check_template_sizes(chart: LoadedChart, templates_dir: Path, limits: ChartLimits) -> None:
+    total = 0
+    for template in chart.templates:
+        size = (templates_dir / template).lstat().st_size
+        total += size
+        if size > limits.template_bytes:
+            chart.problems.append(
+                _too_big(
+                    f"{TEMPLATES_DIR}/{template}",
+                    size,
+                    limits.template_bytes,
+                    "split it into smaller templates or move data out of the chart",
+                )
+            )
+    if total > limits.templates_total_bytes:
+        chart.problems.append(
+            f"{TEMPLATES_DIR}/: its {len(chart.templates)} templates hold {total:,} bytes together, over the limit "
+            f"of {describe_size(limits.templates_total_bytes)}; remove unused templates or move data out of the chart"
+        )
+
+
+def load_chart(
+    chart_dir: Path, *, expected_name: str, expected_app_version: str, limits: ChartLimits | None = None
+) -> LoadedChart:
     """Load ``chart_dir`` and collect every problem into ``LoadedChart.problems``.
 
-    Checks: Chart.yaml exists and is YAML; ``apiVersion: v2``; ``name == expected_name``;
+    Checks: no symbolic link or special file anywhere in the chart (every one is listed, and
+    none is read); Chart.yaml exists and is YAML; ``apiVersion: v2``; ``name == expected_name``;
     ``version`` and ``appVersion`` are semver; ``appVersion == expected_app_version``;
     values.yaml is a YAML mapping; values.schema.json (when present) accepts the values (every
     error, with its path); templates/ holds at least one template; ``dependencies`` entries
-    have a name and a version; .helmignore is valid.
+    have a name and a version; .helmignore is valid; Chart.yaml, values.yaml, the schema, each
+    template and all templates together are within ``limits`` (default: this module's
+    constants), and the YAML files' aliases expand within them.
     """
+    limits = limits or ChartLimits()
     chart_dir = Path(chart_dir)
     chart = LoadedChart(path=chart_dir)
     problems = chart.problems
     if not chart_dir.is_dir():
         problems.append(f"{chart_dir}: is not a directory; give the path of the chart (the folder with Chart.yaml)")
         return chart
+    # Each link is listed once here; below, a linked file is skipped without a second problem.
+    problems.extend(chart_path_problems(chart_dir))
 
     chart_path = chart_dir / CHART_FILE
-    if not chart_path.is_file():
+    if chart_path.is_symlink():
+        pass  # listed above, never read
+    elif not chart_path.is_file():
         problems.append(f"Chart.yaml: not found in {chart_dir}; add it (apiVersion: v2, name, version, appVersion)")
     else:
-        parsed, metadata = _read_yaml(chart_path, problems, what="the chart metadata")
+        parsed, metadata = _read_yaml(
+            chart_path,
+            problems,
+            what="the chart metadata",
+            limit=limits.chart_yaml_bytes,
+            advice="keep Chart.yaml to the chart's metadata",
+            limits=limits,
+        )
         if parsed and not isinstance(metadata, dict):
             problems.append("Chart.yaml: must be a YAML mapping (apiVersion, name, version, appVersion...)")
         elif parsed:
@@ -221,10 +352,19 @@ def load_chart(chart_dir: Path, *, expected_name: str, expected_app_version: str
 
     values_ok = False
     values_path = chart_dir / VALUES_FILE
-    if not values_path.is_file():
+    if values_path.is_symlink():
+        pass  # listed above, never read
+    elif not values_path.is_file():
         problems.append("values.yaml: not found; add it with the chart's default values (it may be empty)")
     else:
-        parsed, values = _read_yaml(values_path, problems, what="the default values")
+        parsed, values = _read_yaml(
+            values_path,
+            problems,
+            what="the default values",
+            limit=limits.values_bytes,
+            advice="move large data out of the default values (e.g. into the application's own configuration)",
+            limits=limits,
+        )
         if parsed and values is None:
             values = {}
         if parsed and not isinstance(values, dict):
@@ -234,18 +374,22 @@ def load_chart(chart_dir: Path, *, expected_name: str, expected_app_version: str
             values_ok = True
 
     schema_path = chart_dir / SCHEMA_FILE
-    if schema_path.is_file():
-        _check_schema(chart, schema_path, values_ok)
+    if schema_path.is_file() and not schema_path.is_symlink():
+        _check_schema(chart, schema_path, values_ok, limits)
 
-    try:
-        rules = IgnoreRules.for_chart(chart_dir)
-    except (IgnoreSyntaxError, OSError, UnicodeDecodeError) as error:
-        problems.append(f".helmignore: {error}; fix or remove that line")
-        rules = IgnoreRules()
+    rules = IgnoreRules()
+    if not (chart_dir / ".helmignore").is_symlink():
+        try:
+            rules = IgnoreRules.for_chart(chart_dir)
+        except (IgnoreSyntaxError, OSError, UnicodeDecodeError) as error:
+            problems.append(f".helmignore: {error}; fix or remove that line")
     templates_dir = chart_dir / TEMPLATES_DIR
+    if templates_dir.is_symlink():
+        return chart
     if templates_dir.is_dir():
         prefix = TEMPLATES_DIR + "/"
         chart.templates = [path[len(prefix) :] for path in chart_files(chart_dir, rules) if path.startswith(prefix)]
+        _check_template_sizes(chart, templates_dir, limits)
     if not chart.templates:
         problems.append("templates/: no templates found; add the Kubernetes manifests (e.g. templates/deployment.yaml)")
     return chart

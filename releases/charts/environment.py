@@ -33,7 +33,7 @@ Problems reported by :func:`check_environment`:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,3 +141,24 @@ def check_environment(values: Mapping[str, Any], variables: Iterable[EnvVarSpec]
                     )
                 )
     return problems
+
+
+SECRET_PLACEHOLDER = "[secret]"
+
+
+def mask_secret_values(values: Any, secret_names: Collection[str]) -> Any:
+    """A copy of ``values`` in which every value given to a variable named in ``secret_names`` is
+    replaced by ``[secret]``: ``NAME: value`` at any depth and Kubernetes-style ``{name: NAME,
+    value: ...}`` entries. Whatever way a secret's value reached a chart, it is never shown."""
+    if isinstance(values, dict):
+        if values.get("name") in secret_names and "value" in values:
+            return {**values, "value": SECRET_PLACEHOLDER}
+        return {
+            key: SECRET_PLACEHOLDER
+            if key in secret_names and not isinstance(value, dict | list) and value not in (None, "")
+            else mask_secret_values(value, secret_names)
+            for key, value in values.items()
+        }
+    if isinstance(values, list):
+        return [mask_secret_values(item, secret_names) for item in values]
+    return values

@@ -29,7 +29,7 @@ DEFAULT_RULES = ("templates/.?*",)
 
 
 class IgnoreSyntaxError(ValueError):
-    """A .helmignore line Helm would refuse (``**``, unbalanced ``[``)."""
+    """A .helmignore line Helm would refuse (``**``, unbalanced ``[``), or a symlinked .helmignore."""
 
 
 def _go_match_regex(pattern: str) -> re.Pattern[str]:
@@ -98,6 +98,8 @@ class IgnoreRules:
     def for_chart(cls, chart_dir: Path) -> IgnoreRules:
         """The rules of ``chart_dir/.helmignore`` (only the defaults when there is none)."""
         path = chart_dir / HELMIGNORE
+        if path.is_symlink():  # its target could be any file of the worker; never read it
+            raise IgnoreSyntaxError(f"{HELMIGNORE} is a symbolic link; commit the file itself")
         lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
         return cls(lines)
 
@@ -141,8 +143,9 @@ class IgnoreRules:
 def chart_files(chart_dir: Path, rules: IgnoreRules | None = None) -> list[str]:
     """Every file of the chart Helm would load, as sorted ``/``-separated relative paths.
 
-    Ignored directories are not descended into; symbolic links are followed (as Helm does);
-    anything that is neither a file nor a directory is skipped.
+    Ignored directories are not descended into. Unlike Helm, symbolic links are skipped, never
+    followed (a chart with links is refused, see :mod:`releases.charts.confine`); anything that is
+    neither a file nor a directory is skipped.
     """
     rules = rules if rules is not None else IgnoreRules.for_chart(chart_dir)
     found: list[str] = []
@@ -150,6 +153,8 @@ def chart_files(chart_dir: Path, rules: IgnoreRules | None = None) -> list[str]:
     def walk(directory: Path, prefix: str) -> None:
         for entry in sorted(directory.iterdir(), key=lambda p: p.name):
             relpath = f"{prefix}{entry.name}"
+            if entry.is_symlink():
+                continue
             if entry.is_dir():
                 if not rules.ignored(relpath, True):
                     walk(entry, relpath + "/")

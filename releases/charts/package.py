@@ -6,6 +6,9 @@ mode 0644 (0755 when the source file is executable by its owner); only regular f
 stored (no directory entries, like ``helm package``); gzip carries mtime 0 and no file name.
 The layout is Helm's: ``<name>/Chart.yaml``, ``<name>/values.yaml``, ``<name>/templates/...``,
 where ``<name>`` is Chart.yaml's name; files matched by ``.helmignore`` are left out.
+
+Unlike ``helm package``, symbolic links are never followed: a chart holding any (or a FIFO, a
+socket...) is refused before a byte of it is read (see :mod:`releases.charts.confine`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from releases.charts.confine import chart_path_problems
 from releases.charts.helmignore import IgnoreRules, chart_files
 from releases.charts.yamlio import load_yaml
 
@@ -29,7 +33,7 @@ GZIP_LEVEL = 9
 
 
 class ChartPackageError(ValueError):
-    """The directory cannot be packaged (no Chart.yaml, no name/version...)."""
+    """The directory cannot be packaged (no Chart.yaml, no name/version, symbolic links...)."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,14 @@ def _tar_info(arcname: str, size: int, executable: bool) -> tarfile.TarInfo:
 def package_chart(chart_dir: Path) -> PackagedChart:
     """Build the chart archive of ``chart_dir`` in memory (see the module docstring).
 
-    Raises :class:`ChartPackageError` when Chart.yaml is missing or lacks a name/version, and
+    Raises :class:`ChartPackageError` when the chart holds symbolic links or special files (all
+    of them listed), or Chart.yaml is missing or lacks a name/version, and
     :class:`~releases.charts.helmignore.IgnoreSyntaxError` for a .helmignore Helm would refuse.
     """
     chart_dir = Path(chart_dir)
+    problems = chart_path_problems(chart_dir) if chart_dir.is_dir() else []
+    if problems:
+        raise ChartPackageError(f"{chart_dir}: cannot be packaged: " + "; ".join(problems))
     name, version = _chart_identity(chart_dir)
     files = chart_files(chart_dir, IgnoreRules.for_chart(chart_dir))
     raw = io.BytesIO()

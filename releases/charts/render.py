@@ -24,7 +24,8 @@ import referencing
 import yaml
 
 from releases.charts.chartfile import json_path
-from releases.charts.yamlio import describe_yaml_error, load_all_yaml
+from releases.charts.confine import chart_path_problems
+from releases.charts.yamlio import YamlExpansionError, describe_yaml_error, load_all_yaml
 
 #: Default Kubernetes version for rendering and validation (bundled by kubernetes-validate 1.37.0,
 #: which ships schemas for 1.25 ... 1.37).
@@ -61,8 +62,16 @@ def render_chart(
 
     ``values`` (optional) are merged over the chart's values.yaml (passed with ``--values``).
     Empty documents are skipped. Raises :class:`RenderFailed` carrying helm's trimmed stderr when
-    helm exits non-zero, times out, or prints YAML that does not parse into mappings.
+    helm exits non-zero, times out, or prints YAML that does not parse into mappings or whose
+    aliases expand past :mod:`.yamlio`'s limits.
+
+    A directory holding symbolic links or special files is refused (all of them listed) before
+    helm runs, since helm would follow the links out of the chart.
     """
+    if os.path.isdir(chart_dir):
+        problems = chart_path_problems(Path(chart_dir))
+        if problems:
+            raise RenderFailed("chart refused before rendering: " + "; ".join(problems))
     command = [
         os.fspath(helm_bin),
         "template",
@@ -96,6 +105,10 @@ def render_chart(
         )
     try:
         documents = [doc for doc in load_all_yaml(completed.stdout) if doc is not None]
+    except YamlExpansionError as error:
+        raise RenderFailed(
+            f"helm template printed YAML refused at {describe_yaml_error(error)}", stderr=stderr, returncode=0
+        ) from None
     except yaml.YAMLError as error:
         raise RenderFailed(
             f"helm template printed invalid YAML at {describe_yaml_error(error)}; fix the template's indentation",

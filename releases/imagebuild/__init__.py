@@ -7,6 +7,7 @@ from releases.imagebuild.dockerfile import final_base_image
 from releases.imagebuild.engine import build_platform_image, connect_engine, parse_platform, platform_matches
 from releases.imagebuild.errors import (
     BuildFailed,
+    BuildPathError,
     DockerfileError,
     EngineUnavailable,
     ExportError,
@@ -32,7 +33,7 @@ from releases.imagebuild.scan import (
     scan_image,
     severity_at_least,
 )
-from releases.imagebuild.source import checkout
+from releases.imagebuild.source import build_paths, checkout
 
 __all__ = [
     "OCI_CONFIG",
@@ -42,6 +43,7 @@ __all__ = [
     "SEVERITIES",
     "Blob",
     "BuildFailed",
+    "BuildPathError",
     "DockerfileError",
     "EngineUnavailable",
     "ExportError",
@@ -51,6 +53,7 @@ __all__ = [
     "ScannerError",
     "Severity",
     "SourceError",
+    "build_paths",
     "build_platform_image",
     "checkout",
     "connect_engine",

@@ -32,6 +32,17 @@ class SourceError(ImageBuildError):
     """The repository cannot be cloned or the commit does not exist in it."""
 
 
+class BuildPathError(SourceError):
+    """An image's context_path/dockerfile_path leads outside the checkout or to nothing.
+
+    ``problems`` lists every problem found (the message joins them).
+    """
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
+
+
 class DockerfileError(ImageBuildError):
     """The Dockerfile cannot be parsed far enough to find the final stage's base image."""
 

@@ -1,13 +1,13 @@
-"""Check out the exact commit of a release's repository into a build directory."""
+"""Check out the exact commit of a release's repository; find an image's build context in it."""
 
 from __future__ import annotations
 
 import os
 import re
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from releases.imagebuild.errors import SourceError
+from releases.imagebuild.errors import BuildPathError, SourceError
 from releases.redaction import redact_url
 
 _SHA_RE = re.compile(r"[0-9a-f]{7,64}")
@@ -93,3 +93,113 @@ def checkout(repository_url: str, commit_sha: str, dest: Path, *, timeout: float
     if not head.startswith(sha):
         raise SourceError(f"checked out {head} but {sha} was asked for")
     return dest
+
+
+DEFAULT_DOCKERFILE = "Dockerfile"
+DOCKERIGNORE = ".dockerignore"
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _lexical_problem(field: str, value: str, example: str) -> str | None:
+    """Why ``value`` cannot name a path inside the checkout before any file is looked at."""
+    if "\0" in value:
+        return f"{field} {value!r} contains a NUL character; fix the image's {field}"
+    path = PurePosixPath(value)
+    if path.is_absolute():
+        return f"{field} {value!r} is absolute; give a path inside the repository (e.g. {example})"
+    return None
+
+
+def _link_out(checkout: Path, real_root: str, relative: PurePosixPath) -> str:
+    """`` (through the symbolic link a/b -> /etc)`` for the first link of ``relative`` that leads out."""
+    current = checkout
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink() and not _inside(os.path.realpath(current), real_root):
+            shown = current.relative_to(checkout).as_posix()
+            return f" (through the symbolic link {shown} -> {os.readlink(current)})"
+    return ""
+
+
+def build_paths(checkout: Path, context_path: str, dockerfile_path: str) -> tuple[Path, Path]:
+    """The build context folder and the Dockerfile of an image, both inside ``checkout``.
+
+    ``context_path`` is relative to the repository root (empty: the root); ``dockerfile_path``
+    is relative to the context (empty: ``Dockerfile``) and may leave the context with ``..``
+    as long as it stays in the repository (the Docker SDK then sends its content). Both are
+    returned resolved (symbolic links followed), ready for
+    :func:`~releases.imagebuild.engine.build_platform_image`.
+
+    The Docker SDK follows symbolic links in exactly three places: the context folder itself,
+    the Dockerfile, and the context's .dockerignore (whose content it sends to the engine when
+    the Dockerfile lies outside the context); links inside the context are sent as links and the
+    engine resolves them within the context. So those three must resolve inside the checkout:
+    links that stay inside are fine (a context ``web -> frontend``), links out are refused.
+
+    Raises :class:`BuildPathError` listing every problem: an absolute path, a ``..`` that
+    leaves the checkout, a symbolic link leading out of it, a missing context folder or
+    Dockerfile.
+    """
+    checkout = Path(checkout)
+    real_root = os.path.realpath(checkout)
+    context_rel = PurePosixPath(context_path.strip() or ".")
+    dockerfile_rel = PurePosixPath(dockerfile_path.strip() or DEFAULT_DOCKERFILE)
+
+    # Judged on the written paths first, before any link: "a/../.." leaves the checkout whatever "a" is.
+    context_problem = _lexical_problem("context_path", context_path, "frontend/")
+    dockerfile_problem = _lexical_problem("dockerfile_path", dockerfile_path, "Dockerfile")
+    context_norm = PurePosixPath(os.path.normpath(context_rel))
+    if context_problem is None and context_norm.parts[:1] == ("..",):
+        context_problem = (
+            f"context_path {context_path!r} leaves the repository with '..'; give a folder inside it (e.g. frontend/)"
+        )
+    # The Dockerfile is relative to the context; with an unusable context, judge it on its own.
+    dockerfile_norm = PurePosixPath(
+        os.path.normpath((context_norm if context_problem is None else ".") / dockerfile_rel)
+    )
+    if dockerfile_problem is None and dockerfile_norm.parts[:1] == ("..",):
+        dockerfile_problem = (
+            f"dockerfile_path {dockerfile_path!r} leaves the repository with '..' (it is relative to the context "
+            f"{context_path or '.'!r}); give a Dockerfile inside the repository"
+        )
+    problems = [problem for problem in (context_problem, dockerfile_problem) if problem]
+    if problems:
+        raise BuildPathError(problems)
+
+    context_dir = checkout / context_norm
+    real_context = os.path.realpath(context_dir)
+    if not _inside(real_context, real_root):
+        problems.append(
+            f"context_path {context_path!r} resolves outside the repository"
+            f"{_link_out(checkout, real_root, context_norm)}; commit a real folder or fix the image's context_path"
+        )
+    elif not os.path.isdir(real_context):
+        problems.append(
+            f"context_path {context_path!r} is not a folder in the repository; fix the image's context_path"
+        )
+    else:
+        dockerignore = Path(real_context) / DOCKERIGNORE
+        if dockerignore.is_symlink() and not _inside(os.path.realpath(dockerignore), real_root):
+            shown = (context_norm / DOCKERIGNORE).as_posix()
+            problems.append(
+                f"{shown} is a symbolic link to {os.readlink(dockerignore)}, outside the repository; "
+                "commit the file itself"
+            )
+
+    real_dockerfile = os.path.realpath(checkout / dockerfile_norm)
+    if not _inside(real_dockerfile, real_root):
+        problems.append(
+            f"dockerfile_path {dockerfile_path!r} resolves outside the repository"
+            f"{_link_out(checkout, real_root, dockerfile_norm)}; commit the Dockerfile itself"
+        )
+    elif not os.path.isfile(real_dockerfile):
+        problems.append(
+            f"dockerfile_path {dockerfile_path!r} ({dockerfile_norm.as_posix()} in the repository) is not a file; "
+            "fix the image's dockerfile_path (it is relative to the context) or the repository"
+        )
+    if problems:
+        raise BuildPathError(problems)
+    return Path(real_context), Path(real_dockerfile)

@@ -84,6 +84,11 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
     report_progress(chart_pk, f"checking out {release.commit_sha[:12]}")
     source = checkout_source(release, workdir / "source")
     chart_dir = source / settings.CHART_PATH
+    if not chart_dir.resolve().is_relative_to(source.resolve()):
+        raise PipelineError(
+            f"CHART_PATH {settings.CHART_PATH} resolves outside the repository (a symlink?); commit the chart "
+            "as a real folder"
+        )
     loaded = load_chart(chart_dir, expected_name=chart.name, expected_app_version=release.version)
     if chart.state == ChartState.VALIDATING:
         problems = validate(chart, loaded, chart_dir)
@@ -115,21 +120,13 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
 
 
 def validate(chart: HelmChart, loaded: LoadedChart, chart_dir: Path) -> list[str]:
-    """Every problem of the chart, recording what was read (values, templates, dependencies)."""
+    """Every problem of the chart; only a chart without any has what was read (values, templates,
+    dependencies) recorded."""
     problems = list(loaded.problems)
     if loaded.version and loaded.version != chart.chart_version:
         problems.append(
             f"Chart.yaml version is {loaded.version} but this chart record is {chart.chart_version}; "
             "bump Chart.yaml's version to match the release"
-        )
-    with transaction.atomic():
-        HelmChart.objects.filter(pk=chart.pk).update(
-            values=loaded.values, templates=loaded.templates, description=loaded.description
-        )
-        chart.dependencies.all().delete()
-        ChartDependency.objects.bulk_create(
-            ChartDependency(chart=chart, name=d.name, version=d.version, repository=d.repository, condition=d.condition)
-            for d in loaded.dependencies
         )
     variables = [
         EnvVarSpec(v.name, v.required, v.secret, v.default_value, v.scope) for v in chart.environment_variables.all()
@@ -146,6 +143,18 @@ def validate(chart: HelmChart, loaded: LoadedChart, chart_dir: Path) -> list[str
         else:
             problems += validate_manifests(documents, settings.KUBERNETES_VERSION)
     problems += chart.missing_app_images(require_available=True)
+    if not problems:  # what a refused chart holds (a secret's value, say) is never stored or served
+        with transaction.atomic():
+            HelmChart.objects.filter(pk=chart.pk).update(
+                values=loaded.values, templates=loaded.templates, description=loaded.description
+            )
+            chart.dependencies.all().delete()
+            ChartDependency.objects.bulk_create(
+                ChartDependency(
+                    chart=chart, name=d.name, version=d.version, repository=d.repository, condition=d.condition
+                )
+                for d in loaded.dependencies
+            )
     return problems
 
 

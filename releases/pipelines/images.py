@@ -24,10 +24,12 @@ from django.db.models.functions import Concat
 
 from ..choices import MOVING_TAG, ImageState
 from ..imagebuild import (
+    BuildPathError,
     EngineUnavailable,
     ExportedImage,
     Finding,
     ImageBuildError,
+    build_paths,
     build_platform_image,
     connect_engine,
     export_image,
@@ -171,13 +173,12 @@ def build(image: DockerImage) -> list[PlatformExport]:
     log = BuildLog(image.pk)
     report_progress(image.pk, f"checking out {release.commit_sha[:12]}")
     source = checkout_source(release, workdir / "source")
-    context = source / image.context_path
-    dockerfile = context / image.dockerfile_path
-    if not dockerfile.is_file():
+    try:
+        context, dockerfile = build_paths(source, image.context_path, image.dockerfile_path)
+    except BuildPathError as refused:
         raise PipelineError(
-            f"{image.context_path}{image.dockerfile_path} does not exist at commit {release.commit_sha[:12]}; "
-            "fix the image's context_path/dockerfile_path or the repository"
-        )
+            f"{image.context_path}{image.dockerfile_path} at commit {release.commit_sha[:12]}: {refused}"
+        ) from refused
     try:
         base_image = final_base_image(dockerfile.read_text(), settings.IMAGE_BUILD_ARGS)
     except Exception as error:
@@ -200,7 +201,7 @@ def build(image: DockerImage) -> list[PlatformExport]:
         try:
             with engine_lock():
                 image_id = build_platform_image(
-                    client, context, image.dockerfile_path, platform, labels, log, build_args=settings.IMAGE_BUILD_ARGS
+                    client, context, str(dockerfile), platform, labels, log, build_args=settings.IMAGE_BUILD_ARGS
                 )
         except EngineUnavailable:
             log.flush()

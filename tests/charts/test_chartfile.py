@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from releases.charts import ChartDependency, load_chart
+from releases.charts import ChartDependency, ChartLimits, load_chart
+from releases.charts.chartfile import MAX_VALUES_BYTES
 from tests.charts.conftest import EXAMPLE_CHART
 
 GOOD_CHART_YAML = 'apiVersion: v2\nname: threek8s\ndescription: demo\nversion: 1.0.0\nappVersion: "1.0.0"\n'
@@ -183,3 +184,91 @@ def test_templates_are_relative_sorted_and_skip_hidden_and_ignored(tmp_path: Pat
 def test_not_a_directory(tmp_path: Path) -> None:
     chart = load_chart(tmp_path / "missing", expected_name="threek8s", expected_app_version="1.0.0")
     assert len(chart.problems) == 1 and "is not a directory" in chart.problems[0]
+
+
+# -- size and alias limits: refused files are named with their size, the limit and what to do --
+
+
+def test_oversize_values_yaml_is_refused_unread(tmp_path: Path) -> None:
+    values = "key: " + "x" * MAX_VALUES_BYTES + "\n"
+
+    chart = load_chart(
+        write_chart(tmp_path / "c", values=values), expected_name="threek8s", expected_app_version="1.0.0"
+    )
+
+    assert chart.problems == [
+        f"values.yaml: is {len(values):,} bytes, over the limit of 1 MiB; move large data out of the default "
+        "values (e.g. into the application's own configuration)"
+    ]
+    assert chart.values == {}
+
+
+def test_oversize_chart_yaml_is_refused(tmp_path: Path) -> None:
+    chart_yaml = GOOD_CHART_YAML + "annotations:\n  notes: " + "x" * 200 + "\n"
+
+    chart = load_chart(
+        write_chart(tmp_path / "c", chart_yaml=chart_yaml),
+        expected_name="threek8s",
+        expected_app_version="1.0.0",
+        limits=ChartLimits(chart_yaml_bytes=200),
+    )
+
+    assert chart.problems == [
+        f"Chart.yaml: is {len(chart_yaml):,} bytes, over the limit of 200 bytes; "
+        "keep Chart.yaml to the chart's metadata"
+    ]
+
+
+def test_each_template_and_all_templates_together_are_limited(tmp_path: Path) -> None:
+    root = write_chart(
+        tmp_path / "c",
+        templates={
+            "big.yaml": "x" * 2048,
+            "small.yaml": "x" * 1000,
+            "more/small.yaml": "x" * 1000,
+            ".hidden": "x" * 9999,
+        },
+    )
+
+    chart = load_chart(
+        root,
+        expected_name="threek8s",
+        expected_app_version="1.0.0",
+        limits=ChartLimits(template_bytes=1024 * 2 - 1, templates_total_bytes=4000),
+    )
+
+    assert chart.problems == [
+        "templates/big.yaml: is 2,048 bytes, over the limit of 2,047 bytes; split it into smaller templates "
+        "or move data out of the chart",
+        "templates/: its 3 templates hold 4,048 bytes together, over the limit of 4,000 bytes; remove unused "
+        "templates or move data out of the chart",
+    ]
+
+
+def test_alias_bomb_in_values_is_a_problem_and_nothing_is_stored(tmp_path: Path) -> None:
+    # 8 levels of 9 aliases: 342 bytes of YAML, 43 million values once expanded
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 9) + "]" for n in range(1, 8)]
+    values = "\n".join(lines) + "\n"
+
+    chart = load_chart(
+        write_chart(tmp_path / "c", values=values), expected_name="threek8s", expected_app_version="1.0.0"
+    )
+
+    assert chart.problems == [
+        "values.yaml: refused at line 5, column 10: its aliases (*name) expand to more than 1,000 alias uses "
+        "(the limit; aliases inside anchors multiply); use fewer or less nested aliases"
+    ]
+    assert chart.values == {}
+
+
+def test_alias_limits_can_be_overridden(tmp_path: Path) -> None:
+    values = "base: &base {replicas: 2}\nfrontend: *base\nbackend: *base\n"
+    root = write_chart(tmp_path / "c", values=values)
+
+    assert load_chart(root, expected_name="threek8s", expected_app_version="1.0.0").problems == []
+    refused = load_chart(
+        root, expected_name="threek8s", expected_app_version="1.0.0", limits=ChartLimits(yaml_alias_expansions=1)
+    )
+    assert len(refused.problems) == 1
+    assert refused.problems[0].startswith("values.yaml: refused at line 3, column 10: its aliases (*name) expand")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tarfile
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from releases.imagebuild import (
     BuildFailed,
     EngineUnavailable,
     ExportedImage,
+    build_paths,
     build_platform_image,
     connect_engine,
     export_image,
@@ -220,3 +222,42 @@ def test_connect_engine(docker_host: str, tmp_path: Path) -> None:
         client.close()
     with pytest.raises(EngineUnavailable, match="cannot reach the docker engine"):
         connect_engine(f"unix://{tmp_path}/no-such.sock")
+
+
+def _files_in_image(client: docker.DockerClient, image_id: str, directory: Path) -> set[str]:
+    names: set[str] = set()
+    for layer in export_image(client, image_id, directory).layers:
+        with tarfile.open(layer.path, "r:gz") as archive:
+            names |= {member.name for member in archive.getmembers() if member.isfile()}
+    return names
+
+
+@pytest.mark.parametrize("dockerfile_path", ["Dockerfile", "../docker/Dockerfile"], ids=["in-context", "outside"])
+def test_dockerignore_keeps_files_out_of_the_image(
+    docker_engine: docker.DockerClient, tmp_path: Path, dockerfile_path: str
+) -> None:
+    """The SDK reads the context's .dockerignore itself (build(path=...)); with a Dockerfile outside the
+    context it sends its own .dockerignore, which must still carry the context's rules."""
+    # Given a context whose .dockerignore leaves out *.env and logs/, copied whole by the Dockerfile
+    checkout = tmp_path / "source"
+    dockerfile = "FROM scratch\nCOPY . /ctx/\n"
+    _context(
+        checkout / "app",
+        dockerfile,
+        {".dockerignore": "*.env\nlogs/\n", "keep.txt": "kept\n", "secrets.env": "TOKEN=x\n", "logs/debug.log": "x\n"},
+    )
+    (checkout / "docker").mkdir()
+    (checkout / "docker" / "Dockerfile").write_text(dockerfile)
+    context, dockerfile_file = build_paths(checkout, "app", dockerfile_path)
+
+    # When it is built
+    image_id = build_platform_image(
+        docker_engine, context, str(dockerfile_file), "linux/amd64", {}, lambda line: None, pull=False, nocache=True
+    )
+
+    # Then the ignored files are not in the image, the others are
+    files = _files_in_image(docker_engine, image_id, tmp_path / "export")
+    assert "ctx/keep.txt" in files
+    assert "ctx/secrets.env" not in files
+    assert not any(name.startswith("ctx/logs") for name in files)
+    assert not any(name.startswith("ctx/.dockerfile.") for name in files)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from releases.imagebuild import SourceError, checkout
+from releases.imagebuild import BuildPathError, SourceError, build_paths, checkout
 from releases.redaction import redact_url
 
 
@@ -92,3 +92,104 @@ def test_bad_sha_and_non_empty_destination(repository: tuple[Path, list[str]], t
 def test_redact_url() -> None:
     assert redact_url("https://user:tok3n@github.com/o/r.git") == "https://github.com/o/r.git"
     assert redact_url("file:///srv/repo") == "file:///srv/repo"
+
+
+# -- build_paths: an image's context and Dockerfile stay inside the checkout --------------------
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """A checkout with frontend/ (Dockerfile, .dockerignore) and docker/Dockerfile.backend; secrets outside."""
+    checkout = tmp_path / "source"
+    (checkout / "frontend").mkdir(parents=True)
+    (checkout / "frontend" / "Dockerfile").write_text("FROM scratch\n")
+    (checkout / "frontend" / ".dockerignore").write_text("*.env\n")
+    (checkout / "docker").mkdir()
+    (checkout / "docker" / "Dockerfile.backend").write_text("FROM scratch\n")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "Dockerfile").write_text("FROM scratch\nCOPY / /\n")
+    return checkout
+
+
+def test_build_paths_inside_the_checkout(source: Path) -> None:
+    real = source.resolve()
+    assert build_paths(source, "frontend/", "Dockerfile") == (real / "frontend", real / "frontend" / "Dockerfile")
+    (source / "Dockerfile").write_text("FROM scratch\n")
+    assert build_paths(source, "", "") == (real, real / "Dockerfile")  # empty: the root and Dockerfile
+    # The Dockerfile may leave the context as long as it stays in the repository.
+    assert build_paths(source, "frontend", "../docker/Dockerfile.backend") == (
+        real / "frontend",
+        real / "docker" / "Dockerfile.backend",
+    )
+
+
+def test_links_that_stay_inside_the_checkout_are_followed(source: Path) -> None:
+    (source / "web").symlink_to("frontend", target_is_directory=True)
+    (source / "frontend" / "Dockerfile.prod").symlink_to("../docker/Dockerfile.backend")
+
+    assert build_paths(source, "web", "Dockerfile.prod") == (
+        source.resolve() / "frontend",
+        source.resolve() / "docker" / "Dockerfile.backend",
+    )
+
+
+def test_absolute_paths_are_refused_both_at_once(source: Path) -> None:
+    with pytest.raises(BuildPathError) as refused:
+        build_paths(source, "/", "/etc/passwd")
+
+    assert refused.value.problems == [
+        "context_path '/' is absolute; give a path inside the repository (e.g. frontend/)",
+        "dockerfile_path '/etc/passwd' is absolute; give a path inside the repository (e.g. Dockerfile)",
+    ]
+    assert isinstance(refused.value, SourceError)
+
+
+def test_dotdot_escapes_are_refused(source: Path) -> None:
+    with pytest.raises(BuildPathError) as refused:
+        build_paths(source, "frontend/../..", "Dockerfile")
+    assert refused.value.problems == [
+        "context_path 'frontend/../..' leaves the repository with '..'; give a folder inside it (e.g. frontend/)"
+    ]
+
+    with pytest.raises(BuildPathError) as refused:
+        build_paths(source, "frontend", "../../outside/Dockerfile")
+    assert refused.value.problems == [
+        "dockerfile_path '../../outside/Dockerfile' leaves the repository with '..' (it is relative to the "
+        "context 'frontend'); give a Dockerfile inside the repository"
+    ]
+
+
+def test_links_out_of_the_checkout_are_refused_all_at_once(source: Path, tmp_path: Path) -> None:
+    # Given a context folder, a Dockerfile and a .dockerignore that are links out of the checkout
+    (source / "app").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (source / "frontend" / "Dockerfile.evil").symlink_to(tmp_path / "outside" / "Dockerfile")
+    (source / "frontend" / ".dockerignore").unlink()
+    (source / "frontend" / ".dockerignore").symlink_to("/proc/self/environ")
+
+    with pytest.raises(BuildPathError) as refused:
+        build_paths(source, "app", "Dockerfile")
+    assert refused.value.problems == [
+        f"context_path 'app' resolves outside the repository (through the symbolic link app -> {tmp_path}/outside); "
+        "commit a real folder or fix the image's context_path",
+        f"dockerfile_path 'Dockerfile' resolves outside the repository (through the symbolic link app -> "
+        f"{tmp_path}/outside); commit the Dockerfile itself",
+    ]
+
+    with pytest.raises(BuildPathError) as refused:
+        build_paths(source, "frontend", "Dockerfile.evil")
+    assert refused.value.problems == [
+        "frontend/.dockerignore is a symbolic link to /proc/self/environ, outside the repository; "
+        "commit the file itself",
+        "dockerfile_path 'Dockerfile.evil' resolves outside the repository (through the symbolic link "
+        f"frontend/Dockerfile.evil -> {tmp_path}/outside/Dockerfile); commit the Dockerfile itself",
+    ]
+
+
+def test_missing_context_and_dockerfile(source: Path) -> None:
+    with pytest.raises(BuildPathError) as refused:
+        build_paths(source, "backend", "Dockerfile")
+    assert refused.value.problems == [
+        "context_path 'backend' is not a folder in the repository; fix the image's context_path",
+        "dockerfile_path 'Dockerfile' (backend/Dockerfile in the repository) is not a file; fix the image's "
+        "dockerfile_path (it is relative to the context) or the repository",
+    ]
