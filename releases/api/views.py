@@ -28,10 +28,10 @@ from ..models import (
     ReleaseArtifact,
     ReleaseVersion,
 )
-from ..ordering import semver_sort_key
 from ..services import TransitionRefused, publish_release, retry_release
 from ..tasks import audit_published_tags
 from ..validators import parse_semver
+from ..versions import version_sort_key
 from . import filters
 from .caching import CachedListMixin
 from .serializers import (
@@ -144,7 +144,7 @@ class ChangelogBetweenView(APIView):
                 errors[name] = error.messages if value else [f"give ?{name}=<version>, e.g. 1.2.0"]
         if errors:
             raise exceptions.ValidationError(errors)
-        low, high = semver_sort_key(bounds["from"]), semver_sort_key(bounds["to"])
+        low, high = version_sort_key(bounds["from"]), version_sort_key(bounds["to"])
         if low >= high:
             raise exceptions.ValidationError({"to": [f"{bounds['to']} is not after {bounds['from']}"]})
         releases = ReleaseVersion.objects.filter(version_order__gt=low, version_order__lte=high).order_by(

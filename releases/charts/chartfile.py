@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import semver
 import yaml
 
 from releases.charts.helmignore import IgnoreRules, IgnoreSyntaxError, chart_files
 from releases.charts.yamlio import describe_yaml_error, load_yaml
+from releases.versions import InvalidVersion, VersionTooLong, parse_version
 
 CHART_API_VERSION = "v2"
 CHART_FILE = "Chart.yaml"
@@ -95,8 +95,11 @@ def _check_semver(label: str, value: Any, problems: list[str]) -> str:
         )
         return ""
     try:
-        semver.Version.parse(value)
-    except ValueError:
+        parse_version(value)
+    except VersionTooLong as error:
+        problems.append(f"Chart.yaml: {label}: {error}")
+        return ""
+    except InvalidVersion:
         problems.append(
             f"Chart.yaml: {label} {value!r} is not a valid semantic version; use MAJOR.MINOR.PATCH "
             "(e.g. 1.2.3, 1.2.3-rc.1, without a leading 'v')"

@@ -8,7 +8,6 @@ from django.utils import timezone
 from django_fsm import FSMField, transition
 
 from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ChartState, ImageState
-from ..ordering import semver_sort_key
 from ..validators import (
     SHA256_DIGEST_PATTERN,
     validate_http_url,
@@ -19,6 +18,7 @@ from ..validators import (
     validate_sha256_digest,
     validate_version_constraint,
 )
+from ..versions import SORT_KEY_MAX_LENGTH, column_sort_key
 from .base import StatefulModel
 from .images import DockerImage, ImmutableTagError
 
@@ -52,7 +52,11 @@ class HelmChart(StatefulModel):
     name = models.CharField(max_length=128, default="threek8s", validators=[validate_repository_name])
     chart_version = models.CharField(max_length=128, validators=[validate_semver])
     version_order = models.CharField(
-        max_length=128, default="", editable=False, db_index=True, help_text="Sorts by semver."
+        max_length=SORT_KEY_MAX_LENGTH,
+        default="",
+        editable=False,
+        db_index=True,
+        help_text="Sorts by semver whatever the collation (releases.versions.column_sort_key).",
     )
     app_version = models.CharField(max_length=128, validators=[validate_semver])
     description = models.TextField(blank=True)
@@ -168,7 +172,7 @@ class HelmChart(StatefulModel):
 
     def save(self, *args, **kwargs) -> None:
         self._refuse_immutable_change()
-        self.version_order = semver_sort_key(self.chart_version)
+        self.version_order = column_sort_key(self.chart_version)
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):

@@ -7,7 +7,6 @@ from django.db.models import Q
 from django_fsm import FSMField, transition
 
 from ..choices import MOVING_TAG, ImageState
-from ..ordering import semver_sort_key
 from ..validators import (
     SHA256_DIGEST_PATTERN,
     validate_architectures,
@@ -17,6 +16,7 @@ from ..validators import (
     validate_repository_name,
     validate_sha256_digest,
 )
+from ..versions import SORT_KEY_MAX_LENGTH, column_sort_key
 from .base import StatefulModel
 
 ACTIVE_IMAGE_STATES = [ImageState.QUEUED, ImageState.BUILDING, ImageState.SCANNING, ImageState.PUSHING]
@@ -65,7 +65,11 @@ class DockerImage(StatefulModel):
     name = models.CharField(max_length=128, validators=[validate_repository_name])
     tag = models.CharField(max_length=128, validators=[validate_image_tag])
     tag_order = models.CharField(
-        max_length=128, default="", editable=False, db_index=True, help_text="Sorts tags by semver."
+        max_length=SORT_KEY_MAX_LENGTH,
+        default="",
+        editable=False,
+        db_index=True,
+        help_text="Sorts by semver whatever the collation (releases.versions.column_sort_key).",
     )
     registry = models.CharField(max_length=255, default=default_image_registry, validators=[validate_registry])
     architecture = models.JSONField(default=default_architectures, validators=[validate_architectures])
@@ -180,7 +184,7 @@ class DockerImage(StatefulModel):
             self.context_path = self.default_context_path()
         if not self.dockerfile_path:
             self.dockerfile_path = "Dockerfile"
-        self.tag_order = semver_sort_key(self.tag)
+        self.tag_order = column_sort_key(self.tag)
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
