@@ -18,7 +18,7 @@ from ..validators import (
     validate_sha256_digest,
     validate_version_constraint,
 )
-from ..versions import SORT_KEY_MAX_LENGTH, column_sort_key
+from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
 from .base import StatefulModel
 from .images import DockerImage, ImmutableTagError
 
@@ -50,7 +50,7 @@ class HelmChart(StatefulModel):
     """
 
     name = models.CharField(max_length=128, default="threek8s", validators=[validate_repository_name])
-    chart_version = models.CharField(max_length=128, validators=[validate_semver])
+    chart_version = models.CharField(max_length=MAX_VERSION_LENGTH, validators=[validate_semver])
     version_order = models.CharField(
         max_length=SORT_KEY_MAX_LENGTH,
         default="",
@@ -58,7 +58,7 @@ class HelmChart(StatefulModel):
         db_index=True,
         help_text="Sorts by semver whatever the collation (releases.versions.column_sort_key).",
     )
-    app_version = models.CharField(max_length=128, validators=[validate_semver])
+    app_version = models.CharField(max_length=MAX_VERSION_LENGTH, validators=[validate_semver])
     description = models.TextField(blank=True)
     registry = models.CharField(max_length=255, default=default_chart_registry, validators=[validate_registry])
     values = models.JSONField(default=dict, blank=True, help_text="values.yaml: the default values.")

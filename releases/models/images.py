@@ -16,7 +16,7 @@ from ..validators import (
     validate_repository_name,
     validate_sha256_digest,
 )
-from ..versions import SORT_KEY_MAX_LENGTH, column_sort_key
+from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
 from .base import StatefulModel
 
 ACTIVE_IMAGE_STATES = [ImageState.QUEUED, ImageState.BUILDING, ImageState.SCANNING, ImageState.PUSHING]
@@ -63,7 +63,7 @@ class DockerImage(StatefulModel):
     """
 
     name = models.CharField(max_length=128, validators=[validate_repository_name])
-    tag = models.CharField(max_length=128, validators=[validate_image_tag])
+    tag = models.CharField(max_length=MAX_VERSION_LENGTH, validators=[validate_image_tag])
     tag_order = models.CharField(
         max_length=SORT_KEY_MAX_LENGTH,
         default="",

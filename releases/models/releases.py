@@ -25,7 +25,7 @@ from ..validators import (
     validate_semver,
     validate_sha256_digest,
 )
-from ..versions import SORT_KEY_MAX_LENGTH, column_sort_key
+from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
 from .base import StatefulModel
 from .charts import HelmChart
 from .images import DockerImage
@@ -53,7 +53,7 @@ class ReleaseVersion(StatefulModel):
     checksum and size, or before the chart is indexed.
     """
 
-    version = models.CharField(max_length=128, unique=True, validators=[validate_semver])
+    version = models.CharField(max_length=MAX_VERSION_LENGTH, unique=True, validators=[validate_semver])
     version_order = models.CharField(
         max_length=SORT_KEY_MAX_LENGTH,
         default="",
