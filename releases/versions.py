@@ -35,10 +35,11 @@ The bytes, for ``MAJOR.MINOR.PATCH[-PRE]`` (build metadata is ignored, as semver
 * ``0x01`` if there is a pre-release, ``0x02`` if not: a release sorts after its pre-releases;
 * each pre-release identifier: numeric ones ``0x01``, digit count, digits (numerically compared);
   alphanumeric ones ``0x02`` then their ASCII characters (numeric before alphanumeric,
-  alphanumeric compared by ASCII). The byte after an identifier is the next tag (``0x01``/``0x02``)
-  or the end of the key, both smaller than any identifier character (the smallest is ``-``,
-  ``0x2D``): so ``alpha`` sorts before ``alpha-1`` and ``alpha.1``, and a shorter identifier list
-  before a longer one with the same start (semver 2.0.0, section 11).
+  alphanumeric compared by ASCII). What follows an identifier is the next tag (``0x01``/``0x02``)
+  or the end of the key, and both sort before any identifier character (the smallest is ``-``,
+  ``0x2D``; a key that ends is a prefix, and a prefix sorts first): so ``alpha`` sorts before
+  ``alpha-1`` and ``alpha.1``, and a shorter identifier list before a longer one with the same
+  start (semver 2.0.0, section 11).
 
 A version of ``n`` characters has at most ``n + 2 + (number of numeric identifiers)`` key bytes,
 so with ``MAX_VERSION_LENGTH`` = 128 the key has at most ``SORT_KEY_MAX_LENGTH`` = 382 hex digits.
