@@ -61,7 +61,7 @@ from releases.oci.media_types import (  # noqa: E402
     OCI_LAYER_TAR_GZIP,
     OCI_MANIFEST,
 )
-from tests.fixtures.registry import start_registry  # noqa: E402
+from releases.sandbox.registry import start_registry  # noqa: E402
 
 REPOSITORIES = 100
 TAGS_PER_REPOSITORY = 100

@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from releases.oci import RegistryClient  # noqa: E402
-from tests.fixtures.registry import start_registry  # noqa: E402
+from releases.sandbox.registry import start_registry  # noqa: E402
 
 MiB = 1024 * 1024
 

@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from releases import views, webhooks
+from releases import webhooks
 
 admin.site.site_header = "Release registry"
 admin.site.site_title = "Release registry"
@@ -13,10 +13,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("hooks/github/", webhooks.github_webhook, name="github-webhook"),
-    path("charts/index.yaml", views.chart_repository_index, name="chart-index"),
-    re_path(
-        r"^charts/(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*)-(?P<version>\d+\.\d+\.\d+[0-9A-Za-z.+-]*)\.tgz$",
-        views.chart_package,
-        name="chart-package",
-    ),
+    path("charts/", include("releases.chart_repository.urls")),
 ]

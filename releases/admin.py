@@ -1,19 +1,24 @@
-"""Admin screens. They refuse what the models refuse (ModelForm runs ``full_clean``), fire
-transitions only through ``services.fire_transition``, and keep published rows read-only."""
+"""Admin screens. They refuse what the models refuse (ModelForm runs ``full_clean``), drive work
+only through the use cases in ``services`` (the same the API calls), and keep published rows
+read-only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
 
+from . import services
 from .choices import ChartState, ImageState, ReleaseState
 from .models import (
     ApiToken,
@@ -28,8 +33,7 @@ from .models import (
     ReleaseVersion,
     StateTransition,
 )
-from .services import TransitionRefused, fire_transition
-from .tasks import audit_published_tags
+from .transitions import TransitionRefused
 
 
 def short_digest(digest: str) -> str:
@@ -49,20 +53,31 @@ class StateTransitionInline(GenericTabularInline):
 
 
 class TransitionAdmin(FSMAdminMixin, admin.ModelAdmin):
-    """Shows buttons only for transitions a person may fire (``custom={"admin": True}``)."""
+    """Shows buttons only for transitions a person may fire (``custom={"admin": True}``); each button
+    runs the use case of ``transition_actions`` (which plans and enqueues, like the API)."""
 
     fsm_fields = ["state"]
     fsm_default_disallow_transition = False
     final_states: tuple[str, ...] = ()
     inlines: list = [StateTransitionInline]
+    #: transition name -> use case ``(pk, *, actor) -> row``
+    transition_actions: dict[str, Callable[..., Any]] = {}
 
     def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
+        action = self.transition_actions.get(transition_name)
+        if action is None:
+            self.message_user(request, f"{transition_name} is not something a person can do here", messages.ERROR)
+            return False
+        if not self.has_change_permission(request, obj):
+            self.message_user(request, f"{transition_name} refused: you may not change this", messages.ERROR)
+            return False
         try:
-            fire_transition(
-                type(obj), obj.pk, transition_name, actor=request.user, reason="fired in the admin", **(kwargs or {})
-            )
+            action(obj.pk, actor=request.user)
         except TransitionRefused as refused:
             self.message_user(request, f"{transition_name} refused: {'; '.join(refused.reasons)}", messages.ERROR)
+            return False
+        except ValidationError as invalid:
+            self.message_user(request, f"{transition_name} refused: {'; '.join(invalid.messages)}", messages.ERROR)
             return False
         self.message_user(request, f"{transition_name} done", messages.SUCCESS)
         return True
@@ -84,6 +99,7 @@ class TransitionAdmin(FSMAdminMixin, admin.ModelAdmin):
 @admin.register(DockerImage)
 class DockerImageAdmin(TransitionAdmin):
     final_states = (ImageState.AVAILABLE,)
+    transition_actions = {"retry": services.retry_image, "fail": partial(services.fail_work, DockerImage)}
     list_display = ("name", "tag", "state", "progress", "digest_short", "architectures", "size", "build_date")
     list_filter = ("state", "name")
     search_fields = ("name", "tag", "digest", "base_image")
@@ -119,6 +135,7 @@ class ChartDependencyInline(admin.TabularInline):
 @admin.register(HelmChart)
 class HelmChartAdmin(TransitionAdmin):
     final_states = (ChartState.INDEXED,)
+    transition_actions = {"retry": services.retry_chart, "reject": partial(services.fail_work, HelmChart)}
     list_display = ("name", "chart_version", "app_version", "state", "digest_short", "created")
     list_filter = ("state", "name")
     search_fields = ("name", "chart_version", "app_version", "digest")
@@ -146,6 +163,11 @@ class ReleaseArtifactInline(admin.TabularInline):
 @admin.register(ReleaseVersion)
 class ReleaseVersionAdmin(TransitionAdmin):
     final_states = (ReleaseState.PUBLISHED,)
+    transition_actions = {
+        "submit": services.publish_release,
+        "retry": services.retry_release,
+        "fail": partial(services.fail_work, ReleaseVersion),
+    }
     list_display = (
         "version",
         "state",
@@ -314,7 +336,7 @@ class AuditRunAdmin(admin.ModelAdmin):
 
     def start_audit(self, request: HttpRequest):
         if request.method == "POST":
-            audit_published_tags.delay(triggered_by=f"admin:{request.user}")
+            services.start_audit(triggered_by=f"admin:{request.user}")
             self.message_user(request, "Audit started; refresh this page to see it.", messages.SUCCESS)
         return redirect("admin:releases_auditrun_changelist")
 

@@ -1,4 +1,14 @@
 from django.apps import AppConfig
+from django.db import connections
+from django.db.models.signals import post_migrate
+
+
+def restore_immutability_triggers(sender, using="default", **kwargs) -> None:
+    """SQLite drops triggers when a migration rebuilds a table: put them back after every migrate."""
+    from .db_triggers import ensure_triggers
+
+    with connections[using].schema_editor() as editor:
+        ensure_triggers(editor)
 
 
 class ReleasesConfig(AppConfig):
@@ -7,5 +17,9 @@ class ReleasesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the receivers)
+        from . import signals  # noqa: F401  (connects the generation bumps)
         from .api import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from .schedules import schedule_tag_audit
+
+        post_migrate.connect(restore_immutability_triggers, sender=self)
+        post_migrate.connect(schedule_tag_audit, sender=self)

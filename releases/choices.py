@@ -51,10 +51,6 @@ IMAGE_NAME_BY_ARTIFACT_TYPE = {
     ArtifactType.DOCKER_BACKEND: "threek8s-backend",
 }
 
-RELEASE_TERMINAL_STATES = (ReleaseState.PUBLISHED,)
-IMAGE_TERMINAL_STATES = (ImageState.AVAILABLE,)
-CHART_TERMINAL_STATES = (ChartState.INDEXED,)
-
 # Platforms an image may be built for; amd64 is mandatory (spec: "must include at least amd64").
 KNOWN_ARCHITECTURES = ("amd64", "arm64", "arm", "ppc64le", "s390x", "386", "riscv64")
 REQUIRED_ARCHITECTURE = "amd64"

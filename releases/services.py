@@ -1,100 +1,87 @@
-"""Use cases of the release domain. Every state change goes through ``fire_transition``."""
+"""Use cases of the release domain: the one way every entry point (API, webhook, admin, management
+commands) creates, publishes, retries or fails work, and the only module that enqueues it.
+
+Each use case opens a transaction, fires transitions through ``transitions.fire_transition`` and
+enqueues the Celery task with ``transaction.on_commit``, so a worker never sees a row its
+transaction has not committed yet.
+"""
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, TypeVar
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
-from django.db import transaction
-from django_fsm import ConcurrentTransition, can_proceed
+from django.db import IntegrityError, transaction
 
-from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ArtifactType, ChartState, ImageState
-from .models import DockerImage, HelmChart, ReleaseArtifact, ReleaseVersion, StatefulModel, StateTransition
+from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ChartState, ImageState
+from .models import AuditRun, DockerImage, HelmChart, ReleaseVersion, StatefulModel
+from .pipelines.audit import AuditAlreadyRunning, run_audit
+from .tasks import audit_published_tags, build_image, orchestrate_release, publish_chart
+from .transitions import TransitionRefused, fire_transition
 
-Stateful = TypeVar("Stateful", bound=StatefulModel)
+__all__ = [
+    "AuditAlreadyRunning",
+    "ReleaseExists",
+    "TransitionRefused",
+    "audit_now",
+    "create_release",
+    "fail_work",
+    "plan_release",
+    "publish_release",
+    "retry_image",
+    "retry_chart",
+    "retry_release",
+    "start_audit",
+]
+
+# Who fires what: the transition each model's "fail" button fires.
+FAIL_TRANSITION = {ReleaseVersion: "fail", DockerImage: "fail", HelmChart: "reject"}
 
 
-class TransitionRefused(Exception):
-    """A transition that may not fire, with every reason why. The API answers it with 409."""
+class ReleaseExists(Exception):
+    """A release of this version exists already: Release Please versions are created once."""
 
-    def __init__(self, subject: StatefulModel, transition_name: str, reasons: list[str]) -> None:
-        self.subject = subject
-        self.transition_name = transition_name
-        self.reasons = reasons
-        super().__init__(f"{transition_name} refused for {subject}: {'; '.join(reasons)}")
+    def __init__(self, version: str) -> None:
+        self.version = version
+        super().__init__(f"release {version} already exists; Release Please versions are created once")
 
 
-def fire_transition(
-    model: type[Stateful],
-    pk: int,
-    transition_name: str,
+def create_release(
     *,
-    actor: AbstractBaseUser | None = None,
-    task: str = "",
-    reason: str = "",
-    changes: dict[str, Any] | None = None,
-    **transition_kwargs: Any,
-) -> Stateful:
-    """Fire ``transition_name`` on the row ``pk`` of ``model`` and record it, race-safely.
+    version: str,
+    commit_sha: str,
+    pr_number: int | None = None,
+    changelog: str = "",
+    release_notes: str = "",
+    release_date: datetime | None = None,
+) -> ReleaseVersion:
+    """Create a draft release after the model's own checks.
 
-    ``changes`` are field values saved together with the new state (e.g. the digest a push
-    produced), validated by the model's ``full_clean()``. Refuses with ``TransitionRefused``:
-    an unknown transition, one not allowed from the current state, one whose guard fails, an
-    invalid resulting row, and the loser of two concurrent transitions on the same row (the
-    conditional ``UPDATE ... WHERE state = <loaded>`` of ``ConcurrentTransitionMixin`` touches no
-    row). Nothing is written when it refuses.
+    Refuses with ``ValidationError`` (every field's problems at once) an invalid release, and with
+    ``ReleaseExists`` a version that exists already (also when another request creates it first).
     """
-    with transaction.atomic():
-        subject = model.objects.get(pk=pk)
-        method = getattr(subject, transition_name, None)
-        if method is None or not hasattr(method, "_django_fsm"):
-            raise TransitionRefused(subject, transition_name, [f"{transition_name} is not a transition"])
-        source = subject.state
-        if not can_proceed(method, check_conditions=False):
-            allowed = sorted(t.name for t in subject.get_available_state_transitions())
-            raise TransitionRefused(
-                subject,
-                transition_name,
-                [
-                    f"cannot {transition_name} from state {source}; "
-                    f"from {source} you may {', '.join(allowed) or 'do nothing'}"
-                ],
-            )
-        for field, value in (changes or {}).items():
-            setattr(subject, field, value)
-        problems = subject.guard_problems(transition_name)
-        if problems:
-            raise TransitionRefused(subject, transition_name, problems)
-        if "reason" in inspect.signature(method).parameters:
-            transition_kwargs.setdefault("reason", reason)
-        method(**transition_kwargs)
-        try:
-            subject.full_clean()
-        except ValidationError as error:
-            raise TransitionRefused(subject, transition_name, error.messages) from error
-        try:
-            subject.save()
-        except ConcurrentTransition:
-            raise TransitionRefused(
-                subject,
-                transition_name,
-                [f"another worker moved it out of {source} first; reload and try again"],
-            ) from None
-        StateTransition.objects.create(
-            content_type=ContentType.objects.get_for_model(model),
-            object_id=subject.pk,
-            transition=transition_name,
-            source=source,
-            target=subject.state,
-            actor=actor if actor is not None and actor.is_authenticated else None,
-            task=task,
-            reason=reason or transition_kwargs.get("reason", ""),
-        )
-    return subject
+    fields: dict[str, Any] = {
+        "version": version,
+        "commit_sha": commit_sha,
+        "pr_number": pr_number,
+        "changelog": changelog,
+        "release_notes": release_notes,
+    }
+    if release_date is not None:
+        fields["release_date"] = release_date
+    release = ReleaseVersion(**fields)
+    release.full_clean(validate_unique=False)
+    if ReleaseVersion.objects.filter(version=version).exists():
+        raise ReleaseExists(version)
+    try:
+        with transaction.atomic():
+            release.save()
+    except IntegrityError:
+        raise ReleaseExists(version) from None
+    return release
 
 
 def plan_release(release_pk: int) -> ReleaseVersion:
@@ -123,8 +110,6 @@ def publish_release(release_pk: int, *, actor: AbstractBaseUser | None = None) -
     The orchestration is enqueued only once the transaction commits. Refuses (``TransitionRefused``)
     a release that is not a draft, or whose plan is incomplete.
     """
-    from .tasks import orchestrate_release
-
     with transaction.atomic():
         plan_release(release_pk)
         release = fire_transition(
@@ -137,8 +122,6 @@ def publish_release(release_pk: int, *, actor: AbstractBaseUser | None = None) -
 def retry_release(release_pk: int, *, actor: AbstractBaseUser | None = None) -> ReleaseVersion:
     """Resume a failed release (failed -> pending): failed images and an invalid chart are queued
     again; images already available are kept (never rebuilt). Refuses a release that has not failed."""
-    from .tasks import orchestrate_release
-
     with transaction.atomic():
         release = fire_transition(
             ReleaseVersion, release_pk, "retry", actor=_person(actor), task=_client(actor), reason="retry requested"
@@ -151,22 +134,49 @@ def retry_release(release_pk: int, *, actor: AbstractBaseUser | None = None) -> 
     return release
 
 
-def record_artifact(release: ReleaseVersion, target: DockerImage | HelmChart) -> ReleaseArtifact:
-    """Record an available image or an indexed chart as an artifact of its release (idempotent)."""
-    if isinstance(target, HelmChart):
-        kind, fields = ArtifactType.HELM_CHART, {"helm_chart": target}
-    else:
-        kind = next(t for t, name in IMAGE_NAME_BY_ARTIFACT_TYPE.items() if name == target.name)
-        fields = {"docker_image": target}
-    artifact = ReleaseArtifact.objects.filter(release=release, type=kind).first()
-    if artifact is not None:
-        return artifact
-    artifact = ReleaseArtifact(
-        release=release, type=kind, uri=target.pinned_uri, checksum=target.digest, size=target.size, **fields
+def retry_image(image_pk: int, *, actor: AbstractBaseUser | None = None) -> DockerImage:
+    """Queue a failed image again (failed -> queued) and build it; what was pushed is reused.
+    Refuses an image that has not failed."""
+    with transaction.atomic():
+        image = fire_transition(
+            DockerImage, image_pk, "retry", actor=_person(actor), task=_client(actor), reason="retry requested"
+        )
+        transaction.on_commit(lambda: build_image.delay(image_pk))
+    return image
+
+
+def retry_chart(chart_pk: int, *, actor: AbstractBaseUser | None = None) -> HelmChart:
+    """Validate an invalid chart again (invalid -> validating) and publish it. Refuses a chart that
+    is not invalid."""
+    with transaction.atomic():
+        chart = fire_transition(
+            HelmChart, chart_pk, "retry", actor=_person(actor), task=_client(actor), reason="retry requested"
+        )
+        transaction.on_commit(lambda: publish_chart.delay(chart_pk))
+    return chart
+
+
+def fail_work(
+    model: type[StatefulModel], pk: int, *, actor: AbstractBaseUser | None = None, reason: str = ""
+) -> StatefulModel:
+    """Stop active work by hand: the release, image or chart ends failed (invalid for a chart) with
+    the reason and who did it. Refuses work that is not active."""
+    why = reason or f"stopped by {actor or 'an operator'}"
+    kwargs: dict[str, Any] = {"problems": [why]} if model is HelmChart else {}
+    return fire_transition(
+        model, pk, FAIL_TRANSITION[model], actor=_person(actor), task=_client(actor), reason=why, **kwargs
     )
-    artifact.full_clean()
-    artifact.save()
-    return artifact
+
+
+def audit_now(*, triggered_by: str, on_progress: Callable[[int, int], None] | None = None) -> AuditRun:
+    """Run a tag-immutability audit in this process and return it (the ``audit_tags`` command).
+    Refuses (``AuditAlreadyRunning``) while another audit runs."""
+    return run_audit(triggered_by=triggered_by, on_progress=on_progress)
+
+
+def start_audit(*, triggered_by: str) -> str:
+    """Enqueue a tag-immutability audit now; returns the task id. A running audit makes it skip."""
+    return audit_published_tags.delay(triggered_by=triggered_by).id
 
 
 def _person(actor: AbstractBaseUser | None) -> AbstractBaseUser | None:

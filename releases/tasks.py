@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from celery import chain, chord, shared_task
 
-from . import audit_runs, chart_pipeline, image_pipeline
-from .choices import ChartState, ImageState, ReleaseState
-from .models import ReleaseVersion
-from .services import TransitionRefused, fire_transition
-from .workers import PipelineBusy
+from .pipelines import audit, releases
+from .pipelines import charts as chart_pipeline
+from .pipelines import images as image_pipeline
+from .pipelines.errors import PipelineBusy
 
 # A task whose row another worker is processing comes back this much later (and again, until done).
 BUSY_RETRY_SECONDS = 5
@@ -68,65 +67,35 @@ def publish_chart(self, chart_pk: int, attempt: int = 0) -> str:
 
 @shared_task(bind=True, acks_late=True)
 def orchestrate_release(self, release_pk: int) -> str:
-    """pending -> building, then build both images in parallel; the chord continues the release."""
-    task = f"orchestrate_release[{self.request.id}]"
-    release = ReleaseVersion.objects.filter(pk=release_pk).first()
-    if release is None or release.state not in (ReleaseState.PENDING, ReleaseState.BUILDING):
-        return release.state if release else "gone"
-    if release.state == ReleaseState.PENDING:
-        release = fire_transition(ReleaseVersion, release_pk, "start_build", task=task)
-    image_pks = list(release.images().values_list("pk", flat=True))
+    """pending -> building, then build every image in parallel; the chord continues the release."""
+    image_pks = releases.start_building(release_pk, task=f"orchestrate_release[{self.request.id}]")
+    if not image_pks:
+        return "nothing to build"
     chord((build_image.si(pk) for pk in image_pks), images_finished.si(release_pk)).delay()
-    return release.state
+    return f"building {len(image_pks)} image(s)"
 
 
 @shared_task(bind=True, acks_late=True)
 def images_finished(self, release_pk: int) -> str:
-    """Both image builds ended: fail the release naming a failed image, or publish the chart."""
-    task = f"images_finished[{self.request.id}]"
-    release = ReleaseVersion.objects.get(pk=release_pk)
-    if release.state != ReleaseState.BUILDING:
-        return release.state
-    images = list(release.images())
-    failed = [image for image in images if image.state == ImageState.FAILED]
-    if failed:
-        names = ", ".join(image.name for image in failed)
-        reasons = "; ".join(f"{image.name}: {image.failure_reason}" for image in failed)
-        fire_transition(
-            ReleaseVersion, release_pk, "fail", task=task, reason=f"image build failed: {reasons}", artifact=names
-        )
-        return ReleaseState.FAILED
-    try:
-        release = fire_transition(ReleaseVersion, release_pk, "start_publishing", task=task)
-    except TransitionRefused:
-        return release.state  # an image is still in progress: another chord will call again
-    chart = release.charts().get()
-    chain(publish_chart.si(chart.pk), finish_release.si(release_pk)).delay()
-    return release.state
+    """Every image build ended: the release fails naming a failed image, or its chart is published."""
+    chart_pk = releases.images_finished(release_pk, task=f"images_finished[{self.request.id}]")
+    if chart_pk is None:
+        return "no chart to publish"
+    chain(publish_chart.si(chart_pk), finish_release.si(release_pk)).delay()
+    return f"publishing chart {chart_pk}"
 
 
 @shared_task(bind=True, acks_late=True)
 def finish_release(self, release_pk: int) -> str:
     """The chart pipeline ended: publish the release, or fail it with the chart's problems."""
-    task = f"finish_release[{self.request.id}]"
-    release = ReleaseVersion.objects.get(pk=release_pk)
-    if release.state != ReleaseState.PUBLISHING:
-        return release.state
-    chart = release.charts().get()
-    if chart.state == ChartState.INDEXED:
-        return fire_transition(ReleaseVersion, release_pk, "mark_published", task=task).state
-    problems = "; ".join(chart.problems) or f"the chart is {chart.state}"
-    fire_transition(
-        ReleaseVersion, release_pk, "fail", task=task, reason=f"chart {chart}: {problems}", artifact=str(chart)
-    )
-    return ReleaseState.FAILED
+    return releases.finish_release(release_pk, task=f"finish_release[{self.request.id}]")
 
 
 @shared_task(bind=True, acks_late=True)
 def audit_published_tags(self, triggered_by: str = "beat") -> dict:
     """Run the tag-immutability audit (scheduled by beat; also started from the admin and the API)."""
     try:
-        run = audit_runs.run_audit(triggered_by=triggered_by)
-    except audit_runs.AuditAlreadyRunning as error:
+        run = audit.run_audit(triggered_by=triggered_by)
+    except audit.AuditAlreadyRunning as error:
         return {"skipped": str(error)}
     return {"run": run.pk, "tags_checked": run.tags_checked, "open": run.findings_by_type, "new": run.new_findings}

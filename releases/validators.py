@@ -11,6 +11,7 @@ import semver
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from .charts.environment import ENV_NAME_PATTERN
 from .choices import KNOWN_ARCHITECTURES, MOVING_TAG, REQUIRED_ARCHITECTURE
 from .versions import (
     BuildMetadataRefused,
@@ -22,7 +23,6 @@ from .versions import (
 
 SHA256_DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 GIT_SHA_PATTERN = r"^([0-9a-f]{40}|[0-9a-f]{64})$"
-ENV_NAME_PATTERN = r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$"
 # OCI distribution repository name component (lowercase, separators . _ __ -).
 REPOSITORY_NAME_PATTERN = r"^[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*$"
 

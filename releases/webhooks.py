@@ -17,9 +17,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from . import services
 from .github import parse_release_event, verify_signature
 from .models import GitHubDelivery, ReleaseVersion
-from .services import TransitionRefused, publish_release
+from .transitions import TransitionRefused
 
 logger = logging.getLogger(__name__)
 
@@ -78,24 +79,24 @@ def _handle(event: str, payload: dict) -> tuple[int, str, ReleaseVersion | None]
             ),
             None,
         )
-    release = ReleaseVersion.objects.filter(version=parsed.version).first()
-    if release is not None:
-        return 200, f"release {parsed.version} already exists", release
-    release = ReleaseVersion(
-        version=parsed.version,
-        commit_sha=parsed.commit_sha,
-        pr_number=parsed.pr_number,
-        changelog=parsed.notes_markdown,
-        release_notes=parsed.notes_markdown,
-    )
+    existing = ReleaseVersion.objects.filter(version=parsed.version).first()
+    if existing is not None:
+        return 200, f"release {parsed.version} already exists", existing
     try:
-        release.full_clean()
+        release = services.create_release(
+            version=parsed.version,
+            commit_sha=parsed.commit_sha,
+            pr_number=parsed.pr_number,
+            changelog=parsed.notes_markdown,
+            release_notes=parsed.notes_markdown,
+        )
+    except services.ReleaseExists:
+        return 200, f"release {parsed.version} already exists", ReleaseVersion.objects.get(version=parsed.version)
     except ValidationError as error:
         return 422, "; ".join(error.messages), None
-    release.save()
     if settings.PUBLISH_ON_WEBHOOK:
         try:
-            publish_release(release.pk)
+            services.publish_release(release.pk)
         except TransitionRefused as refused:
             return 201, f"release {release.version} created; publishing refused: {'; '.join(refused.reasons)}", release
         return 201, f"release {release.version} created and publishing", release

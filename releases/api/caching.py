@@ -1,4 +1,5 @@
-"""Rendered list pages cached per "generation" of the data behind them.
+"""HTTP caching of the API: ETags on every read, and list pages cached per "generation" of the
+data behind them.
 
 The generation (``DataGeneration``) is bumped in the transaction of every release or artifact
 change, so a cached page is never stale, whichever process wrote; reading it is one primary-key
@@ -7,12 +8,21 @@ lookup. Only JSON is served from the cache; the browsable API renders as usual.
 
 from __future__ import annotations
 
-import hashlib
-
 from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseNotModified
+from rest_framework import status
+from rest_framework.response import Response
 
+from ..http_caching import client_has, etag_of, etag_of_data
 from ..models import DataGeneration
+
+
+def with_etag(request, data) -> Response:
+    """Answer ``data`` with a strong ETag of its JSON, or 304 when the client already has it."""
+    etag = etag_of_data(data)
+    response = Response(status=status.HTTP_304_NOT_MODIFIED) if client_has(request, etag) else Response(data)
+    response["ETag"] = etag
+    return response
 
 
 def releases_generation() -> int:
@@ -28,8 +38,8 @@ class CachedListMixin:
         if request.accepted_renderer.format != "json":
             return super().list(request, *args, **kwargs)
         raw_key = f"{self.basename}:{self.list_generation()}:{request.build_absolute_uri()}"
-        etag = '"' + hashlib.sha256(raw_key.encode()).hexdigest()[:32] + '"'
-        if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        etag = etag_of(raw_key)
+        if client_has(request, etag):
             response = HttpResponseNotModified()
             response["ETag"] = etag
             return response

@@ -1,4 +1,7 @@
+"""Query filters of the list endpoints, and ``?ordering=version`` by semantic version."""
+
 import django_filters
+from rest_framework.filters import OrderingFilter
 
 from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ArtifactType, ChartState, EnvironmentScope, ImageState, ReleaseState
 from ..models import AuditFinding, DockerImage, EnvironmentVariable, HelmChart, ReleaseVersion
@@ -52,3 +55,23 @@ class AuditFindingFilter(django_filters.FilterSet):
     class Meta:
         model = AuditFinding
         fields = ["open", "type", "severity", "repository", "tag"]
+
+
+class SemverOrderingFilter(OrderingFilter):
+    """``?ordering=version`` sorts by semantic version (1.10.0 after 1.9.0), not by string: a view's
+    ``ordering_aliases`` maps ``version`` to its database sort key."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view)
+        aliases = getattr(view, "ordering_aliases", {})
+        return [self._alias(term, aliases) for term in ordering] if ordering else ordering
+
+    @staticmethod
+    def _alias(term: str, aliases: dict[str, str]) -> str:
+        descending = term.startswith("-")
+        field = aliases.get(term.lstrip("-"), term.lstrip("-"))
+        return f"-{field}" if descending else field
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = set(getattr(view, "ordering_fields", []))
+        return [term for term in fields if term.lstrip("-") in valid]

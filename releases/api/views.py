@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from ..changelog import parse_release_notes, render_html
+from .. import services
 from ..choices import ReleaseState
 from ..models import (
     AuditFinding,
@@ -28,12 +23,12 @@ from ..models import (
     ReleaseArtifact,
     ReleaseVersion,
 )
-from ..services import TransitionRefused, publish_release, retry_release
-from ..tasks import audit_published_tags
-from ..validators import parse_semver
-from ..versions import version_sort_key
+from ..transitions import TransitionRefused
 from . import filters
-from .caching import CachedListMixin
+from .caching import CachedListMixin, with_etag
+from .changelog import CHANGELOG_FORMATS, changelog_between, changelog_body, changelog_format, version_bounds
+from .errors import Conflict, refused
+from .filters import SemverOrderingFilter
 from .serializers import (
     AuditFindingSerializer,
     AuditRunSerializer,
@@ -46,69 +41,6 @@ from .serializers import (
 )
 
 VERSION_PATTERN = r"[0-9A-Za-z.+-]+"
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "the request conflicts with the current state"
-    default_code = "conflict"
-
-
-def refused(error: TransitionRefused) -> Conflict:
-    return Conflict({"detail": f"{error.transition_name} refused", "reasons": error.reasons})
-
-
-def with_etag(request, data) -> Response:
-    """Answer ``data`` with a strong ETag of its JSON, or 304 when the client already has it."""
-    etag = '"' + hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32] + '"'
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        response = Response(status=status.HTTP_304_NOT_MODIFIED)
-    else:
-        response = Response(data)
-    response["ETag"] = etag
-    return response
-
-
-class SemverOrderingFilter(OrderingFilter):
-    """``?ordering=version`` sorts by semantic version (1.10.0 after 1.9.0), not by string."""
-
-    def get_ordering(self, request, queryset, view):
-        ordering = super().get_ordering(request, queryset, view)
-        aliases = getattr(view, "ordering_aliases", {})
-        return [self._alias(term, aliases) for term in ordering] if ordering else ordering
-
-    @staticmethod
-    def _alias(term: str, aliases: dict[str, str]) -> str:
-        descending = term.startswith("-")
-        field = aliases.get(term.lstrip("-"), term.lstrip("-"))
-        return f"-{field}" if descending else field
-
-    def remove_invalid_fields(self, queryset, fields, view, request):
-        valid = set(getattr(view, "ordering_fields", []))
-        return [term for term in fields if term.lstrip("-") in valid]
-
-
-CHANGELOG_FORMATS = ("json", "markdown", "html")
-
-
-def changelog_format(request) -> str:
-    chosen = request.query_params.get("format", "json")
-    if chosen not in CHANGELOG_FORMATS:
-        raise exceptions.ValidationError({"format": [f"use one of {', '.join(CHANGELOG_FORMATS)}, not {chosen!r}"]})
-    return chosen
-
-
-def changelog_body(release: ReleaseVersion, chosen: str) -> dict:
-    """One release's changelog as markdown, sanitized HTML, or structured sections."""
-    markdown = release.changelog or release.release_notes
-    body: dict = {"version": release.version, "format": chosen}
-    if chosen == "markdown":
-        body["markdown"] = markdown
-    elif chosen == "html":
-        body["html"] = render_html(markdown)
-    else:
-        body["sections"] = parse_release_notes(markdown).to_dict()["sections"]
-    return body
 
 
 class ReleaseChangelogMixin:
@@ -134,35 +66,7 @@ class ChangelogBetweenView(APIView):
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
-        errors, bounds = {}, {}
-        for name in ("from", "to"):
-            value = request.query_params.get(name, "")
-            try:
-                parse_semver(value)
-                bounds[name] = value
-            except DjangoValidationError as error:
-                errors[name] = error.messages if value else [f"give ?{name}=<version>, e.g. 1.2.0"]
-        if errors:
-            raise exceptions.ValidationError(errors)
-        low, high = version_sort_key(bounds["from"]), version_sort_key(bounds["to"])
-        if low >= high:
-            raise exceptions.ValidationError({"to": [f"{bounds['to']} is not after {bounds['from']}"]})
-        releases = ReleaseVersion.objects.filter(version_order__gt=low, version_order__lte=high).order_by(
-            "version_order"
-        )
-        sections: dict[str, dict] = {}
-        versions = []
-        for release in releases:
-            versions.append(release.version)
-            for section in parse_release_notes(release.changelog or release.release_notes).to_dict()["sections"]:
-                merged = sections.setdefault(
-                    section["kind"], {"title": section["title"], "kind": section["kind"], "entries": []}
-                )
-                merged["entries"] += [{**entry, "version": release.version} for entry in section["entries"]]
-        return with_etag(
-            request,
-            {"from": bounds["from"], "to": bounds["to"], "versions": versions, "sections": list(sections.values())},
-        )
+        return with_etag(request, changelog_between(*version_bounds(request.query_params)))
 
 
 RELEASE_ACCEPTED = inline_serializer(
@@ -192,14 +96,15 @@ class ReleaseViewSet(
         return ReleaseListSerializer if self.action == "list" else ReleaseSerializer
 
     def perform_create(self, serializer) -> None:
-        version = serializer.validated_data["version"]
-        if ReleaseVersion.objects.filter(version=version).exists():
-            raise Conflict(f"release {version} already exists; Release Please versions are created once")
+        fields = ("version", "commit_sha", "pr_number", "changelog", "release_notes", "release_date")
         try:
-            with transaction.atomic():
-                serializer.save()
-        except IntegrityError:
-            raise Conflict(f"release {version} already exists; Release Please versions are created once") from None
+            serializer.instance = services.create_release(
+                **{name: value for name, value in serializer.validated_data.items() if name in fields}
+            )
+        except services.ReleaseExists as exists:
+            raise Conflict(str(exists)) from None
+        except DjangoValidationError as error:
+            raise exceptions.ValidationError(serializers.as_serializer_error(error)) from None
 
     def retrieve(self, request, version: str):
         return with_etag(request, self.get_serializer(self.get_object()).data)
@@ -233,7 +138,7 @@ class ReleaseViewSet(
         if release.state == ReleaseState.PUBLISHED:
             raise Conflict(f"release {release.version} is already published; published versions are immutable")
         try:
-            release = publish_release(release.pk, actor=request.user)
+            release = services.publish_release(release.pk, actor=request.user)
         except TransitionRefused as error:
             raise refused(error) from None
         return self.accepted(request, release)
@@ -244,7 +149,7 @@ class ReleaseViewSet(
         """Resume a failed release; what was already pushed is reused, not rebuilt."""
         release = self.get_object()
         try:
-            release = retry_release(release.pk, actor=request.user)
+            release = services.retry_release(release.pk, actor=request.user)
         except TransitionRefused as error:
             raise refused(error) from None
         return self.accepted(request, release)
@@ -301,10 +206,10 @@ class AuditRunViewSet(viewsets.ReadOnlyModelViewSet):
         },
     )
     def create(self, request):
-        result = audit_published_tags.delay(triggered_by=f"api:{request.user}")
+        task_id = services.start_audit(triggered_by=f"api:{request.user}")
         poll = reverse("audit-run-list", request=request)
         return Response(
-            {"status": "queued", "task_id": result.id, "poll": poll},
+            {"status": "queued", "task_id": task_id, "poll": poll},
             status=status.HTTP_202_ACCEPTED,
             headers={"Location": poll},
         )

@@ -48,8 +48,11 @@ def releases_between(
     releases: Iterable[ReleaseNotes],
     from_version: str | semver.Version | None,
     to_version: str | semver.Version | None,
+    *,
+    newest_first: bool = True,
 ) -> list[ReleaseNotes]:
-    """The releases with ``from_version < version <= to_version`` by semver precedence, newest first.
+    """The releases with ``from_version < version <= to_version`` by semver precedence, newest first
+    (oldest first with ``newest_first=False``).
 
     ``from_version`` is EXCLUSIVE (the version you are on), ``to_version`` INCLUSIVE (the version you go to);
     ``None`` leaves that end open. Both accept an optional leading ``v``. Releases without a parseable
@@ -70,7 +73,7 @@ def releases_between(
         if high is not None and version.compare(high) > 0:
             continue
         selected.append((version, release))
-    selected.sort(key=lambda pair: pair[0], reverse=True)  # stable: equal versions keep input order
+    selected.sort(key=lambda pair: pair[0], reverse=newest_first)  # stable: equal versions keep input order
     return [release for _, release in selected]
 
 
@@ -78,18 +81,20 @@ def merge_between(
     releases: Iterable[ReleaseNotes],
     from_version: str | semver.Version | None,
     to_version: str | semver.Version | None,
+    *,
+    newest_first: bool = True,
 ) -> list[MergedSection]:
     """Entries of every release with ``from_version < version <= to_version`` (see ``releases_between``),
     grouped per section kind.
 
     Sections come in Release Please's order (breaking changes, features, bug fixes, performance, reverts,
     documentation, miscellaneous, dependencies), then other kinds in the order first met (newest release
-    first). A section's title is the one of the newest release that has it. Entries are newest release first,
-    then in file order, each with its ``version``; nothing is de-duplicated. Sections without entries in the
-    range are left out.
+    first). A section's title is the one of the first release that has it. Entries are newest release first
+    (oldest first with ``newest_first=False``), then in file order, each with its ``version``; nothing is
+    de-duplicated. Sections without entries in the range are left out.
     """
     merged: dict[str, MergedSection] = {}
-    for release in releases_between(releases, from_version, to_version):
+    for release in releases_between(releases, from_version, to_version, newest_first=newest_first):
         version = release.version or ""  # never empty: releases_between skips unversioned releases
         for section in release.sections:
             if not section.entries:

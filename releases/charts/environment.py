@@ -41,8 +41,9 @@ COMPONENTS = ("frontend", "backend")
 SCOPE_BOTH = "both"
 ENV_KEY = "env"
 REQUIRED_KEY = "requiredEnv"
-#: Same rule as ``releases.validators.ENV_NAME_PATTERN`` (kept here: this package has no Django).
-ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
+#: UPPER_SNAKE_CASE, the spec's rule for variable names (the database checks the same pattern).
+ENV_NAME_PATTERN = r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$"
+ENV_NAME_RE = re.compile(ENV_NAME_PATTERN)
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,13 @@ def connect_engine(base_url: str | None = None, *, timeout: float = 60.0) -> doc
     not answer.
     """
     try:
-        if base_url is None:
-            return docker.from_env(timeout=int(timeout))
-        return docker.DockerClient(base_url=base_url, timeout=int(timeout))
+        client = (
+            docker.from_env(timeout=int(timeout))
+            if base_url is None
+            else docker.DockerClient(base_url=base_url, timeout=int(timeout))
+        )
+        client.ping()
+        return client
     except docker.errors.DockerException as exc:
         where = base_url or "DOCKER_HOST"
         raise EngineUnavailable(f"cannot reach the docker engine at {where}: {exc}") from exc

@@ -1,6 +1,5 @@
 """The spec's data model, one module per concept."""
 
-from .api import ApiToken
 from .audits import AuditFinding, AuditRun
 from .base import StatefulModel, StateTransition
 from .charts import ChartDependency, HelmChart
@@ -8,6 +7,7 @@ from .environment import EnvironmentVariable
 from .generations import DataGeneration
 from .images import DockerImage, ImmutableTagError
 from .releases import ReleaseArtifact, ReleaseVersion
+from .tokens import ApiToken
 from .webhooks import GitHubDelivery
 
 __all__ = [

@@ -1,11 +1,15 @@
-"""What the three state-machine models share: race-safe transitions and their recorded history."""
+"""What the state-machine models share: race-safe transitions, their recorded history, and (for images
+and charts) where they live in the registry."""
 
 from __future__ import annotations
 
 from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin
+
+from ..validators import SHA256_DIGEST_PATTERN, validate_positive_size, validate_sha256_digest
 
 
 class StateTransition(models.Model):
@@ -39,7 +43,7 @@ class StatefulModel(ConcurrentTransitionMixin, models.Model):
     ``ConcurrentTransitionMixin`` turns every save into ``UPDATE ... WHERE state = <loaded state>``,
     so of two workers or admins firing a transition on the same row, exactly one wins and the
     other gets ``ConcurrentTransition``. Transitions are fired through
-    ``releases.services.fire_transition``, which also records them as ``StateTransition`` rows.
+    ``releases.transitions.fire_transition``, which also records them as ``StateTransition`` rows.
     """
 
     state_transitions = GenericRelation(StateTransition)
@@ -57,3 +61,54 @@ class StatefulModel(ConcurrentTransitionMixin, models.Model):
         """Why ``transition_name`` may not fire now (empty when it may). Overridden per model."""
         guard = getattr(self, f"guard_{transition_name}", None)
         return guard() if guard else []
+
+
+class RegistryArtifact(StatefulModel):
+    """What an image and a chart share: where they live in the registry and what their push produced.
+
+    ``registry`` is declared by each subclass (their defaults differ); ``digest`` and ``size`` are
+    empty until the push records them, and are then frozen with the published row.
+    """
+
+    digest = models.CharField(
+        max_length=71,
+        blank=True,
+        validators=[validate_sha256_digest],
+        help_text="The digest its push produced (image index or chart manifest).",
+    )
+    size = models.PositiveBigIntegerField(null=True, blank=True, validators=[validate_positive_size])
+    progress = models.CharField(max_length=255, blank=True, help_text="What the pipeline is doing now.")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def repository(self) -> str:
+        """``<registry>/<name>``, e.g. ``ghcr.io/stianfro/threek8s/threek8s-backend``."""
+        return f"{self.registry}/{self.name}"
+
+    @property
+    def registry_host(self) -> str:
+        return self.repository.partition("/")[0]
+
+    @property
+    def repository_path(self) -> str:
+        """The repository as the registry's API names it (without the host)."""
+        return self.repository.partition("/")[2]
+
+    @property
+    def pinned_uri(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+    @staticmethod
+    def registry_constraints(prefix: str, states: type[models.TextChoices]) -> list[models.BaseConstraint]:
+        """The checks every registry artifact table carries, named ``<prefix>_...``."""
+        return [
+            models.CheckConstraint(
+                condition=Q(digest="") | Q(digest__regex=SHA256_DIGEST_PATTERN), name=f"{prefix}_digest_sha256"
+            ),
+            models.CheckConstraint(condition=Q(size__isnull=True) | Q(size__gt=0), name=f"{prefix}_size_positive"),
+            models.CheckConstraint(condition=Q(state__in=states.values), name=f"{prefix}_state_known"),
+        ]

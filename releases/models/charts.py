@@ -11,7 +11,6 @@ from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ChartState, ImageState
 from ..validators import (
     SHA256_DIGEST_PATTERN,
     validate_http_url,
-    validate_positive_size,
     validate_registry,
     validate_repository_name,
     validate_semver,
@@ -19,7 +18,7 @@ from ..validators import (
     validate_version_constraint,
 )
 from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
-from .base import StatefulModel
+from .base import RegistryArtifact
 from .images import DockerImage, ImmutableTagError
 
 ACTIVE_CHART_STATES = [ChartState.VALIDATING, ChartState.PACKAGING, ChartState.UPLOADING]
@@ -34,7 +33,7 @@ class HelmChartQuerySet(models.QuerySet):
         return self.filter(state=ChartState.INDEXED)
 
 
-class HelmChart(StatefulModel):
+class HelmChart(RegistryArtifact):
     """The Kubernetes deployment package of one app version.
 
     State machine (``state``)::
@@ -63,10 +62,6 @@ class HelmChart(StatefulModel):
     registry = models.CharField(max_length=255, default=default_chart_registry, validators=[validate_registry])
     values = models.JSONField(default=dict, blank=True, help_text="values.yaml: the default values.")
     templates = models.JSONField(default=list, blank=True, help_text="Template file names.")
-    digest = models.CharField(
-        max_length=71, blank=True, validators=[validate_sha256_digest], help_text="The OCI manifest digest."
-    )
-    size = models.PositiveBigIntegerField(null=True, blank=True, validators=[validate_positive_size])
     package = models.BinaryField(blank=True, editable=False, help_text="The reproducible .tgz, as pushed.")
     package_digest = models.CharField(
         max_length=71, blank=True, validators=[validate_sha256_digest], help_text="sha256 of the .tgz."
@@ -76,10 +71,7 @@ class HelmChart(StatefulModel):
         "releases.EnvironmentVariable", blank=True, related_name="helm_charts"
     )
     state = FSMField(default=ChartState.VALIDATING, choices=ChartState.choices, protected=True)
-    progress = models.CharField(max_length=255, blank=True)
     problems = models.JSONField(default=list, blank=True, help_text="Every problem found, when invalid.")
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
 
     objects = HelmChartQuerySet.as_manager()
 
@@ -94,26 +86,14 @@ class HelmChart(StatefulModel):
                 ),
             ),
             models.CheckConstraint(
-                condition=Q(digest="") | Q(digest__regex=SHA256_DIGEST_PATTERN), name="chart_digest_sha256"
-            ),
-            models.CheckConstraint(condition=Q(size__isnull=True) | Q(size__gt=0), name="chart_size_positive"),
-            models.CheckConstraint(
                 condition=~Q(state=ChartState.INDEXED) | Q(digest__regex=SHA256_DIGEST_PATTERN),
                 name="chart_indexed_has_digest",
             ),
-            models.CheckConstraint(condition=Q(state__in=ChartState.values), name="chart_state_known"),
+            *RegistryArtifact.registry_constraints("chart", ChartState),
         ]
 
     def __str__(self) -> str:
         return f"{self.repository}:{self.chart_version}"
-
-    @property
-    def repository(self) -> str:
-        return f"{self.registry}/{self.name}"
-
-    @property
-    def pinned_uri(self) -> str:
-        return f"{self.repository}@{self.digest}"
 
     def app_images(self) -> models.QuerySet:
         """The frontend and backend images this chart's ``app_version`` refers to."""

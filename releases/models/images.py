@@ -11,13 +11,11 @@ from ..validators import (
     SHA256_DIGEST_PATTERN,
     validate_architectures,
     validate_image_tag,
-    validate_positive_size,
     validate_registry,
     validate_repository_name,
-    validate_sha256_digest,
 )
 from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
-from .base import StatefulModel
+from .base import RegistryArtifact
 
 ACTIVE_IMAGE_STATES = [ImageState.QUEUED, ImageState.BUILDING, ImageState.SCANNING, ImageState.PUSHING]
 
@@ -42,11 +40,8 @@ class DockerImageQuerySet(models.QuerySet):
         """Published version tags: what must never change digest."""
         return self.available().exclude(tag=MOVING_TAG)
 
-    def for_version(self, version: str) -> DockerImageQuerySet:
-        return self.filter(tag=version)
 
-
-class DockerImage(StatefulModel):
+class DockerImage(RegistryArtifact):
     """A multi-arch container image (frontend or backend) at one tag.
 
     State machine (``state``)::
@@ -74,10 +69,6 @@ class DockerImage(StatefulModel):
     registry = models.CharField(max_length=255, default=default_image_registry, validators=[validate_registry])
     architecture = models.JSONField(default=default_architectures, validators=[validate_architectures])
     base_image = models.CharField(max_length=255, blank=True, help_text="The Dockerfile's final FROM.")
-    size = models.PositiveBigIntegerField(null=True, blank=True, validators=[validate_positive_size])
-    digest = models.CharField(
-        max_length=71, blank=True, validators=[validate_sha256_digest], help_text="The image index digest."
-    )
     build_date = models.DateTimeField(null=True, blank=True)
     labels = models.JSONField(default=dict, blank=True, help_text="OCI annotations/labels.")
     platform_digests = models.JSONField(
@@ -89,14 +80,11 @@ class DockerImage(StatefulModel):
         "releases.EnvironmentVariable", blank=True, related_name="docker_images"
     )
     state = FSMField(default=ImageState.QUEUED, choices=ImageState.choices, protected=True)
-    progress = models.CharField(max_length=255, blank=True, help_text="What the pipeline is doing now.")
     build_log = models.TextField(blank=True)
     scan_findings = models.JSONField(
         default=list, blank=True, help_text="Findings of the scan: severity, check, path, message."
     )
     failure_reason = models.TextField(blank=True)
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
 
     objects = DockerImageQuerySet.as_manager()
 
@@ -111,31 +99,19 @@ class DockerImage(StatefulModel):
                 ),
             ),
             models.CheckConstraint(
-                condition=Q(digest="") | Q(digest__regex=SHA256_DIGEST_PATTERN), name="image_digest_sha256"
-            ),
-            models.CheckConstraint(condition=Q(size__isnull=True) | Q(size__gt=0), name="image_size_positive"),
-            models.CheckConstraint(
                 condition=~Q(state=ImageState.AVAILABLE)
                 | (Q(digest__regex=SHA256_DIGEST_PATTERN) & Q(size__gt=0) & Q(build_date__isnull=False)),
                 name="image_available_has_push_results",
             ),
-            models.CheckConstraint(condition=Q(state__in=ImageState.values), name="image_state_known"),
+            *RegistryArtifact.registry_constraints("image", ImageState),
         ]
 
     def __str__(self) -> str:
         return f"{self.reference}"
 
     @property
-    def repository(self) -> str:
-        return f"{self.registry}/{self.name}"
-
-    @property
     def reference(self) -> str:
         return f"{self.repository}:{self.tag}"
-
-    @property
-    def pinned_uri(self) -> str:
-        return f"{self.repository}@{self.digest}"
 
     @property
     def tag_is_immutable(self) -> bool:

@@ -129,7 +129,8 @@ class ReleaseVersion(StatefulModel):
         field=state,
         source=ReleaseState.DRAFT,
         target=ReleaseState.PENDING,
-        conditions=[lambda release: not release.guard_submit()],
+        # No ``conditions``: the admin offers Publish on every draft, and publishing plans the
+        # release before ``fire_transition`` checks ``guard_submit``.
         custom={"admin": True, "label": "Publish", "help_text": "Plan and start publishing this release."},
     )
     def submit(self) -> None:

@@ -15,9 +15,9 @@ from releases.audit import ExpectedTag, TagResult, TagStatus, audit_tags
 from releases.oci import RegistryClient, build_manifest, sha256_digest
 from releases.oci.manifest import Descriptor
 from releases.oci.media_types import OCI_CONFIG, OCI_MANIFEST
+from releases.sandbox.registry import RunningRegistry
 from tests.audit.helpers import PLATFORMS, push_chart, push_image, put_index
 from tests.fixtures.proxy import BreakingProxy
-from tests.fixtures.registry import RunningRegistry
 from tests.fixtures.token_auth import TokenServer
 
 pytestmark = pytest.mark.services

@@ -18,11 +18,11 @@ from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from releases.audit_runs import AuditAlreadyRunning, run_audit
 from releases.charts import oci_tag
 from releases.choices import ChartState, ImageState
 from releases.models import AuditFinding, AuditRun, DockerImage, HelmChart
 from releases.oci import RegistryClient
+from releases.pipelines.audit import AuditAlreadyRunning, run_audit
 from tests.audit.helpers import push_chart, push_image, put_index
 from tests.fixtures.proxy import BreakingProxy
 
@@ -259,7 +259,7 @@ def test_the_audit_is_scheduled_every_interval_and_the_schedule_is_editable(sett
     from django.apps import apps
     from django_celery_beat.models import PeriodicTask
 
-    from releases.signals import AUDIT_TASK_NAME, schedule_tag_audit
+    from releases.schedules import AUDIT_TASK_NAME, schedule_tag_audit
 
     PeriodicTask.objects.filter(name=AUDIT_TASK_NAME).delete()
     settings.AUDIT_INTERVAL_MINUTES = 7
@@ -275,3 +275,38 @@ def test_the_audit_is_scheduled_every_interval_and_the_schedule_is_editable(sett
     task.save()
     schedule_tag_audit(sender=apps.get_app_config("releases"))
     assert PeriodicTask.objects.get(name=AUDIT_TASK_NAME).enabled is False
+
+
+def test_platforms_are_those_the_image_was_built_for_not_a_fixed_pair(published, settings):
+    # Given a deployment that now builds linux/amd64 only, and version 1.1.0 published under it:
+    # the backend's index lists just amd64 and its row records no platforms (as older rows), so
+    # the audit takes IMAGE_PLATFORMS; the frontend recorded amd64 + arm64 (built before the change)
+    settings.IMAGE_PLATFORMS = ["linux/amd64"]
+    client = published.client
+    built = {"threek8s-backend": ["amd64"], "threek8s-frontend": ["amd64", "arm64"]}
+    for name, architectures in built.items():
+        pushed = published.images[name]
+        digest = put_index(client, pushed.repository, "1.1.0", [pushed.entry(a) for a in architectures])
+        client.put_manifest(pushed.repository, "latest", *client.get_manifest(pushed.repository, digest)[:2])
+        DockerImage.objects.create(
+            name=name,
+            tag="1.1.0",
+            registry=settings.REGISTRY_NAMESPACE,
+            state=ImageState.AVAILABLE,
+            digest=digest,
+            size=100,
+            build_date=timezone.now(),
+            platform_digests={} if name == "threek8s-backend" else {"linux/amd64": {}, "linux/arm64/v8": {}},
+        )
+
+    run_audit()
+
+    # Then neither image drifts: each is held to the platforms it was built for
+    assert open_findings() == set()
+
+    # When the frontend's 1.1.0 index loses arm64, that is drift against what it was built for
+    frontend = published.images["threek8s-frontend"]
+    put_index(client, frontend.repository, "1.1.0", [frontend.entry("amd64")])
+    run_audit()
+    drift = AuditFinding.objects.open().get(type=Type.PLATFORM_DRIFT)
+    assert (drift.tag, drift.expected, drift.actual) == ("1.1.0", "linux/amd64, linux/arm64", "linux/amd64")

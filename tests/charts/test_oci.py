@@ -11,8 +11,8 @@ import pytest
 from releases.charts import load_chart, oci_tag, package_chart, push_chart
 from releases.oci import RegistryClient, TagConflict
 from releases.oci.media_types import HELM_CHART_CONTENT, HELM_CONFIG, OCI_MANIFEST
+from releases.sandbox.registry import RunningRegistry
 from tests.charts.conftest import EXAMPLE_CHART, run_helm
-from tests.fixtures.registry import RunningRegistry
 
 pytestmark = pytest.mark.services
 

@@ -184,8 +184,7 @@ def test_unknown_instruction_and_missing_base(
 def test_scan_finds_secrets_in_built_image(docker_engine: docker.DockerClient, tmp_path: Path) -> None:
     context = _context(
         tmp_path / "ctx",
-        "FROM scratch\nCOPY id_rsa /root/.ssh/id_rsa\n"
-        "COPY settings.py /app/settings.py\nCOPY app.env /app/.env\n",
+        "FROM scratch\nCOPY id_rsa /root/.ssh/id_rsa\nCOPY settings.py /app/settings.py\nCOPY app.env /app/.env\n",
         {
             "id_rsa": PEM_KEY,
             "settings.py": f"AWS_ACCESS_KEY_ID = '{AWS_KEY}'\n",

@@ -81,9 +81,7 @@ def test_symlinked_duplicate_layer(tmp_path: Path) -> None:
 
 def test_diff_id_mismatch(tmp_path: Path) -> None:
     data = saved_archive(LAYERS, wrong_diff_id=True)
-    with pytest.raises(
-        ExportError, match="layer 2 .* has diff_id sha256:[0-9a-f]{64} but the image config says"
-    ):
+    with pytest.raises(ExportError, match="layer 2 .* has diff_id sha256:[0-9a-f]{64} but the image config says"):
         export_archive(chunks(data), tmp_path / "x")
 
 

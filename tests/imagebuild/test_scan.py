@@ -22,9 +22,7 @@ from releases.imagebuild import (
 from tests.imagebuild import LayerSpec, chunks, saved_archive
 
 # Built by concatenation so that this file does not itself look like it holds secrets.
-PEM_KEY = (
-    "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAtest\n-----END RSA PRIVATE KEY-----\n"
-).encode()
+PEM_KEY = ("-----BEGIN " + "RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAtest\n-----END RSA PRIVATE KEY-----\n").encode()
 OPENSSH_KEY = ("-----BEGIN " + "OPENSSH PRIVATE KEY-----\nb3BlbnNzaA==\n").encode()
 ENCRYPTED_KEY = ("-----BEGIN " + "ENCRYPTED PRIVATE KEY-----\nMIIF\n").encode()
 AWS_KEY = "AKIA" + "Q7RZ2TESTKEY4XYZ"

@@ -23,7 +23,8 @@ from releases.oci import (
     sha256_digest,
 )
 from releases.oci.media_types import OCI_CONFIG, OCI_LAYER_TAR_GZIP, OCI_MANIFEST
-from tests.fixtures.registry import RegistryFactory, RunningRegistry
+from releases.sandbox.registry import RunningRegistry
+from tests.fixtures.registry import RegistryFactory
 from tests.fixtures.token_auth import SERVICE, TokenServer
 
 pytestmark = pytest.mark.services

@@ -36,8 +36,8 @@ from releases.oci.media_types import (
     OCI_LAYER_TAR_GZIP,
     OCI_MANIFEST,
 )
+from releases.sandbox.registry import RunningRegistry
 from tests.fixtures.base_image import BaseImage, push_multiarch_base_image
-from tests.fixtures.registry import RunningRegistry
 from tests.fixtures.services import require_binary
 
 pytestmark = pytest.mark.services

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.registry import RegistryStartError, RunningRegistry, start_registry
+from releases.sandbox.registry import RegistryStartError, RunningRegistry, start_registry
 
 pytestmark = pytest.mark.services
 

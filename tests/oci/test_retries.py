@@ -13,9 +13,8 @@ import pytest
 
 from releases.oci import ManifestInvalid, RegistryClient, RegistryUnavailable, sha256_digest
 from releases.oci.media_types import OCI_MANIFEST
+from releases.sandbox.registry import RunningRegistry, free_port
 from tests.fixtures.proxy import FlakyProxy
-from tests.fixtures.registry import RunningRegistry
-from tests.fixtures.services import free_port
 
 pytestmark = pytest.mark.services
 

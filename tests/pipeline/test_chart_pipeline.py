@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from releases.chart_pipeline import run_chart_pipeline
 from releases.charts import package_chart, push_chart
 from releases.choices import ChartState, EnvironmentScope, ImageState
 from releases.models import EnvironmentVariable, HelmChart, ReleaseArtifact
 from releases.oci import RegistryClient
+from releases.pipelines.charts import run_chart_pipeline
 from releases.tasks import publish_chart
 from tests.fixtures.factories import make_image, make_release
 

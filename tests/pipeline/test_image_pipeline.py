@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from releases.choices import ImageState
-from releases.image_pipeline import push, run_image_pipeline
 from releases.models import DockerImage, StateTransition
 from releases.oci import RegistryClient, RegistryUnavailable
+from releases.pipelines.images import push, run_image_pipeline
 from releases.tasks import build_image
 from tests.fixtures.factories import make_release
 from tests.fixtures.services import require_binary

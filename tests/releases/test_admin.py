@@ -83,19 +83,79 @@ def test_transition_button_fires_through_the_service_and_is_recorded(staff_clien
     assert (log.source, log.target, log.actor) == ("building", "failed", staff_client.user)
 
 
-def test_refused_transition_shows_its_reason(staff_client):
-    release = ReleaseVersion.objects.create(version="3.0.0", commit_sha="b" * 40)
-    data = {
-        "_fsm_transition_to": "submit",
-        "version": "3.0.0",
-        "commit_sha": "b" * 40,
+def release_form(release: ReleaseVersion, transition: str) -> dict[str, str]:
+    return {
+        "_fsm_transition_to": transition,
+        "version": release.version,
+        "commit_sha": release.commit_sha,
         "release_date_0": "2026-11-26",
         "release_date_1": "10:00:00",
         **management_forms("artifacts"),
     }
-    response = staff_client.post(change_url(release), data, follow=True)
-    assert "image threek8s-frontend:3.0.0 is not planned" in response.content.decode()
+
+
+def test_refused_transition_shows_its_reason(staff_client):
+    release = ReleaseVersion.objects.create(version="3.0.0", commit_sha="b" * 40)
+    response = staff_client.post(change_url(release), release_form(release, "retry"), follow=True)
+    assert "refused: cannot retry from state draft; from draft you may submit" in response.content.decode()
     assert ReleaseVersion.objects.get(pk=release.pk).state == ReleaseState.DRAFT
+
+
+def test_publish_on_a_draft_plans_it_and_enqueues_the_release(staff_client, django_capture_on_commit_callbacks):
+    # Given a draft with nothing planned: the Publish button is offered
+    release = ReleaseVersion.objects.create(version="3.1.0", commit_sha="b" * 40)
+    assert 'value="submit"' in staff_client.get(change_url(release)).content.decode()
+
+    # When it is clicked
+    with django_capture_on_commit_callbacks(execute=False) as enqueued:
+        staff_client.post(change_url(release), release_form(release, "submit"), follow=True)
+
+    # Then the release is planned (both images, the chart) and pending, with one orchestration enqueued
+    release.refresh_from_db()
+    assert release.state == ReleaseState.PENDING
+    assert sorted(release.images().values_list("name", flat=True)) == ["threek8s-backend", "threek8s-frontend"]
+    assert release.charts().count() == 1
+    assert len(enqueued) == 1
+    assert release.state_transitions.get().actor == staff_client.user
+
+
+def test_retry_buttons_enqueue_work(staff_client, django_capture_on_commit_callbacks):
+    image = make_image(state=ImageState.FAILED)
+    data = {
+        "_fsm_transition_to": "retry",
+        "name": image.name,
+        "tag": image.tag,
+        "registry": image.registry,
+        "architecture": '["amd64", "arm64"]',
+        "context_path": "backend/",
+        "dockerfile_path": "Dockerfile",
+        "labels": "{}",
+        **management_forms(),
+    }
+    with django_capture_on_commit_callbacks(execute=False) as enqueued:
+        staff_client.post(change_url(image), data, follow=True)
+    image.refresh_from_db()
+    assert image.state == ImageState.QUEUED
+    assert len(enqueued) == 1
+
+
+def test_a_transition_not_offered_to_people_is_refused(staff_client):
+    image = make_image(state=ImageState.SCANNING)
+    data = {
+        "_fsm_transition_to": "start_push",
+        "name": image.name,
+        "tag": image.tag,
+        "registry": image.registry,
+        "architecture": '["amd64", "arm64"]',
+        "context_path": "backend/",
+        "dockerfile_path": "Dockerfile",
+        "labels": "{}",
+        **management_forms(),
+    }
+    response = staff_client.post(change_url(image), data, follow=True)
+    assert "push is not something a person can do here" in response.content.decode()
+    image.refresh_from_db()
+    assert image.state == ImageState.SCANNING
 
 
 def test_published_rows_are_read_only(staff_client):

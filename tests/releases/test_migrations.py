@@ -18,11 +18,12 @@ VERSIONS = ["1.0.0-alpha-1", "1.0.0", "1.0.0-alpha", "1.0.0-rc.1", "1.10.0", "1.
 ORDERED = ["1.0.0-alpha", "1.0.0-alpha-1", "1.0.0-rc.1", "1.0.0", "1.9.0", "1.10.0"]
 
 
-def migrate(target: tuple[str, str]):
+def migrate(target: tuple[str, str] | None = None):
+    """Migrate to ``target`` (default: the latest migrations); the apps of that state."""
     executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([target])
-    return executor.loader.project_state([target]).apps
+    targets = [target] if target else executor.loader.graph.leaf_nodes("releases")
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -60,4 +61,4 @@ def test_0010_recomputes_the_keys_of_existing_rows_and_going_back_restores_them(
             for version, stored in Release.objects.values_list("version", "version_order")
         )
     finally:
-        migrate(AFTER)
+        migrate()

@@ -13,7 +13,7 @@ from django_fsm.signals import pre_transition
 
 from releases.choices import ChartState, ImageState, ReleaseState
 from releases.models import DockerImage, HelmChart, ReleaseVersion, StateTransition
-from releases.services import TransitionRefused, fire_transition
+from releases.transitions import TransitionRefused, fire_transition
 from tests.fixtures.factories import digest_of, make_chart, make_image, make_published_set, make_release
 
 IS, CS, RS = ImageState, ChartState, ReleaseState

@@ -9,8 +9,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from releases.audit_runs import AuditAlreadyRunning, run_audit
 from releases.models import AuditFinding
+from releases.services import AuditAlreadyRunning, audit_now
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         try:
-            run = run_audit(triggered_by="command", on_progress=progress)
+            run = audit_now(triggered_by="command", on_progress=progress)
         except AuditAlreadyRunning as error:
             raise CommandError(str(error)) from None
         self.stdout.write("")

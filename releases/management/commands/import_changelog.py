@@ -8,9 +8,9 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
 
+from releases import services
 from releases.changelog import read_manifest, split_changelog
 from releases.models import ReleaseVersion
 
@@ -54,21 +54,21 @@ class Command(BaseCommand):
                     f"{notes.version}: tag {tag} is not in {repository}; fetch the tags or fix --tag-format"
                 )
                 continue
-            release = ReleaseVersion(
-                version=notes.version,
-                commit_sha=commit_sha,
-                changelog=notes.markdown.strip() + "\n",
-                release_date=timezone.make_aware(datetime.combine(notes.date, time()))
-                if notes.date
-                else timezone.now(),
-            )
             try:
-                release.full_clean()
+                services.create_release(
+                    version=notes.version,
+                    commit_sha=commit_sha,
+                    changelog=notes.markdown.strip() + "\n",
+                    release_date=timezone.make_aware(datetime.combine(notes.date, time()))
+                    if notes.date
+                    else timezone.now(),
+                )
             except ValidationError as error:
                 problems.append(f"{notes.version}: {'; '.join(error.messages)}")
                 continue
-            with transaction.atomic():
-                release.save()
+            except services.ReleaseExists:
+                existing += 1
+                continue
             imported += 1
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"imported {imported} release(s); {existing} already present"))

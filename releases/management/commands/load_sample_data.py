@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from releases import services
 from releases.choices import EnvironmentScope
 from releases.models import ChartDependency, DockerImage, EnvironmentVariable, ReleaseVersion
-from releases.services import plan_release
 
 SAMPLE_VERSION = "1.0.0"
 SAMPLE_COMMIT = "0" * 40
@@ -67,17 +67,17 @@ class Command(BaseCommand):
             )
             variable.full_clean()
             variables.append(variable)
-        release, created = ReleaseVersion.objects.get_or_create(
-            version=SAMPLE_VERSION,
-            defaults={
-                "commit_sha": options["commit_sha"],
-                "pr_number": 15,
-                "changelog": SAMPLE_CHANGELOG,
-                "release_notes": "First release of threek8s.",
-            },
-        )
-        release.full_clean()
-        plan_release(release.pk)
+        release = ReleaseVersion.objects.filter(version=SAMPLE_VERSION).first()
+        created = release is None
+        if created:
+            release = services.create_release(
+                version=SAMPLE_VERSION,
+                commit_sha=options["commit_sha"],
+                pr_number=15,
+                changelog=SAMPLE_CHANGELOG,
+                release_notes="First release of threek8s.",
+            )
+        services.plan_release(release.pk)
         for image in DockerImage.objects.filter(tag=SAMPLE_VERSION):
             image.environment_variables.set(
                 [v for v in variables if v.scope in (EnvironmentScope.BOTH, image.name.removeprefix("threek8s-"))]

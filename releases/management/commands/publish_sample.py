@@ -19,9 +19,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from releases.choices import ReleaseState
 from releases.models import ReleaseVersion
-from releases.oci.tiny_base import push_multiarch_base_image
+from releases.registry_client import registry_client
+from releases.sandbox.tiny_base import push_multiarch_base_image
 from releases.services import TransitionRefused, publish_release, retry_release
-from releases.workers import registry_client
 
 from .load_sample_data import SAMPLE_VERSION
 

@@ -8,7 +8,6 @@ shell, no binaries), so it serves Dockerfiles that only ``COPY``/``ENV``/``LABEL
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import tarfile
 from dataclasses import dataclass, field
@@ -74,7 +73,7 @@ def image_config(architecture: str, variant: str | None, diff_id: str) -> bytes:
         "created": CREATED,
         "config": {"Env": [PATH_ENV]},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": CREATED, "created_by": "releases/oci/tiny_base.py: ADD etc/base-release"}],
+        "history": [{"created": CREATED, "created_by": "releases/sandbox/tiny_base.py: ADD etc/base-release"}],
     }
     if variant:
         config["variant"] = variant
@@ -86,7 +85,7 @@ def push_multiarch_base_image(
 ) -> BaseImage:
     """Push the layer, two configs, two manifests and the index; tag the index. Idempotent."""
     raw = layer_tar()
-    diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+    diff_id = sha256_digest(raw)
     layer = gzip.compress(raw, compresslevel=9, mtime=0)
     layer_descriptor = Descriptor(OCI_LAYER_TAR_GZIP, sha256_digest(layer), len(layer))
     client.push_blob(repository, layer_descriptor.digest, layer_descriptor.size, layer)

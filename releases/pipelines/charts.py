@@ -16,8 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from . import workers
-from .charts import (
+from ..charts import (
     ChartPackageError,
     EnvVarSpec,
     LoadedChart,
@@ -30,16 +29,20 @@ from .charts import (
     render_chart,
     validate_manifests,
 )
-from .choices import ChartState
-from .models import ChartDependency, HelmChart
-from .oci import RegistryError, RegistryUnavailable
-from .services import TransitionRefused, fire_transition, record_artifact
-from .workers import CHART_LOCK, PipelineBusy, PipelineError, checkout_source, exclusive, registry_client, release_of
+from ..choices import ChartState
+from ..locks import CHART_LOCK, exclusive
+from ..models import ChartDependency, HelmChart
+from ..oci import RegistryError, RegistryUnavailable
+from ..registry_client import registry_client
+from ..transitions import TransitionRefused, fire_transition, record_artifact
+from . import progress
+from .errors import PipelineBusy, PipelineError
+from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (RegistryUnavailable,)
 
 
-report_progress = partial(workers.report_progress, HelmChart)
+report_progress = partial(progress.report_progress, HelmChart)
 
 
 def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
@@ -104,7 +107,7 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
     if chart.state == ChartState.UPLOADING:
         report_progress(chart_pk, f"uploading {chart.repository}:{chart.chart_version}")
         with registry_client() as client:
-            pushed = push_chart(client, chart.repository.split("/", 1)[1], packaged, loaded.metadata)
+            pushed = push_chart(client, chart.repository_path, packaged, loaded.metadata)
         with transaction.atomic():
             chart = fire_transition(HelmChart, chart_pk, "mark_indexed", task=task, changes={"digest": pushed.digest})
             record_artifact(release, chart)

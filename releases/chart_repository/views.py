@@ -5,12 +5,9 @@ from __future__ import annotations
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.views.decorators.http import require_safe
 
-from .models import HelmChart
-from .repository_index import chart_index
-
-
-def _not_modified(request: HttpRequest, etag: str) -> bool:
-    return etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
+from ..http_caching import client_has
+from ..models import HelmChart
+from .index import chart_index
 
 
 @require_safe
@@ -18,7 +15,7 @@ def chart_repository_index(request: HttpRequest) -> HttpResponse:
     body, etag = chart_index()
     response = (
         HttpResponseNotModified()
-        if _not_modified(request, etag)
+        if client_has(request, etag)
         else HttpResponse(body, content_type="application/x-yaml")
     )
     response["ETag"] = etag
@@ -33,7 +30,7 @@ def chart_package(request: HttpRequest, name: str, version: str) -> HttpResponse
     if chart is None:
         raise Http404(f"no indexed chart {name} {version}")
     etag = f'"{chart.package_digest}"'
-    if _not_modified(request, etag):
+    if client_has(request, etag):
         response = HttpResponseNotModified()
     else:
         response = HttpResponse(bytes(chart.package), content_type="application/gzip")

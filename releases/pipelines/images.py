@@ -1,6 +1,6 @@
 """One ``DockerImage`` from ``queued`` to ``available``: build, scan, push; resumable at each state.
 
-Every step is a transition fired through ``services.fire_transition``; a step whose state has
+Every step is a transition fired through ``transitions.fire_transition``; a step whose state has
 already passed is skipped, so a redelivered task (or one after a worker died) picks up where the
 row says it is. Exports are written deterministically under ``BUILD_WORKDIR/image-<pk>`` and
 their digests recorded before the push, so a resumed push sends the same bytes, and a push that
@@ -9,7 +9,6 @@ finished is never rebuilt.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -18,43 +17,37 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-import docker
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 
-from . import workers
-from .choices import MOVING_TAG, ImageState
-from .imagebuild import (
+from ..choices import MOVING_TAG, ImageState
+from ..imagebuild import (
     EngineUnavailable,
     ExportedImage,
     Finding,
     ImageBuildError,
     build_platform_image,
+    connect_engine,
     export_image,
     final_base_image,
     run_external_scanner,
     scan_image,
     severity_at_least,
 )
-from .imagebuild.export import OCI_CONFIG, Blob, load_export
-from .models import DockerImage
-from .oci import PlatformManifest, RegistryError, RegistryUnavailable, TagConflict, build_index
-from .oci.media_types import OCI_INDEX
-from .services import fire_transition, record_artifact
-from .versions import is_prerelease, parse_version
-from .workers import (
-    IMAGE_LOCK,
-    PipelineBusy,
-    PipelineError,
-    checkout_source,
-    engine_lock,
-    exclusive,
-    registry_client,
-    release_of,
-    repository_in_registry,
-)
+from ..imagebuild.export import OCI_CONFIG, Blob, load_export
+from ..locks import IMAGE_LOCK, engine_lock, exclusive
+from ..models import DockerImage
+from ..oci import PlatformManifest, RegistryError, RegistryUnavailable, TagConflict, build_index
+from ..oci.digest import sha256_digest
+from ..oci.media_types import OCI_INDEX
+from ..registry_client import registry_client
+from ..transitions import fire_transition, record_artifact
+from ..versions import is_prerelease, parse_version
+from . import progress
+from .errors import PipelineBusy, PipelineError
+from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
 
@@ -81,7 +74,7 @@ class BuildLog:
         self.last_flush = time.monotonic()
 
 
-report_progress = partial(workers.report_progress, DockerImage)
+report_progress = partial(progress.report_progress, DockerImage)
 
 
 def workdir_for(image: DockerImage) -> Path:
@@ -169,15 +162,6 @@ def describe(exported: ExportedImage) -> dict:
     }
 
 
-def engine() -> docker.DockerClient:
-    try:
-        client = docker.DockerClient(base_url=settings.DOCKER_HOST, timeout=120)
-        client.ping()
-    except docker.errors.DockerException as error:
-        raise EngineUnavailable(f"cannot reach the Docker engine at {settings.DOCKER_HOST}: {error}") from error
-    return client
-
-
 def build(image: DockerImage) -> list[PlatformExport]:
     """Check out the release's commit and build and export every platform."""
     release = release_of(image.tag)
@@ -206,7 +190,7 @@ def build(image: DockerImage) -> list[PlatformExport]:
         "org.opencontainers.image.title": image.name,
     }
     DockerImage.objects.filter(pk=image.pk).update(base_image=base_image, labels=labels, build_log="")
-    client = engine()
+    client = connect_engine(settings.DOCKER_HOST, timeout=120)
     exports = []
     platforms = settings.IMAGE_PLATFORMS
     for number, platform in enumerate(platforms, 1):
@@ -291,7 +275,7 @@ def push(image: DockerImage) -> PushOutcome:
     A platform manifest already in the registry is not pushed again (a resumed push sends 0 bytes);
     a version tag that points elsewhere fails the image before anything is written.
     """
-    repository = repository_in_registry(image.repository)
+    repository = image.repository_path
     siblings = [
         f"{repository.rsplit('/', 1)[0]}/{name}"
         for name in DockerImage.objects.exclude(name=image.name).values_list("name", flat=True).distinct()
@@ -307,7 +291,7 @@ def push(image: DockerImage) -> PushOutcome:
         for p in image.platform_digests.values()
     ]
     index = build_index(manifests)
-    index_digest = "sha256:" + hashlib.sha256(index).hexdigest()
+    index_digest = sha256_digest(index)
     uploaded = 0
     with registry_client() as client:
         existing = client.head_manifest(repository, image.tag)
@@ -352,7 +336,7 @@ def move_latest(image: DockerImage) -> bool:
     if is_prerelease(mine) or any(version > mine for version in versions):
         return False
     with registry_client() as client:
-        body, media_type, _ = client.get_manifest(repository_in_registry(image.repository), image.digest)
-        client.put_manifest(repository_in_registry(image.repository), MOVING_TAG, body, media_type)
+        body, media_type, _ = client.get_manifest(image.repository_path, image.digest)
+        client.put_manifest(image.repository_path, MOVING_TAG, body, media_type)
     report_progress(image.pk, f"available; {MOVING_TAG} moved to {image.tag}")
     return True

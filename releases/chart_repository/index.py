@@ -7,13 +7,12 @@ whichever process changed it, and the generation doubles as the ``ETag``.
 
 from __future__ import annotations
 
-import hashlib
-
 from django.core.cache import cache
 from django.utils import timezone
 
-from .charts import IndexEntry, render_index
-from .models import DataGeneration, HelmChart
+from ..charts import IndexEntry, render_index
+from ..http_caching import etag_of
+from ..models import DataGeneration, HelmChart
 
 
 def chart_index_generation() -> str:
@@ -53,7 +52,7 @@ def render_chart_index() -> bytes:
 def chart_index() -> tuple[bytes, str]:
     """``(index.yaml bytes, ETag)``, from the cache unless a chart was indexed since."""
     generation = chart_index_generation()
-    etag = '"' + hashlib.sha256(generation.encode()).hexdigest()[:32] + '"'
+    etag = etag_of(generation)
     key = f"chart-index:{etag}"
     body = cache.get(key)
     if body is None:

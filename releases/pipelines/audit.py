@@ -10,29 +10,25 @@ never overlap (a PostgreSQL advisory lock).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-import httpx
 from django.conf import settings
-from django.core.mail import mail_admins
 from django.db import transaction
 from django.utils import timezone
 
-from .audit import ExpectedTag, TagResult, TagStatus, audit_tags, latest_behind
-from .charts import oci_tag
-from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE, MOVING_TAG, ImageState
-from .models import AuditFinding, AuditRun, DockerImage, HelmChart
-from .workers import exclusive, registry_client
+from ..audit import ExpectedTag, TagResult, TagStatus, audit_tags, latest_behind
+from ..audit.model import normalize_platforms
+from ..charts import oci_tag
+from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, MOVING_TAG, ImageState
+from ..locks import AUDIT_LOCK, exclusive
+from ..models import AuditFinding, AuditRun, DockerImage, HelmChart
+from ..notifications import notify
+from ..registry_client import registry_client, split_location
 
 logger = logging.getLogger(__name__)
 
-AUDIT_LOCK = 7310
-IMAGE_PLATFORMS = frozenset({"linux/amd64", "linux/arm64"})
 Type, Severity = AuditFinding.Type, AuditFinding.Severity
 SEVERITY = {Type.LATEST_BEHIND: Severity.WARNING}
 # What one tag's result can say; a result closes the open findings of these types it no longer shows.
@@ -44,30 +40,32 @@ class AuditAlreadyRunning(Exception):
     """Another audit holds the lock; this one did not start."""
 
 
-def split_location(location: str) -> tuple[str, str]:
-    """``ghcr.io/stianfro/threek8s/x`` -> ``("ghcr.io", "stianfro/threek8s/x")``."""
-    host, _, path = location.partition("/")
-    return host, path
-
-
 def expected_tags(host: str, batch_size: int = 1000) -> Iterator[ExpectedTag]:
     """Published image version tags, chart versions and each image's ``latest``, read in batches."""
     images = DockerImage.objects.immutable_tags().filter(registry__startswith=f"{host}/").order_by("pk")
-    for image in images.only("pk", "registry", "name", "tag", "digest").iterator(chunk_size=batch_size):
+    fields = ("pk", "registry", "name", "tag", "digest", "platform_digests")
+    for image in images.only(*fields).iterator(chunk_size=batch_size):
         yield ExpectedTag(
-            f"image:{image.pk}", split_location(image.repository)[1], image.tag, image.digest, "image", IMAGE_PLATFORMS
+            f"image:{image.pk}", image.repository_path, image.tag, image.digest, "image", built_platforms(image)
         )
     charts = HelmChart.objects.indexed().filter(registry__startswith=f"{host}/").order_by("pk")
     for chart in charts.only("pk", "registry", "name", "chart_version", "digest").iterator(chunk_size=batch_size):
         yield ExpectedTag(
             f"chart:{chart.pk}",
-            split_location(chart.repository)[1],
+            chart.repository_path,
             oci_tag(chart.chart_version),
             chart.digest,
             "chart",
         )
     for image in highest_published_images(host):
-        yield ExpectedTag(f"latest:{image.pk}", split_location(image.repository)[1], MOVING_TAG, image.digest, "image")
+        yield ExpectedTag(f"latest:{image.pk}", image.repository_path, MOVING_TAG, image.digest, "image")
+
+
+def built_platforms(image: DockerImage) -> frozenset[str]:
+    """The platforms the image's index must list: those it was built for (``IMAGE_PLATFORMS`` when it
+    was built), so changing the setting later does not turn every older image into drift."""
+    recorded = image.platform_digests or {}
+    return normalize_platforms(recorded or settings.IMAGE_PLATFORMS)
 
 
 def highest_published_images(host: str) -> list[DockerImage]:
@@ -98,7 +96,8 @@ def findings_of(result: TagResult) -> list[tuple[str, str, str, str]]:
     problems = [(Type.MISMATCH, expected, actual, result.detail)]
     if result.status is TagStatus.PLATFORM_DRIFT:
         live = ", ".join(sorted(result.live_platforms or ())) or "none"
-        problems.append((Type.PLATFORM_DRIFT, ", ".join(sorted(IMAGE_PLATFORMS)), live, result.detail))
+        wanted = ", ".join(sorted(result.expected.platforms or ()))
+        problems.append((Type.PLATFORM_DRIFT, wanted, live, result.detail))
     return problems
 
 
@@ -220,7 +219,7 @@ def check_chart_app_versions(book: FindingBook, broken_versions: set[str]) -> No
     names = list(IMAGE_NAME_BY_ARTIFACT_TYPE.values())
     available = set(DockerImage.objects.filter(state=ImageState.AVAILABLE, name__in=names).values_list("name", "tag"))
     for chart in HelmChart.objects.indexed().only("pk", "registry", "name", "chart_version", "app_version"):
-        repository = split_location(chart.repository)[1]
+        repository = chart.repository_path
         missing = [name for name in names if (name, chart.app_version) not in available]
         problems = []
         if missing or chart.app_version in broken_versions:
@@ -235,59 +234,3 @@ def check_chart_app_versions(book: FindingBook, broken_versions: set[str]) -> No
         book.record(
             repository, oci_tag(chart.chart_version), (Type.CHART_APP_VERSION_BROKEN,), problems, chart_pk=chart.pk
         )
-
-
-def notify(findings) -> None:
-    """Tell people about new findings: one signed webhook call per finding, one email per run."""
-    findings = list(findings)
-    if not findings:
-        return
-    delivered = []
-    for finding in findings:
-        if not settings.AUDIT_WEBHOOK_URL or send_webhook(finding):
-            delivered.append(finding.pk)
-    if settings.ADMINS:
-        lines = [
-            f"{f.severity.upper()} {f.type}: {f.artifact} expected {f.expected or '-'} got {f.actual or '-'}"
-            for f in findings
-        ]
-        mail_admins(f"{len(findings)} new tag audit finding(s)", "\n".join(lines), fail_silently=True)
-    AuditFinding.objects.filter(pk__in=delivered).update(notified_at=timezone.now())
-
-
-def finding_payload(finding: AuditFinding) -> dict:
-    return {
-        "event": "audit.finding",
-        "finding": {
-            "id": finding.pk,
-            "type": finding.type,
-            "severity": finding.severity,
-            "artifact": finding.artifact,
-            "repository": finding.repository,
-            "tag": finding.tag,
-            "expected": finding.expected,
-            "actual": finding.actual,
-            "detail": finding.detail,
-            "first_seen": finding.first_seen.isoformat(),
-        },
-    }
-
-
-def send_webhook(finding: AuditFinding) -> bool:
-    """POST the finding as JSON, signed ``X-Signature-256: sha256=<HMAC-SHA256 of the body>``."""
-    body = json.dumps(finding_payload(finding), sort_keys=True).encode()
-    signature = "sha256=" + hmac.new(settings.AUDIT_WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    try:
-        response = httpx.post(
-            settings.AUDIT_WEBHOOK_URL,
-            content=body,
-            timeout=10,
-            headers={"Content-Type": "application/json", "X-Signature-256": signature},
-        )
-    except httpx.HTTPError as error:
-        logger.warning("audit webhook failed for finding %s: %s; retried after the next run", finding.pk, error)
-        return False
-    if response.status_code >= 300:
-        logger.warning("audit webhook answered %s for finding %s", response.status_code, finding.pk)
-        return False
-    return True

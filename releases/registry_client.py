@@ -1,0 +1,23 @@
+"""The one way Django code gets an OCI registry client: configured credentials, insecure hosts."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from .oci import RegistryClient
+
+
+def split_location(location: str) -> tuple[str, str]:
+    """``ghcr.io/stianfro/threek8s/x`` -> ``("ghcr.io", "stianfro/threek8s/x")``."""
+    host, _, path = location.partition("/")
+    return host, path
+
+
+def registry_client(host: str | None = None) -> RegistryClient:
+    """A client for ``host`` (default: the host of ``REGISTRY_NAMESPACE``) with the configured credentials."""
+    return RegistryClient(
+        host or split_location(settings.REGISTRY_NAMESPACE)[0],
+        username=settings.REGISTRY_USERNAME,
+        password=settings.REGISTRY_PASSWORD,
+        insecure_hosts=settings.REGISTRY_INSECURE_HOSTS,
+    )
