@@ -220,6 +220,12 @@ REGISTRY_NAMESPACE = env_registry_namespace("REGISTRY_NAMESPACE", "ghcr.io/stian
 REGISTRY_USERNAME = env_str("REGISTRY_USERNAME")
 REGISTRY_PASSWORD = env_str("REGISTRY_PASSWORD")
 REGISTRY_INSECURE_HOSTS = env_list("REGISTRY_INSECURE_HOSTS", [])
+# A registry that rate-limits (429/503 with Retry-After) is waited for up to this many seconds per
+# request; a longer wait ends the attempt (the task retries later). Uploads go in chunks of this size
+# when a registry refuses monolithic ones (or always, with REGISTRY_CHUNKED_UPLOAD=true).
+REGISTRY_MAX_RETRY_AFTER = env_int("REGISTRY_MAX_RETRY_AFTER", 60, minimum=1)
+REGISTRY_CHUNKED_UPLOAD = env_bool("REGISTRY_CHUNKED_UPLOAD", False)
+REGISTRY_UPLOAD_CHUNK_BYTES = env_int("REGISTRY_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024, minimum=64 * 1024)
 SOURCE_REPOSITORY_URL = env_str("SOURCE_REPOSITORY_URL", "")
 DOCKER_HOST = env_str("DOCKER_HOST", "unix:///var/run/docker.sock")
 IMAGE_PLATFORMS = env_list("IMAGE_PLATFORMS", ["linux/amd64", "linux/arm64"])
@@ -246,12 +252,6 @@ def env_mapping(name: str) -> dict[str, str]:
 IMAGE_BUILD_ARGS = env_mapping("IMAGE_BUILD_ARGS")
 BUILD_WORKDIR = Path(env_str("BUILD_WORKDIR", str(BASE_DIR / "var" / "builds")))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
 CHART_NAME = env_str("CHART_NAME", "threek8s")
 CHART_PATH = env_str("CHART_PATH", "chart/")
 HELM_BIN = env_str("HELM_BIN", "") or shutil.which("helm") or str(BASE_DIR / ".tools" / "bin" / "helm")
@@ -268,3 +268,40 @@ AUDIT_WEBHOOK_SECRET = env_str("AUDIT_WEBHOOK_SECRET", "")
 ADMINS = [("Admin", address) for address in env_list("ADMIN_EMAILS", [])]
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 SERVER_EMAIL = env_str("SERVER_EMAIL", "release-registry@localhost")
+
+
+# What a worker must never show: configured secret values and credentials in URLs (scrubbed from
+# failure reasons, progress, build logs, labels and log lines), and its own directories (shown as
+# short labels). Keep this block last: it reads the secrets defined above.
+def _url_secrets(url: str) -> list[str]:
+    parts = urlsplit(url or "")
+    return [value for value in (parts.password, parts.username if parts.password is None else None) if value]
+
+
+SCRUBBED_SECRETS = tuple(
+    value
+    for value in (
+        SECRET_KEY,
+        REGISTRY_PASSWORD,
+        DATABASES["default"].get("PASSWORD"),
+        GITHUB_WEBHOOK_SECRET,
+        AUDIT_WEBHOOK_SECRET,
+        *_url_secrets(CELERY_BROKER_URL),
+        *_url_secrets(SOURCE_REPOSITORY_URL),
+    )
+    if value
+)
+SCRUBBED_PATHS = {str(BUILD_WORKDIR.resolve()): "<build dir>", str(BASE_DIR): "<service dir>"}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "scrub": {
+            "()": "releases.redaction.ScrubbingFilter",
+            "secrets": SCRUBBED_SECRETS,
+            "paths": SCRUBBED_PATHS,
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["scrub"]}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,4 +1,5 @@
-"""The one way Django code gets an OCI registry client: configured credentials, insecure hosts."""
+"""The one way Django code gets an OCI registry client: configured credentials, insecure hosts,
+rate-limit patience and upload mode."""
 
 from __future__ import annotations
 
@@ -20,4 +21,7 @@ def registry_client(host: str | None = None) -> RegistryClient:
         username=settings.REGISTRY_USERNAME,
         password=settings.REGISTRY_PASSWORD,
         insecure_hosts=settings.REGISTRY_INSECURE_HOSTS,
+        max_retry_after=settings.REGISTRY_MAX_RETRY_AFTER,
+        chunked_upload=settings.REGISTRY_CHUNKED_UPLOAD,
+        upload_chunk_size=settings.REGISTRY_UPLOAD_CHUNK_BYTES,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -17,8 +18,14 @@ from django_fsm import ConcurrentTransition, can_proceed
 
 from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ArtifactType
 from .models import DockerImage, HelmChart, ReleaseArtifact, ReleaseVersion, StatefulModel, StateTransition
+from .redaction import scrub
 
 Stateful = TypeVar("Stateful", bound=StatefulModel)
+
+
+def public_text(text: str) -> str:
+    """``text`` fit to be shown: no configured secret, no credentials in URLs, no worker paths."""
+    return scrub(text, settings.SCRUBBED_SECRETS, settings.SCRUBBED_PATHS)
 
 
 class TransitionRefused(Exception):
@@ -72,6 +79,9 @@ def fire_transition(
         problems = subject.guard_problems(transition_name)
         if problems:
             raise TransitionRefused(subject, transition_name, problems)
+        reason = public_text(reason)
+        if "problems" in transition_kwargs:
+            transition_kwargs["problems"] = [public_text(str(p)) for p in transition_kwargs["problems"] or []]
         if "reason" in inspect.signature(method).parameters:
             transition_kwargs.setdefault("reason", reason)
         method(**transition_kwargs)

@@ -25,7 +25,9 @@ Design (figures in ``bench/audit_tags.py`` and the README):
   lists exactly the expected platforms, the status is ``platform_drift`` instead (which is
   always a mismatch too). 404 -> a GET confirms -> ``missing``. 5xx/connection errors after the
   client's retries -> ``unreachable``, never ``missing``. Refusals (401/403, other 4xx) ->
-  ``error``.
+  ``error``. Rate limiting (429, 503 with ``Retry-After``) pauses every request of the audit
+  for the time asked (the client's ``throttle``), then the tags are asked again; only a wait past
+  the client's ``max_retry_after`` or ``rate_limit_retries`` makes a tag ``unreachable``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,11 @@ what ``wrk`` gets from the same registry (see ``bench/audit_tags.py``).
 
 Only the hot path lives here: a HEAD answered 200 with ``Docker-Content-Digest``, or 404, and
 5xx answers, connection failures, timeouts and answers that are not HTTP/1.x (all retried with
-the client's ``retries``/``backoff``/``max_backoff``, then ``RegistryUnavailable``).
+the client's ``retries``/``backoff``/``max_backoff``, then ``RegistryUnavailable``). Rate
+limiting (429, 503 with ``Retry-After``) is the client's too
+(:meth:`~releases.oci.client.RegistryClient.honour_rate_limit`): it pauses the client's
+:attr:`~releases.oci.client.RegistryClient.throttle`, which every prober (and every thread using
+the client) waits for before sending, so the whole audit slows down together.
 Authentication is :class:`~releases.oci.client.RegistryClient`'s own (its token cache, the realm
 it learned, its credentials) through
 :meth:`~releases.oci.client.RegistryClient.authorization_for` and
@@ -37,6 +41,7 @@ from releases.oci.auth import repository_scope
 from releases.oci.client import ConnectionSettings, RegistryClient
 from releases.oci.errors import RegistryUnavailable
 from releases.oci.manifest import ManifestRef
+from releases.oci.throttle import THROTTLING_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +91,13 @@ def fast_path_possible(client: RegistryClient) -> bool:
 class ManifestProber:
     """Manifest HEADs over one keep-alive connection; for one coroutine at a time, on one loop.
 
-    :meth:`head` returns a :class:`ManifestRef`, or ``None`` for 404; raises
+    :meth:`head` returns a :class:`ManifestRef`, or ``None`` for 404; waits while the client's
+    :attr:`~releases.oci.client.RegistryClient.throttle` holds requests; raises
     :class:`~releases.oci.errors.RegistryUnavailable` once 5xx answers / connection errors outlive
-    the client's retries, :class:`~releases.oci.errors.RegistryAuthError` when the token server
-    refuses the credentials, and :class:`NeedsFullClient` for anything else. It validates nothing:
-    repository and reference go into the request line verbatim, so they must already be valid
+    the client's retries or rate limiting outlives its patience,
+    :class:`~releases.oci.errors.RegistryAuthError` when the token server refuses the credentials,
+    and :class:`NeedsFullClient` for anything else. It validates nothing: repository and
+    reference go into the request line verbatim, so they must already be valid
     (:class:`~releases.audit.model.ExpectedTag` validates them). Reads time out (the client's read
     timeout) only while :func:`enforce_read_timeouts` watches the prober; connects always do.
     Call :meth:`close` when done.
@@ -132,10 +139,12 @@ class ManifestProber:
         client = self._client
         scopes = (repository_scope(repository, "pull"),)
         request_line = f"HEAD /v2/{repository}/manifests/{reference} HTTP/1.1\r\n"
-        attempt = 0
+        attempt = throttled = 0
         while True:
-            attempt += 1
             try:
+                pause = client.throttle.remaining()
+                if pause > 0:
+                    await asyncio.sleep(pause)
                 authorization = client.authorization_for(scopes, fetch=False)  # never does I/O
                 if authorization is None and client.token_auth_active:
                     authorization = await self._offload(partial(client.authorization_for, scopes))
@@ -147,10 +156,16 @@ class ManifestProber:
                     )
                     if authorization is not None and authorization != rejected:
                         status, headers = await self._exchange(request_line, authorization)
+                if status in THROTTLING_STATUSES:
+                    throttled += 1
+                    what = f"check manifest {repository}:{reference}"
+                    if client.honour_rate_limit(status, headers.get("retry-after"), throttled, what):
+                        continue  # after the pause, which the loop's next turn waits for
                 if status >= 500:
                     raise _Transient(f"HTTP {status}")
                 break
             except TRANSIENT_ERRORS as exc:
+                attempt += 1
                 reason = exc.description if isinstance(exc, _Transient) else f"{type(exc).__name__}: {exc}"
                 if attempt > client.retries:
                     raise RegistryUnavailable(

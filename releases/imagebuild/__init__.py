@@ -32,7 +32,7 @@ from releases.imagebuild.scan import (
     scan_image,
     severity_at_least,
 )
-from releases.imagebuild.source import checkout, redact_url
+from releases.imagebuild.source import checkout
 
 __all__ = [
     "OCI_CONFIG",
@@ -59,7 +59,6 @@ __all__ = [
     "final_base_image",
     "parse_platform",
     "platform_matches",
-    "redact_url",
     "run_external_scanner",
     "scan_image",
     "severity_at_least",

@@ -8,15 +8,10 @@ import subprocess
 from pathlib import Path
 
 from releases.imagebuild.errors import SourceError
+from releases.redaction import redact_url
 
 _SHA_RE = re.compile(r"[0-9a-f]{7,64}")
 _FULL_SHA_LENGTHS = (40, 64)  # SHA-1 and SHA-256 object names
-_CREDENTIALS_RE = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
-
-
-def redact_url(url: str) -> str:
-    """``https://user:token@host/x`` -> ``https://***@host/x`` (for messages and logs)."""
-    return _CREDENTIALS_RE.sub(r"\g<scheme>***@", url)
 
 
 def _git(args: list[str], cwd: Path | None, timeout: float) -> subprocess.CompletedProcess[str]:

@@ -21,6 +21,7 @@ from releases.oci.errors import (
 from releases.oci.index import PlatformManifest, build_index
 from releases.oci.manifest import Descriptor, ManifestRef, build_manifest, canonical_json
 from releases.oci.names import is_digest, is_loopback, validate_digest, validate_repository, validate_tag
+from releases.oci.throttle import Throttle, parse_retry_after
 
 __all__ = [
     "BlobSource",
@@ -40,6 +41,7 @@ __all__ = [
     "RegistryErrorDetail",
     "RegistryUnavailable",
     "TagConflict",
+    "Throttle",
     "build_index",
     "build_manifest",
     "canonical_json",
@@ -47,6 +49,7 @@ __all__ = [
     "is_digest",
     "is_loopback",
     "merge_scopes",
+    "parse_retry_after",
     "parse_www_authenticate",
     "repository_scope",
     "sha256_digest",

@@ -1,9 +1,11 @@
 """A thin OCI distribution client on httpx.
 
 One :class:`RegistryClient` talks to one registry through one ``httpx.Client`` (connection reuse).
-It pushes blobs with a streaming monolithic upload in bounded memory, mounts blobs across
-repositories, puts/heads/gets/deletes manifests, lists tags, and enforces tag immutability.
-It never reads ``os.environ``: credentials come from the caller.
+It pushes blobs in bounded memory (a streaming monolithic upload, or a chunked one for registries
+that refuse those), mounts blobs across repositories, puts/heads/gets/deletes manifests, lists
+tags, and enforces tag immutability. It honours rate limiting (HTTP 429, 503 with
+``Retry-After``) for every request. It never reads ``os.environ``: credentials come from the
+caller.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from releases.oci.names import (
     validate_repository,
     validate_tag,
 )
+from releases.oci.throttle import THROTTLING_STATUSES, Throttle, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +61,36 @@ BlobSource = str | os.PathLike[str] | BinaryIO | bytes
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 USER_AGENT = "releases-oci/1"
 CREDENTIALS_HINT = "check REGISTRY_USERNAME/REGISTRY_PASSWORD"
+#: Size of the PATCH requests of a chunked upload (each is streamed in ``chunk_size`` pieces).
+UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
+#: Answers to a monolithic blob PUT that mean "not like this": send the blob in chunks instead.
+#: The distribution spec names no status for it, so these are the ones seen in practice: 413 from
+#: a registry, or a proxy in front of it, that caps request bodies (nginx ``client_max_body_size``,
+#: Cloudflare's 100 MB), 405/501 from registries that only implement PATCH uploads.
+MONOLITHIC_REFUSALS = frozenset({405, 413, 501})
+
+
+class _ChunkedUploadHosts:
+    """Registries (``scheme://host``) that refused a monolithic upload in this process: later
+    clients for them go straight to chunked uploads instead of sending each blob twice."""
+
+    def __init__(self) -> None:
+        self._hosts: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, base_url: str) -> None:
+        with self._lock:
+            self._hosts.add(base_url.lower())
+
+    def discard(self, base_url: str) -> None:
+        with self._lock:
+            self._hosts.discard(base_url.lower())
+
+    def __contains__(self, base_url: object) -> bool:
+        return isinstance(base_url, str) and base_url.lower() in self._hosts
+
+
+CHUNKED_UPLOAD_HOSTS = _ChunkedUploadHosts()
 
 
 @dataclass(frozen=True)
@@ -90,6 +123,52 @@ class _Transient(Exception):
     def __init__(self, description: str) -> None:
         super().__init__(description)
         self.description = description
+
+
+class _BlobReader:
+    """Byte ranges of one blob source, streamed in ``piece_size`` pieces.
+
+    A range that does not start where the previous reads stopped (a re-sent request, a restarted
+    upload) seeks back first; a source that cannot seek then raises :class:`BlobUploadError`.
+    """
+
+    def __init__(self, handle: BinaryIO, size: int, digest: str, piece_size: int, host: str) -> None:
+        self.size = size
+        self._handle = handle
+        self._digest = digest
+        self._piece_size = piece_size
+        self._host = host
+        self._start = handle.tell() if handle.seekable() else None
+        self._position = 0  # offset (from the start of the blob) of the next byte read
+
+    @property
+    def rewindable(self) -> bool:
+        return self._start is not None
+
+    def read(self, offset: int, length: int) -> Iterator[bytes]:
+        """``length`` bytes from ``offset``; checked now, read as the request body is sent."""
+        if offset != self._position:
+            if self._start is None:
+                raise BlobUploadError(
+                    f"cannot re-send blob {self._digest} to {self._host}: the source is not seekable",
+                    registry=self._host,
+                )
+            self._handle.seek(self._start + offset)
+            self._position = offset
+        return self._pieces(length)
+
+    def _pieces(self, length: int) -> Iterator[bytes]:
+        remaining = length
+        while remaining > 0:
+            piece = self._handle.read(min(self._piece_size, remaining))
+            if not piece:
+                raise BlobUploadError(
+                    f"source of blob {self._digest} ended after {self._position} of {self.size} bytes",
+                    registry=self._host,
+                )
+            self._position += len(piece)
+            remaining -= len(piece)
+            yield piece
 
 
 def parse_error_body(response: httpx.Response) -> list[RegistryErrorDetail]:
@@ -126,7 +205,19 @@ class RegistryClient:
     Refuses (``ValueError``) plain HTTP to anything but loopback hosts (``localhost``,
     127.0.0.0/8, ``::1``) and the hosts listed in ``insecure_hosts``; everything else uses HTTPS.
     Retries 5xx answers and connection errors ``retries`` times with exponential backoff
-    (``backoff``, ``2*backoff``, ... capped at ``max_backoff`` seconds); never retries 4xx.
+    (``backoff``, ``2*backoff``, ... capped at ``max_backoff`` seconds); never retries 4xx but 429.
+
+    Rate limiting: a 429, or a 503 with ``Retry-After`` (seconds or an HTTP-date), pauses every
+    request of this client (:attr:`throttle`, shared by its threads) for the time asked (a 429
+    without ``Retry-After``: the backoff above), then the request is sent again, at most
+    ``rate_limit_retries`` times per request. A wait longer than ``max_retry_after`` seconds, or
+    one more throttled answer, raises :class:`RegistryUnavailable` (with ``retry_after``) at once.
+
+    Blob uploads are monolithic (one PUT) unless ``chunked_upload`` is true or the registry has
+    refused a monolithic upload in this process (:data:`MONOLITHIC_REFUSALS`; the client then
+    switches to chunks at once and remembers it per registry): POST, PATCHes of
+    ``upload_chunk_size`` bytes (or the registry's ``OCI-Chunk-Min-Length``), PUT. Either way the
+    blob is read in ``chunk_size`` pieces, never whole.
     Use it as a context manager or call :meth:`close`.
     """
 
@@ -144,12 +235,18 @@ class RegistryClient:
         verify: bool | ssl.SSLContext = True,
         manifest_accept: Sequence[str] = DEFAULT_MANIFEST_ACCEPT,
         chunk_size: int = CHUNK_SIZE,
+        upload_chunk_size: int = UPLOAD_CHUNK_SIZE,
+        chunked_upload: bool = False,
+        max_retry_after: float = 60.0,
+        rate_limit_retries: int = 5,
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if retries < 0 or backoff < 0 or chunk_size <= 0:
             raise ValueError("retries and backoff must be >= 0 and chunk_size > 0")
+        if upload_chunk_size <= 0 or max_retry_after < 0 or rate_limit_retries < 0:
+            raise ValueError("upload_chunk_size must be > 0, max_retry_after and rate_limit_retries >= 0")
         if (username is None) != (password is None):
             raise ValueError("give both username and password, or neither")
         self._insecure_hosts = frozenset(host.lower() for host in insecure_hosts)
@@ -162,6 +259,12 @@ class RegistryClient:
         self.max_backoff = max_backoff
         self.manifest_accept = tuple(manifest_accept)
         self.chunk_size = chunk_size
+        self.upload_chunk_size = upload_chunk_size
+        self.chunked_upload = chunked_upload
+        self.max_retry_after = max_retry_after
+        self.rate_limit_retries = rate_limit_retries
+        #: Shared pause after the registry asked to slow down (the audit's probes honour it too).
+        self.throttle = Throttle()
         credentials = None
         if username is not None and password is not None:
             credentials = Credentials(username, password)
@@ -223,12 +326,15 @@ class RegistryClient:
 
         Order: existing blob -> 0; cross-repository mount from one of ``mount_from`` (repository
         names in this registry; ``host/...`` names of other registries are ignored) -> 0;
-        otherwise a streaming monolithic upload (POST, then one PUT with Content-Length), read in
-        ``chunk_size`` pieces so memory stays bounded whatever the blob size -> ``size``.
+        otherwise an upload -> ``size``: monolithic (POST, then one PUT with Content-Length) or,
+        when the registry refuses that or ``chunked_upload`` is set, chunked (POST, PATCHes with
+        Content-Range, PUT with the digest). Either way the source is read in ``chunk_size``
+        pieces so memory stays bounded whatever the blob size.
         Refuses a source whose size differs from ``size`` (:class:`BlobUploadError`); raises
         :class:`DigestMismatch` when the registry reports a different digest and
         :class:`BlobUploadError` when it rejects the upload (e.g. ``DIGEST_INVALID``).
-        A non-seekable file object cannot be re-sent, so it is not retried.
+        A non-seekable file object cannot be re-sent, so it is not retried (nor re-sent in chunks
+        after a refused monolithic upload).
         """
         validate_repository(repository)
         validate_digest(digest)
@@ -240,26 +346,17 @@ class RegistryClient:
             logger.debug("blob %s already in %s/%s", digest, self.host, repository)
             return 0
         with ExitStack() as stack:
-            handle = self._open_source(source, size, stack)
-            start = handle.tell() if handle.seekable() else None
-            attempts = 0
-
-            def body() -> Iterator[bytes]:
-                nonlocal attempts
-                attempts += 1
-                if attempts > 1:
-                    if start is None:
-                        raise BlobUploadError(
-                            f"cannot re-send blob {digest} to {self.host}: the source is not seekable",
-                            registry=self.host,
-                        )
-                    handle.seek(start)
-                return self._read_chunks(handle, size, digest)
-
+            reader = _BlobReader(self._open_source(source, size, stack), size, digest, self.chunk_size, self.host)
             return self._retrying(
-                lambda: self._upload_once(repository, digest, size, body, sources),
+                lambda: self._upload_once(repository, digest, reader, sources),
                 f"push blob {digest} to {repository}",
             )
+
+    @property
+    def uses_chunked_upload(self) -> bool:
+        """True when blobs go up in chunks: forced (``chunked_upload``), or because this registry
+        refused a monolithic upload earlier in this process."""
+        return self.chunked_upload or self.base_url in CHUNKED_UPLOAD_HOSTS
 
     # -- public API: manifests ---------------------------------------------------------------
 
@@ -572,6 +669,7 @@ class RegistryClient:
                     headers=headers,
                     params=params,
                     body=(lambda: content) if content is not None else None,
+                    what=what,
                 )
             ),
             what,
@@ -581,6 +679,70 @@ class RegistryClient:
         return response
 
     def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        scopes: Sequence[str],
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        body: Callable[[], bytes | Iterator[bytes]] | None = None,
+        what: str | None = None,
+    ) -> httpx.Response:
+        """One request, sent again only when the registry asks to slow down (after the pause it
+        asks for, see :meth:`honour_rate_limit`) or answers a 401 challenge (once, with credentials).
+        Waits first while the client is paused, whoever was asked to pause it."""
+        answers = 0
+        while True:
+            pause = self.throttle.remaining()
+            if pause > 0:
+                self._sleep(pause)
+            response = self._send_authenticated(method, url, scopes=scopes, headers=headers, params=params, body=body)
+            answers += 1
+            retry_after = response.headers.get("Retry-After")
+            if not self.honour_rate_limit(response.status_code, retry_after, answers, what or f"{method} {url}"):
+                return response
+
+    def honour_rate_limit(self, status: int, retry_after: str | None, attempt: int, what: str) -> bool:
+        """Whether an answer asks this client to slow down (429, or 503 with ``Retry-After``);
+        if so, pause all its requests (:attr:`throttle`) for the time asked, and the caller sends
+        the request again once :attr:`throttle` allows. ``attempt`` counts the throttled answers
+        this request got so far, this one included.
+
+        Raises :class:`RegistryUnavailable` when the wait asked exceeds ``max_retry_after`` or the
+        request was throttled more than ``rate_limit_retries`` times.
+        """
+        if status not in THROTTLING_STATUSES:
+            return False
+        wait = parse_retry_after(retry_after)
+        if wait is None:
+            if status != 429:
+                return False  # a plain 503: an ordinary transient failure, retried with backoff
+            wait = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+        if wait > self.max_retry_after:
+            raise RegistryUnavailable(
+                f"registry {self.host} is rate limiting (HTTP {status}) and asks to wait {wait:.0f} s before "
+                f"trying to {what} again, more than the {self.max_retry_after:.0f} s this client waits "
+                "(max_retry_after); giving up for now, retry later",
+                registry=self.host,
+                status_code=status,
+                retry_after=wait,
+            )
+        if attempt > self.rate_limit_retries:
+            raise RegistryUnavailable(
+                f"registry {self.host} is still rate limiting (HTTP {status}, asks to wait {wait:.0f} s) after "
+                f"{attempt - 1} wait{'s' if attempt != 2 else ''} while trying to {what}; "
+                "giving up for now, retry later",
+                registry=self.host,
+                status_code=status,
+                retry_after=wait,
+            )
+        message = "%s: HTTP %d while trying to %s, pausing all requests for %.2fs (wait %d/%d)"
+        logger.warning(message, self.host, status, what, wait, attempt, self.rate_limit_retries)
+        self.throttle.hold(wait)
+        return True
+
+    def _send_authenticated(
         self,
         method: str,
         url: str,
@@ -667,7 +829,7 @@ class RegistryClient:
             headers["Authorization"] = self._credentials.basic_header()
         logger.debug("requesting token from %s for %s", realm, ", ".join(wanted) or "(no scope)")
         response = self._http.get(realm, params=params, headers=headers)
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 429:
             raise _Transient(f"token server {realm} answered HTTP {response.status_code}")
         if response.status_code in (401, 403):
             if self._credentials is None:
@@ -754,29 +916,10 @@ class RegistryClient:
             return handle
         return source
 
-    def _read_chunks(self, handle: BinaryIO, size: int, digest: str) -> Iterator[bytes]:
-        remaining = size
-        while remaining > 0:
-            chunk = handle.read(min(self.chunk_size, remaining))
-            if not chunk:
-                raise BlobUploadError(
-                    f"source of blob {digest} ended after {size - remaining} of {size} bytes",
-                    registry=self.host,
-                )
-            remaining -= len(chunk)
-            yield chunk
-
-    def _upload_once(
-        self,
-        repository: str,
-        digest: str,
-        size: int,
-        body: Callable[[], Iterator[bytes]],
-        mount_from: Sequence[str],
-    ) -> int:
+    def _upload_once(self, repository: str, digest: str, reader: _BlobReader, mount_from: Sequence[str]) -> int:
         uploads_url = f"{self.base_url}/v2/{repository}/blobs/uploads/"
         push_scopes = (_scope(repository, "pull", "push"),)
-        location: str | None = None
+        session: httpx.Response | None = None  # the 202 that opened the upload session
         for position, source_repository in enumerate(mount_from):
             mount_scopes = (*push_scopes, _scope(source_repository, "pull"))
             try:
@@ -787,6 +930,7 @@ class RegistryClient:
                         scopes=mount_scopes,
                         params={"mount": digest, "from": source_repository},
                         headers={"Content-Length": "0"},
+                        what=f"mount blob {digest} into {repository}",
                     )
                 )
             except RegistryAuthError as exc:
@@ -798,36 +942,109 @@ class RegistryClient:
                 logger.debug("mounted %s into %s from %s", digest, repository, source_repository)
                 return 0
             if response.status_code == 202:
-                session = self._resolve(response.headers.get("Location", ""), "upload location")
                 if position < len(mount_from) - 1:
-                    self._cancel_upload(session, push_scopes)
+                    unused = self._resolve(response.headers.get("Location", ""), "upload location")
+                    self._cancel_upload(unused, push_scopes)
                 else:
-                    location = session
+                    session = response
                 continue
             if response.status_code in (401, 403):
                 continue
             self._fail(response, f"mount blob {digest} into {repository}", BlobUploadError)
-        if location is None:
-            response = self._check_transient(
-                self._send_once("POST", uploads_url, scopes=push_scopes, headers={"Content-Length": "0"})
-            )
-            if response.status_code != 202:
-                self._fail(response, f"start an upload to {repository}", BlobUploadError)
-            location = self._resolve(response.headers.get("Location", ""), "upload location")
+        if session is None:
+            session = self._start_upload(repository)
+        if self.uses_chunked_upload:
+            return self._upload_chunks(repository, digest, reader, session)
+        location = self._resolve(session.headers.get("Location", ""), "upload location")
         put_url = str(httpx.URL(location).copy_merge_params({"digest": digest}))
-        response = self._check_transient(
-            self._send_once(
-                "PUT",
-                put_url,
-                scopes=push_scopes,
-                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                body=body,
-            )
+        response = self._send_once(
+            "PUT",
+            put_url,
+            scopes=push_scopes,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(reader.size)},
+            body=lambda: reader.read(0, reader.size),
+            what=f"upload blob {digest} to {repository}",
         )
+        if response.status_code in MONOLITHIC_REFUSALS:
+            return self._fall_back_to_chunks(repository, digest, reader, location, response)
+        self._check_transient(response)
         if response.status_code != 201:
             self._fail(response, f"upload blob {digest} to {repository}", BlobUploadError)
         self._check_digest_header(response, digest, f"upload of blob to {repository}")
-        return size
+        return reader.size
+
+    def _start_upload(self, repository: str) -> httpx.Response:
+        """POST a new upload session; the 202 answer (``Location``, ``OCI-Chunk-Min-Length``)."""
+        response = self._check_transient(
+            self._send_once(
+                "POST",
+                f"{self.base_url}/v2/{repository}/blobs/uploads/",
+                scopes=(_scope(repository, "pull", "push"),),
+                headers={"Content-Length": "0"},
+                what=f"start an upload to {repository}",
+            )
+        )
+        if response.status_code != 202:
+            self._fail(response, f"start an upload to {repository}", BlobUploadError)
+        return response
+
+    def _fall_back_to_chunks(
+        self, repository: str, digest: str, reader: _BlobReader, location: str, refusal: httpx.Response
+    ) -> int:
+        status = refusal.status_code
+        detail = _describe(refusal, parse_error_body(refusal))
+        CHUNKED_UPLOAD_HOSTS.add(self.base_url)
+        self._cancel_upload(location, (_scope(repository, "pull", "push"),))
+        if not reader.rewindable:
+            raise BlobUploadError(
+                f"{self.host} refused the monolithic upload of blob {digest} (HTTP {status}: {detail}) and its "
+                f"source is not seekable, so it cannot be re-sent in chunks; push it again (uploads to "
+                f"{self.host} now go in chunks) or pass chunked_upload=True",
+                registry=self.host,
+                status_code=status,
+            )
+        message = "%s refused a monolithic upload (HTTP %d: %s); uploading in chunks to it from now on"
+        logger.warning(message, self.host, status, detail)
+        return self._upload_chunks(repository, digest, reader, self._start_upload(repository))
+
+    def _upload_chunks(self, repository: str, digest: str, reader: _BlobReader, session: httpx.Response) -> int:
+        """PATCH the blob in ``upload_chunk_size`` pieces (Content-Range), then PUT ``?digest=``."""
+        push_scopes = (_scope(repository, "pull", "push"),)
+        location = self._resolve(session.headers.get("Location", ""), "upload location")
+        minimum = session.headers.get("OCI-Chunk-Min-Length", "")
+        chunk = max(self.upload_chunk_size, int(minimum) if minimum.isdigit() else 0)
+        offset = 0
+        while offset < reader.size:
+            length = min(chunk, reader.size - offset)
+            last = offset + length - 1
+            what = f"upload bytes {offset}-{last} of blob {digest} to {repository}"
+            response = self._check_transient(
+                self._send_once(
+                    "PATCH",
+                    location,
+                    scopes=push_scopes,
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"{offset}-{last}",
+                        "Content-Length": str(length),
+                    },
+                    body=lambda start=offset, count=length: reader.read(start, count),
+                    what=what,
+                )
+            )
+            if response.status_code != 202:
+                self._fail(response, what, BlobUploadError)
+            location = self._resolve(response.headers.get("Location") or location, "upload location")
+            offset = last + 1
+        put_url = str(httpx.URL(location).copy_merge_params({"digest": digest}))
+        what = f"finish the upload of blob {digest} to {repository}"
+        response = self._check_transient(
+            self._send_once("PUT", put_url, scopes=push_scopes, headers={"Content-Length": "0"}, what=what)
+        )
+        if response.status_code != 201:
+            self._fail(response, what, BlobUploadError)
+        self._check_digest_header(response, digest, f"upload of blob to {repository}")
+        return reader.size
 
     def _cancel_upload(self, location: str, scopes: Sequence[str]) -> None:
         try:

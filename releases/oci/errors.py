@@ -49,7 +49,24 @@ class RegistryError(Exception):
 
 
 class RegistryUnavailable(RegistryError):
-    """Transient failure (5xx, connection refused/reset, timeout) that outlived every retry."""
+    """Transient failure (5xx, connection refused/reset, timeout, rate limiting) that outlived
+    every retry; try again later.
+
+    ``retry_after`` is the wait in seconds the registry asked for when it was rate limiting
+    (HTTP 429/503 with ``Retry-After``), ``None`` otherwise: a scheduler may wait that long.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        registry: str | None = None,
+        status_code: int | None = None,
+        errors: Sequence[RegistryErrorDetail] = (),
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, registry=registry, status_code=status_code, errors=errors)
+        self.retry_after = retry_after
 
 
 class RegistryAuthError(RegistryError):

@@ -42,8 +42,9 @@ from ..models import DockerImage
 from ..oci import PlatformManifest, RegistryError, RegistryUnavailable, TagConflict, build_index
 from ..oci.digest import sha256_digest
 from ..oci.media_types import OCI_INDEX
+from ..redaction import redact_url
 from ..registry_client import registry_client
-from ..transitions import fire_transition, record_artifact
+from ..transitions import fire_transition, public_text, record_artifact
 from ..versions import is_prerelease, parse_version
 from . import progress
 from .errors import PipelineBusy, PipelineError
@@ -62,7 +63,7 @@ class BuildLog:
         self.last_flush = time.monotonic()
 
     def __call__(self, line: str) -> None:
-        self.pending.append(line.rstrip("\n"))
+        self.pending.append(public_text(line.rstrip("\n")))
         if time.monotonic() - self.last_flush >= self.flush_every or len(self.pending) >= 200:
             self.flush()
 
@@ -185,7 +186,7 @@ def build(image: DockerImage) -> list[PlatformExport]:
     labels = {
         "org.opencontainers.image.version": image.tag,
         "org.opencontainers.image.revision": release.commit_sha,
-        "org.opencontainers.image.source": settings.SOURCE_REPOSITORY_URL,
+        "org.opencontainers.image.source": redact_url(settings.SOURCE_REPOSITORY_URL),
         "org.opencontainers.image.created": created.isoformat().replace("+00:00", "Z"),
         "org.opencontainers.image.title": image.name,
     }

@@ -31,7 +31,6 @@ from releases.signing.intoto import (
     parse_statement,
     slsa_provenance,
     statement_names_digest,
-    strip_url_credentials,
 )
 from releases.signing.keys import (
     PublicKeyLike,
@@ -127,7 +126,6 @@ __all__ = [
     "simple_signing_payload",
     "slsa_provenance",
     "statement_names_digest",
-    "strip_url_credentials",
     "verify",
     "verify_envelope",
     "verify_image_attestations",

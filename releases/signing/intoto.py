@@ -11,9 +11,9 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from releases.oci.names import validate_digest
+from releases.redaction import redact_url
 from releases.signing.errors import MalformedSignature
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -72,24 +72,6 @@ def statement_names_digest(statement: Mapping[str, Any], digest: str) -> bool:
     return False
 
 
-def strip_url_credentials(url: str) -> str:
-    """``url`` without ``user:password@``: provenance is public, a token in a clone URL must not be.
-
-    Query strings and fragments are dropped too, since tokens travel there as well
-    (``?access_token=...``). Strings that are not URLs (``git@host:org/repo``) lose their user.
-    """
-    parts = urlsplit(url)
-    if parts.scheme and parts.netloc:
-        host = parts.hostname or ""
-        if ":" in host:  # IPv6 literal
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    if "@" in url and ":" in url.split("@", 1)[1]:  # scp-like: user@host:path
-        return url.split("@", 1)[1]
-    return url
-
-
 def _timestamp(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware (datetime.now(UTC)), not naive")
@@ -113,7 +95,7 @@ def slsa_provenance(
     """A SLSA provenance v1 predicate for an image build.
 
     ``externalParameters`` carries the source repository (credentials stripped, see
-    :func:`strip_url_credentials`), the commit SHA, the release version and the build args;
+    :func:`releases.redaction.redact_url`), the commit SHA, the release version and the build args;
     ``resolvedDependencies`` the source commit and, when known, the base image by digest;
     ``runDetails`` the builder id and the start/finish times (UTC, RFC 3339). Build args are
     recorded as given: never pass secrets as build args. Refuses (``ValueError``) a commit SHA
@@ -126,7 +108,7 @@ def slsa_provenance(
     metadata: dict[str, Any] = {"startedOn": _timestamp(started_on), "finishedOn": _timestamp(finished_on)}
     if finished_on < started_on:
         raise ValueError(f"the build finished ({finished_on.isoformat()}) before it started ({started_on.isoformat()})")
-    source = strip_url_credentials(source_repository)
+    source = redact_url(source_repository)
     dependencies: list[dict[str, Any]] = [
         {
             "uri": f"git+{source}@{sha}" if not source.startswith("git+") else f"{source}@{sha}",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from releases.imagebuild import SourceError, checkout
-from releases.imagebuild.source import redact_url
+from releases.redaction import redact_url
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -90,5 +90,5 @@ def test_bad_sha_and_non_empty_destination(repository: tuple[Path, list[str]], t
 
 
 def test_redact_url() -> None:
-    assert redact_url("https://user:tok3n@github.com/o/r.git") == "https://***@github.com/o/r.git"
+    assert redact_url("https://user:tok3n@github.com/o/r.git") == "https://github.com/o/r.git"
     assert redact_url("file:///srv/repo") == "file:///srv/repo"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,10 +11,13 @@ from releases.oci import (
     Descriptor,
     PlatformManifest,
     RegistryClient,
+    RegistryUnavailable,
     TagConflict,
+    Throttle,
     build_index,
     build_manifest,
     merge_scopes,
+    parse_retry_after,
     parse_www_authenticate,
     sha256_digest,
 )
@@ -123,3 +127,48 @@ def test_tag_conflict_message() -> None:
     error = TagConflict("team/app", "1.0.0", D1, D2)
     assert str(error) == f"tag 1.0.0 already points to {D1}; published versions are immutable"
     assert sha256_digest(b"") == "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_retry_after_in_seconds_or_as_an_http_date() -> None:
+    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert parse_retry_after("1") == 1.0
+    assert parse_retry_after(" 120 ") == 120.0
+    assert parse_retry_after("Thu, 02 Jan 2025 03:04:35 GMT", now=now) == 30.0
+    assert parse_retry_after("Thu, 02 Jan 2025 03:00:00 GMT", now=now) == 0.0  # already past
+    for unreadable in (None, "", "-1", "soon", "nan"):
+        assert parse_retry_after(unreadable, now=now) is None
+
+
+def test_throttle_pauses_only_grow() -> None:
+    now = [100.0]
+    throttle = Throttle(clock=lambda: now[0])
+    assert throttle.remaining() == 0.0
+    throttle.hold(5)
+    throttle.hold(1)  # a shorter pause asked meanwhile does not shorten the current one
+    assert throttle.remaining() == 5.0
+    now[0] = 104.0
+    assert throttle.remaining() == 1.0
+    now[0] = 106.0
+    assert throttle.remaining() == 0.0
+
+
+def test_which_answers_count_as_rate_limiting() -> None:
+    with RegistryClient("127.0.0.1:1", backoff=0.5, max_retry_after=60, rate_limit_retries=2) as client:
+        assert not client.honour_rate_limit(503, None, 1, "x")  # plain 503: ordinary 5xx retry
+        assert not client.honour_rate_limit(404, "5", 1, "x")
+        assert client.honour_rate_limit(503, "2", 1, "x")
+        assert 1.9 < client.throttle.remaining() <= 2.0
+        assert client.honour_rate_limit(429, None, 2, "x")  # no Retry-After: the backoff (1 s)
+        assert client.honour_rate_limit(429, "60", 1, "x")  # the ceiling itself is still waited
+        with pytest.raises(RegistryUnavailable, match="asks to wait 61 s") as excinfo:
+            client.honour_rate_limit(429, "61", 1, "push blob sha256:ab to team/app")
+        assert "push blob sha256:ab to team/app" in str(excinfo.value)
+        assert excinfo.value.retry_after == 61
+        with pytest.raises(RegistryUnavailable, match="still rate limiting"):
+            client.honour_rate_limit(429, "1", 3, "x")
+
+
+def test_refuses_nonsense_upload_and_rate_limit_settings() -> None:
+    for bad in ({"upload_chunk_size": 0}, {"max_retry_after": -1}, {"rate_limit_retries": -1}):
+        with pytest.raises(ValueError):
+            RegistryClient("127.0.0.1:1", **bad)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from releases.oci import canonical_json
+from releases.redaction import redact_url
 from releases.signing import (
     IN_TOTO_PAYLOAD_TYPE,
     SLSA_PROVENANCE_V1,
@@ -22,7 +23,6 @@ from releases.signing import (
     sign_envelope,
     slsa_provenance,
     statement_names_digest,
-    strip_url_credentials,
     verify_envelope,
 )
 from tests.signing.conftest import KeyPair, OpenSSL
@@ -175,7 +175,7 @@ def test_slsa_provenance_records_the_build_without_credentials() -> None:
     ],
 )
 def test_urls_lose_their_userinfo(url: str, expected: str) -> None:
-    assert strip_url_credentials(url) == expected
+    assert redact_url(url) == expected
 
 
 @pytest.mark.parametrize(
