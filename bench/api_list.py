@@ -55,20 +55,20 @@ django.setup()
 from django.utils import timezone
 from releases.choices import ArtifactType, ChartState, ImageState, ReleaseState
 from releases.models import DockerImage, HelmChart, ReleaseArtifact, ReleaseVersion
-from releases.ordering import semver_sort_key
+from releases.versions import column_sort_key
 n = int(sys.argv[1])
 versions = [f"{i // 10000}.{(i // 100) % 100}.{i % 100}" for i in range(n)]
 digest = lambda text: "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 now = timezone.now()
 releases = ReleaseVersion.objects.bulk_create(
-    ReleaseVersion(version=v, version_order=semver_sort_key(v), commit_sha="a" * 40, pr_number=1,
+    ReleaseVersion(version=v, version_order=column_sort_key(v), commit_sha="a" * 40, pr_number=1,
                    changelog="## " + v, state=ReleaseState.PUBLISHED, published_at=now) for v in versions)
 images = DockerImage.objects.bulk_create(
-    DockerImage(name=name, tag=v, tag_order=semver_sort_key(v), state=ImageState.AVAILABLE, digest=digest(name + v),
+    DockerImage(name=name, tag=v, tag_order=column_sort_key(v), state=ImageState.AVAILABLE, digest=digest(name + v),
                 size=1000, build_date=now, context_path="x/", dockerfile_path="Dockerfile")
     for v in versions for name in ("threek8s-frontend", "threek8s-backend"))
 charts = HelmChart.objects.bulk_create(
-    HelmChart(chart_version=v, app_version=v, version_order=semver_sort_key(v), state=ChartState.INDEXED,
+    HelmChart(chart_version=v, app_version=v, version_order=column_sort_key(v), state=ChartState.INDEXED,
               digest=digest("chart" + v), size=100, package_digest=digest("tgz" + v), indexed_at=now)
     for v in versions)
 artifacts = []

@@ -48,7 +48,7 @@ def main() -> None:
 
     from releases.choices import ChartState
     from releases.models import ChartDependency, DataGeneration, HelmChart
-    from releases.ordering import semver_sort_key
+    from releases.versions import column_sort_key
 
     call_command("migrate", verbosity=0)
     now = timezone.now()
@@ -57,7 +57,7 @@ def main() -> None:
         HelmChart(
             chart_version=v,
             app_version=v,
-            version_order=semver_sort_key(v),
+            version_order=column_sort_key(v),
             state=ChartState.INDEXED,
             digest="sha256:" + "a" * 64,
             package_digest="sha256:" + "b" * 64,

@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from . import versions
+
 
 class ReleaseState(models.TextChoices):
     DRAFT = "draft"
@@ -53,5 +55,5 @@ IMAGE_NAME_BY_ARTIFACT_TYPE = {
 KNOWN_ARCHITECTURES = ("amd64", "arm64", "arm", "ppc64le", "s390x", "386", "riscv64")
 REQUIRED_ARCHITECTURE = "amd64"
 
-# The one tag exempt from immutability.
-MOVING_TAG = "latest"
+# The one tag exempt from immutability (defined with the version sort keys, which order it last).
+MOVING_TAG = versions.MOVING_TAG

@@ -1,4 +1,6 @@
-"""Field validators for the spec's rules. Each message says what is wrong and what to do."""
+"""Field validators for the spec's rules. Each message says what is wrong and what to do.
+
+Versions are read by ``releases.versions``; these wrap its errors in Django's ``ValidationError``."""
 
 from __future__ import annotations
 
@@ -11,6 +13,13 @@ from django.core.exceptions import ValidationError
 
 from .charts.environment import ENV_NAME_PATTERN
 from .choices import KNOWN_ARCHITECTURES, MOVING_TAG, REQUIRED_ARCHITECTURE
+from .versions import (
+    BuildMetadataRefused,
+    InvalidVersion,
+    VersionTooLong,
+    parse_publishable_version,
+    parse_version,
+)
 
 SHA256_DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 GIT_SHA_PATTERN = r"^([0-9a-f]{40}|[0-9a-f]{64})$"
@@ -27,8 +36,10 @@ _host_re = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")
 def parse_semver(value: str) -> semver.Version:
     """Parse a semantic version strictly (no leading ``v``), or raise ``ValidationError``."""
     try:
-        return semver.Version.parse(value)
-    except (ValueError, TypeError):
+        return parse_version(value)
+    except VersionTooLong as error:
+        raise ValidationError(str(error), code="too_long") from None
+    except InvalidVersion:
         raise ValidationError(
             f"'{value}' is not a semantic version; use MAJOR.MINOR.PATCH such as 1.4.0 (no leading 'v')",
             code="semver",
@@ -36,15 +47,22 @@ def parse_semver(value: str) -> semver.Version:
 
 
 def validate_semver(value: str) -> None:
+    """A version that will be published as a tag: semver, at most 128 characters, no build metadata."""
     parse_semver(value)
+    try:
+        parse_publishable_version(value)
+    except BuildMetadataRefused as error:
+        raise ValidationError(str(error), code="build_metadata") from None
 
 
 def validate_image_tag(value: str) -> None:
     if value == MOVING_TAG:
         return
     try:
-        parse_semver(value)
-    except ValidationError:
+        parse_publishable_version(value)
+    except (VersionTooLong, BuildMetadataRefused) as error:
+        raise ValidationError(str(error), code="tag") from None
+    except InvalidVersion:
         raise ValidationError(
             f"tag '{value}' is neither a semantic version such as 1.4.0 nor '{MOVING_TAG}'",
             code="tag",

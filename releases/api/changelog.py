@@ -10,8 +10,8 @@ from rest_framework import exceptions
 
 from ..changelog import merge_between, parse_release_notes, render_html
 from ..models import ReleaseVersion
-from ..ordering import semver_sort_key
 from ..validators import parse_semver
+from ..versions import version_sort_key
 
 CHANGELOG_FORMATS = ("json", "markdown", "html")
 
@@ -54,7 +54,7 @@ def version_bounds(query_params) -> tuple[str, str]:
             errors[name] = error.messages if value else [f"give ?{name}=<version>, e.g. 1.2.0"]
     if errors:
         raise exceptions.ValidationError(errors)
-    if semver_sort_key(bounds["from"]) >= semver_sort_key(bounds["to"]):
+    if version_sort_key(bounds["from"]) >= version_sort_key(bounds["to"]):
         raise exceptions.ValidationError({"to": [f"{bounds['to']} is not after {bounds['from']}"]})
     return bounds["from"], bounds["to"]
 
@@ -62,7 +62,7 @@ def version_bounds(query_params) -> tuple[str, str]:
 def changelog_between(low: str, high: str) -> dict:
     """The sections of every release after ``low`` up to and including ``high``, oldest first."""
     releases = ReleaseVersion.objects.filter(
-        version_order__gt=semver_sort_key(low), version_order__lte=semver_sort_key(high)
+        version_order__gt=version_sort_key(low), version_order__lte=version_sort_key(high)
     ).order_by("version_order")
     notes = [
         dataclasses.replace(parse_release_notes(release_markdown(release)), version=release.version)

@@ -3,8 +3,11 @@ the admin refuses, with the same words."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 from rest_framework.reverse import reverse
 
 from ..charts import mask_secret_values
@@ -31,17 +34,47 @@ class ModelCleanSerializer(serializers.ModelSerializer):
             kwargs["validators"] = list(model_field.validators)
         return field_class, kwargs
 
+    def to_internal_value(self, data):
+        # DRF stops at its own field errors and never reaches validate(): the model's rules on the
+        # other fields would only show up on the next attempt. Report them all in one 400.
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if not isinstance(error.detail, dict) or not isinstance(data, Mapping):
+                raise
+            failed = set(error.detail)
+            model_errors = self._model_errors(self._values_that_pass(data, failed), exclude=failed)
+            raise serializers.ValidationError({**model_errors, **error.detail}) from None
+
     def validate(self, attrs: dict) -> dict:
         attrs = super().validate(attrs)
+        errors = self._model_errors(attrs)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    def _values_that_pass(self, data: Mapping, failed: set[str]) -> dict:
+        values = {}
+        for field in self._writable_fields:
+            if field.field_name in failed:
+                continue
+            try:
+                values[field.source] = field.run_validation(field.get_value(data))
+            except (serializers.ValidationError, DjangoValidationError, SkipField):
+                continue
+        return values
+
+    def _model_errors(self, values: dict, exclude: Collection[str] = ()) -> dict:
+        """The errors of ``Model.full_clean()`` on the would-be row, per field, leaving out ``exclude``."""
         model = self.Meta.model
         concrete = {f.name for f in model._meta.concrete_fields}
-        values = {k: v for k, v in attrs.items() if k in concrete}
-        candidate = model(**values)
+        candidate = model(**{k: v for k, v in values.items() if k in concrete})
         try:
-            candidate.full_clean(validate_unique=False)
+            candidate.full_clean(exclude=exclude, validate_unique=False)
         except DjangoValidationError as error:
-            raise serializers.ValidationError(serializers.as_serializer_error(error)) from None
-        return attrs
+            detail = serializers.as_serializer_error(error)
+            return {field: messages for field, messages in detail.items() if field not in exclude}
+        return {}
 
 
 class ReleaseArtifactSerializer(serializers.ModelSerializer):
@@ -71,8 +104,9 @@ class ReleaseSerializer(ModelCleanSerializer):
             "links",
         ]
         read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at"]
-        # A duplicate version is a conflict (409), answered by the view, not a field error.
-        extra_kwargs = {"version": {"validators": []}}
+        # A duplicate version is a conflict (409), answered by the view, not a field error. Its
+        # length is the model's rule too (validate_semver says why 128 and what to do).
+        extra_kwargs = {"version": {"validators": [], "max_length": None}}
 
     def get_links(self, release: ReleaseVersion) -> dict[str, str]:
         # One reverse() per response, not five per release: URL resolving dominated list pages.

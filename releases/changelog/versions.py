@@ -6,12 +6,11 @@ import re
 
 import semver
 
-# https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string
-SEMVER_PATTERN = (
-    r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
-    r"(?:-(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*)?"
-    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?"
-)
+from ..versions import SEMVER_PATTERN, is_semver
+from ..versions import parse_version as _parse_strict
+
+__all__ = ["SEMVER_PATTERN", "is_semver", "parse_version", "split_version_label"]
+
 _BARE_RE = re.compile(rf"v?(?P<version>{SEMVER_PATTERN})")
 # "<component><sep>[v]<version>": Release Please tags use "-" (tag-separator may be "/"), npm-style names "@",
 # combined notes "component: 1.2.0". The component has no spaces (so "Upgrading to 2.0.0" is no version) and
@@ -21,29 +20,14 @@ _MAX_LABEL = 200
 
 
 def parse_version(value: str | semver.Version, *, allow_v_prefix: bool = True) -> semver.Version:
-    """Parse a semantic version (``1.4.0``, ``1.5.0-rc.1``; ``v1.4.0`` unless ``allow_v_prefix`` is false).
+    """Parse a version as written in changelogs and tags: ``releases.versions.parse_version``, but
+    surrounding spaces are ignored and a leading ``v`` is accepted unless ``allow_v_prefix`` is false.
 
-    Raises ``ValueError`` with a readable message.
+    Raises ``ValueError`` (``InvalidVersion``) with a readable message.
     """
-    if isinstance(value, semver.Version):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"version must be a string, not {type(value).__name__}")
-    text = value.strip()
-    if allow_v_prefix and text[:1] in ("v", "V"):
-        text = text[1:]
-    try:
-        return semver.Version.parse(text)
-    except (ValueError, TypeError):
-        raise ValueError(f"{value!r} is not a semantic version (expected MAJOR.MINOR.PATCH such as 1.4.0)") from None
-
-
-def is_semver(value: str, *, allow_v_prefix: bool = False) -> bool:
-    try:
-        parse_version(value, allow_v_prefix=allow_v_prefix)
-    except ValueError:
-        return False
-    return True
+    if isinstance(value, str):
+        value = value.strip()
+    return _parse_strict(value, allow_v_prefix=allow_v_prefix)
 
 
 def split_version_label(label: str) -> tuple[str | None, str] | None:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import semver
 import yaml
 
 from releases.charts.confine import chart_path_problems
@@ -32,6 +31,7 @@ from releases.charts.yamlio import (
     describe_yaml_error,
     load_yaml,
 )
+from releases.versions import InvalidVersion, VersionTooLong, parse_version
 
 CHART_API_VERSION = "v2"
 CHART_FILE = "Chart.yaml"
@@ -179,8 +179,11 @@ def _check_semver(label: str, value: Any, problems: list[str]) -> str:
         )
         return ""
     try:
-        semver.Version.parse(value)
-    except ValueError:
+        parse_version(value)
+    except VersionTooLong as error:
+        problems.append(f"Chart.yaml: {label}: {error}")
+        return ""
+    except InvalidVersion:
         problems.append(
             f"Chart.yaml: {label} {value!r} is not a valid semantic version; use MAJOR.MINOR.PATCH "
             "(e.g. 1.2.3, 1.2.3-rc.1, without a leading 'v')"

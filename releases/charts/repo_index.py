@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..versions import InvalidVersion, parse_version, version_sort_key
+
 CHART_API_VERSION = "v2"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # Characters json.dumps(ensure_ascii=False) leaves raw but YAML wants escaped: DEL, C1 controls,
@@ -39,12 +41,6 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # Printable ASCII except '"' and '\\': safe inside double quotes as is.
 _PLAIN_ASCII = re.compile(r"[ !#-\[\]-~]*\Z")
 _encode_json_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C speed-up
-# Semantic Versioning 2.0.0 (semver.org), as named groups.
-_SEMVER = re.compile(
-    r"^(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
-    r"(?:-(?P<pre>(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?\Z"
-)
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
 
 
@@ -138,37 +134,14 @@ def _emit(value: Any, indent: str, out: list[str]) -> None:
                 out.append(f"{indent}- {shown}\n")
 
 
-VersionKey = tuple[int, int, int, int, tuple[tuple[int, int, str], ...], str]
-
-
-def version_key(version: str) -> VersionKey:
-    """A sort key ordering versions by semver precedence, then by build metadata (total order).
-
-    A release sorts after its pre-releases; pre-release identifiers compare numerically when
-    numeric, numeric before alphanumeric, and a shorter identifier list first (semver.org 11).
-    Raises ``ValueError`` when ``version`` is not semver.
-    """
-    match = _SEMVER.match(version)
-    if match is None:
-        raise ValueError(f"{version!r} is not semver")
-    pre = match.group("pre")
-    identifiers = (
-        tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in pre.split(".")) if pre else ()
-    )
-    return (
-        int(match.group("major")),
-        int(match.group("minor")),
-        int(match.group("patch")),
-        0 if pre else 1,
-        identifiers,
-        match.group("build") or "",
-    )
+VersionKey = tuple[str, str]
 
 
 def _version_key(entry: IndexEntry) -> VersionKey:
+    """Semver precedence (the registry's one sort key), then build metadata, so the order is total."""
     try:
-        return version_key(entry.version)
-    except ValueError:
+        return version_sort_key(entry.version), parse_version(entry.version).build or ""
+    except InvalidVersion:
         raise ValueError(f"index entry {entry.name}: version {entry.version!r} is not semver") from None
 
 

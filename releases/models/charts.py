@@ -8,7 +8,6 @@ from django.utils import timezone
 from django_fsm import FSMField, transition
 
 from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ChartState, ImageState
-from ..ordering import semver_sort_key
 from ..validators import (
     SHA256_DIGEST_PATTERN,
     validate_http_url,
@@ -18,6 +17,7 @@ from ..validators import (
     validate_sha256_digest,
     validate_version_constraint,
 )
+from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
 from .base import RegistryArtifact
 from .images import DockerImage, ImmutableTagError
 
@@ -49,11 +49,15 @@ class HelmChart(RegistryArtifact):
     """
 
     name = models.CharField(max_length=128, default="threek8s", validators=[validate_repository_name])
-    chart_version = models.CharField(max_length=128, validators=[validate_semver])
+    chart_version = models.CharField(max_length=MAX_VERSION_LENGTH, validators=[validate_semver])
     version_order = models.CharField(
-        max_length=128, default="", editable=False, db_index=True, help_text="Sorts by semver."
+        max_length=SORT_KEY_MAX_LENGTH,
+        default="",
+        editable=False,
+        db_index=True,
+        help_text="Sorts by semver whatever the collation (releases.versions.column_sort_key).",
     )
-    app_version = models.CharField(max_length=128, validators=[validate_semver])
+    app_version = models.CharField(max_length=MAX_VERSION_LENGTH, validators=[validate_semver])
     description = models.TextField(blank=True)
     registry = models.CharField(max_length=255, default=default_chart_registry, validators=[validate_registry])
     values = models.JSONField(default=dict, blank=True, help_text="values.yaml: the default values.")
@@ -148,7 +152,7 @@ class HelmChart(RegistryArtifact):
 
     def save(self, *args, **kwargs) -> None:
         self._refuse_immutable_change()
-        self.version_order = semver_sort_key(self.chart_version)
+        self.version_order = column_sort_key(self.chart_version)
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):

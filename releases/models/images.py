@@ -7,7 +7,6 @@ from django.db.models import Q
 from django_fsm import FSMField, transition
 
 from ..choices import MOVING_TAG, ImageState
-from ..ordering import semver_sort_key
 from ..validators import (
     SHA256_DIGEST_PATTERN,
     validate_architectures,
@@ -15,6 +14,7 @@ from ..validators import (
     validate_registry,
     validate_repository_name,
 )
+from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
 from .base import RegistryArtifact
 
 ACTIVE_IMAGE_STATES = [ImageState.QUEUED, ImageState.BUILDING, ImageState.SCANNING, ImageState.PUSHING]
@@ -58,9 +58,13 @@ class DockerImage(RegistryArtifact):
     """
 
     name = models.CharField(max_length=128, validators=[validate_repository_name])
-    tag = models.CharField(max_length=128, validators=[validate_image_tag])
+    tag = models.CharField(max_length=MAX_VERSION_LENGTH, validators=[validate_image_tag])
     tag_order = models.CharField(
-        max_length=128, default="", editable=False, db_index=True, help_text="Sorts tags by semver."
+        max_length=SORT_KEY_MAX_LENGTH,
+        default="",
+        editable=False,
+        db_index=True,
+        help_text="Sorts by semver whatever the collation (releases.versions.column_sort_key).",
     )
     registry = models.CharField(max_length=255, default=default_image_registry, validators=[validate_registry])
     architecture = models.JSONField(default=default_architectures, validators=[validate_architectures])
@@ -156,7 +160,7 @@ class DockerImage(RegistryArtifact):
             self.context_path = self.default_context_path()
         if not self.dockerfile_path:
             self.dockerfile_path = "Dockerfile"
-        self.tag_order = semver_sort_key(self.tag)
+        self.tag_order = column_sort_key(self.tag)
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):

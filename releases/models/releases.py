@@ -15,7 +15,6 @@ from ..choices import (
     ImageState,
     ReleaseState,
 )
-from ..ordering import semver_sort_key
 from ..validators import (
     GIT_SHA_PATTERN,
     SHA256_DIGEST_PATTERN,
@@ -26,6 +25,7 @@ from ..validators import (
     validate_semver,
     validate_sha256_digest,
 )
+from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
 from .base import StatefulModel
 from .charts import HelmChart
 from .images import DockerImage
@@ -53,9 +53,13 @@ class ReleaseVersion(StatefulModel):
     checksum and size, or before the chart is indexed.
     """
 
-    version = models.CharField(max_length=128, unique=True, validators=[validate_semver])
+    version = models.CharField(max_length=MAX_VERSION_LENGTH, unique=True, validators=[validate_semver])
     version_order = models.CharField(
-        max_length=128, default="", editable=False, db_index=True, help_text="Sorts by semver."
+        max_length=SORT_KEY_MAX_LENGTH,
+        default="",
+        editable=False,
+        db_index=True,
+        help_text="Sorts by semver whatever the collation (releases.versions.column_sort_key).",
     )
     release_date = models.DateTimeField(default=timezone.now)
     changelog = models.TextField(blank=True, help_text="Markdown, as Release Please wrote it.")
@@ -89,7 +93,7 @@ class ReleaseVersion(StatefulModel):
         return self.version
 
     def save(self, *args, **kwargs) -> None:
-        self.version_order = semver_sort_key(self.version)
+        self.version_order = column_sort_key(self.version)
         super().save(*args, **kwargs)
 
     @property

@@ -47,7 +47,7 @@ from ..oci.media_types import OCI_INDEX
 from ..redaction import redact_url
 from ..registry_client import registry_client
 from ..transitions import fire_transition, public_text, record_artifact
-from ..validators import parse_semver
+from ..versions import is_prerelease, parse_version
 from . import progress
 from .errors import PipelineBusy, PipelineError
 from .source import checkout_source, release_of
@@ -331,11 +331,11 @@ def push(image: DockerImage) -> PushOutcome:
 def move_latest(image: DockerImage) -> bool:
     """Point ``latest`` at this image only when it is the highest published version of its name."""
     versions = [
-        parse_semver(tag)
+        parse_version(tag)
         for tag in DockerImage.objects.immutable_tags().filter(name=image.name).values_list("tag", flat=True)
     ]
-    mine = parse_semver(image.tag)
-    if mine.prerelease or any(version > mine for version in versions):
+    mine = parse_version(image.tag)
+    if is_prerelease(mine) or any(version > mine for version in versions):
         return False
     with registry_client() as client:
         body, media_type, _ = client.get_manifest(image.repository_path, image.digest)

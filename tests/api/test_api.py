@@ -68,6 +68,46 @@ def test_bad_input_gets_the_model_rule_as_a_field_error(writer, field, value, wo
     assert not ReleaseVersion.objects.exists()
 
 
+def test_every_field_error_comes_back_in_one_answer(writer):
+    response = writer.post("/api/v1/releases/", {"version": "1.0", "commit_sha": "xyz", "pr_number": -1}, format="json")
+    assert response.status_code == 400
+    errors = response.json()
+    assert set(errors) == {"version", "commit_sha", "pr_number"}
+    assert any("not a semantic version" in message for message in errors["version"])
+    assert any("not a full git commit hash" in message for message in errors["commit_sha"])
+    assert any("positive pull request number" in message for message in errors["pr_number"])
+
+
+def test_type_errors_and_model_errors_come_back_together(writer):
+    response = writer.post("/api/v1/releases/", {**RELEASE, "version": "1.0", "pr_number": "many"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"version", "pr_number"}
+
+
+def test_a_200_character_version_is_a_400_saying_the_limit(writer):
+    response = writer.post("/api/v1/releases/", {**RELEASE, "version": "1.0.0-" + "a" * 194}, format="json")
+    assert response.status_code == 400
+    assert any("at most 128 characters" in message for message in response.json()["version"])
+    assert not ReleaseVersion.objects.exists()
+
+
+def test_a_127_character_version_is_stored_and_ordered(writer):
+    # Its old sort key did not fit the 128-character column: a 500 on PostgreSQL.
+    long_version = "1.0.0-" + "a" * 121
+    assert writer.post("/api/v1/releases/", {**RELEASE, "version": long_version}, format="json").status_code == 201
+    make_release("1.0.0")
+    listed = writer.get("/api/v1/releases/?ordering=version").json()["results"]
+    assert [r["version"] for r in listed] == [long_version, "1.0.0"]
+
+
+def test_build_metadata_is_refused_saying_what_to_do(writer):
+    response = writer.post("/api/v1/releases/", {**RELEASE, "version": "1.0.0+build.1"}, format="json")
+    assert response.status_code == 400
+    [message] = response.json()["version"]
+    assert "'+' is not allowed in OCI tags" in message
+    assert "Release Please never writes build metadata, use a pre-release such as 1.0.0-build.1" in message
+
+
 def test_duplicate_version_is_a_conflict(writer):
     make_release("1.4.0")
     response = writer.post("/api/v1/releases/", RELEASE, format="json")
@@ -83,6 +123,13 @@ def test_releases_are_ordered_by_semantic_version_not_string(writer):
     assert [r["version"] for r in listed] == ["1.2.0", "1.9.0", "1.10.0-rc.1", "1.10.0"]
     default = writer.get("/api/v1/releases/").json()["results"]
     assert default[0]["version"] == "1.10.0"
+
+
+def test_prereleases_with_hyphens_order_by_semver(writer):
+    for version in ("1.0.0", "1.0.0-alpha-1", "1.0.0-rc.1", "1.0.0-alpha", "1.0.0-alpha.beta"):
+        make_release(version)
+    listed = writer.get("/api/v1/releases/?ordering=version").json()["results"]
+    assert [r["version"] for r in listed] == ["1.0.0-alpha", "1.0.0-alpha.beta", "1.0.0-alpha-1", "1.0.0-rc.1", "1.0.0"]
 
 
 def test_detail_by_version_answers_etags_and_404(writer):

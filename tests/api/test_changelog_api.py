@@ -65,7 +65,12 @@ def test_changes_between_versions_follow_semver_not_strings(api):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("from=1.0&to=1.2.0", "from"), ("from=1.0.0", "to"), ("from=2.0.0&to=1.0.0", "to")],
+    [
+        ("from=1.0&to=1.2.0", "from"),
+        ("from=1.0.0", "to"),
+        ("from=2.0.0&to=1.0.0", "to"),
+        ("from=1.0.0&to=1.0.0-" + "a" * 194, "to"),
+    ],
 )
 def test_changes_between_refuses_bad_bounds(api, query, field):
     response = api.get(f"/api/v1/changelog/?{query}")

@@ -16,7 +16,6 @@ import semver
 import yaml
 
 from releases.charts import IndexEntry, PackagedChart, package_chart, render_index
-from releases.charts.repo_index import version_key
 from tests.charts.conftest import run_helm
 
 GENERATED = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -237,11 +236,12 @@ def test_refuses_bad_entries(overrides: dict, message: str) -> None:
         render_index([fake_entry(**{"version": "1.0.0", **overrides})], GENERATED)
 
 
-def test_version_key_agrees_with_semver_precedence() -> None:
+def test_index_lists_versions_by_semver_precedence_newest_first() -> None:
     versions = [
         "1.0.0-alpha",
         "1.0.0-alpha.1",
         "1.0.0-alpha.beta",
+        "1.0.0-alpha-1",
         "1.0.0-beta",
         "1.0.0-beta.2",
         "1.0.0-beta.11",
@@ -257,8 +257,9 @@ def test_version_key_agrees_with_semver_precedence() -> None:
     ]
     shuffled = versions[:]
     random.Random(3).shuffle(shuffled)
-    assert sorted(shuffled, key=version_key) == versions
+    document = yaml.safe_load(render_index([fake_entry(v) for v in shuffled], GENERATED))
+    assert [e["version"] for e in document["entries"]["threek8s"]] == versions[::-1]
     assert sorted(shuffled, key=functools.cmp_to_key(lambda a, b: semver.Version.parse(a).compare(b))) == versions
     for bad in ("1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0+", "1.0.0-01"):
-        with pytest.raises(ValueError):
-            version_key(bad)
+        with pytest.raises(ValueError, match="not semver"):
+            render_index([fake_entry(bad)], GENERATED)

@@ -83,6 +83,7 @@ RULES = [
     (DockerImage, {"tag": "1.4.0"}, None, ""),
     (DockerImage, {"tag": "latest"}, None, ""),
     (DockerImage, {"tag": "v1.4"}, "tag", "neither a semantic version"),
+    (DockerImage, {"tag": "1.0.0+build.1"}, "tag", "use a pre-release such as 1.0.0-build.1"),
     # DockerImage: registry valid and under the namespace
     (DockerImage, {"registry": f"{NS}/sub"}, None, ""),
     (DockerImage, {"registry": "docker.io/library"}, "registry", "outside the registry namespace"),
@@ -95,11 +96,14 @@ RULES = [
     # HelmChart: semver versions; app version refers to existing images
     (HelmChart, {"chart_version": "1.0"}, "chart_version", "not a semantic version"),
     (HelmChart, {"app_version": "latest"}, "app_version", "not a semantic version"),
+    (HelmChart, {"chart_version": "1.0.0+b"}, "chart_version", "cannot be part of an image or chart tag"),
     (HelmChart, {"app_version": "9.9.9", "chart_version": "9.9.9"}, "app_version", "does not exist"),
     (HelmChart, {"registry": "quay.io/x/chart"}, "registry", "outside the registry namespace"),
     # ReleaseVersion: semver, full git hash
     (ReleaseVersion, {"version": "2.0.0-rc.1"}, None, ""),
     (ReleaseVersion, {"version": "2.0"}, "version", "not a semantic version"),
+    (ReleaseVersion, {"version": "2.0.0+build.1"}, "version", "Release Please never writes build metadata"),
+    (ReleaseVersion, {"version": "2.0.0-" + "a" * 122}, None, ""),  # 128 characters: the longest tag
     (ReleaseVersion, {"commit_sha": "abc1234"}, "commit_sha", "not a full git commit hash"),
     (ReleaseVersion, {"commit_sha": "A" * 40}, "commit_sha", "not a full git commit hash"),
     (ReleaseVersion, {"pr_number": 0}, "pr_number", "positive pull request number"),
@@ -207,3 +211,16 @@ def test_artifact_version_must_match_release(context):
     }
     errors = model_errors(ReleaseArtifact, values)
     assert "differs from release 1.0.0" in errors["release"][0]
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "version"),
+    [
+        (ReleaseVersion, "version", "2.0.0-" + "a" * 123),
+        (HelmChart, "chart_version", "2.0.0-" + "a" * 123),
+        (DockerImage, "tag", "2.0.0-" + "a" * 123),
+    ],
+)
+def test_a_version_longer_than_an_oci_tag_is_refused_saying_the_limit(context, model, field, version):
+    errors = model_errors(model, {**base_values(model, context), field: version})
+    assert any("at most 128 characters (the longest tag an OCI registry accepts)" in m for m in errors[field])
