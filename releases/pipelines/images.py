@@ -40,7 +40,7 @@ from ..imagebuild import (
 )
 from ..imagebuild.export import OCI_CONFIG, Blob, load_export
 from ..locks import IMAGE_LOCK, engine_lock, exclusive
-from ..models import DockerImage
+from ..models import DockerImage, ReleaseVersion
 from ..oci import PlatformManifest, RegistryError, RegistryUnavailable, TagConflict, build_index
 from ..oci.digest import sha256_digest
 from ..oci.media_types import OCI_INDEX
@@ -165,6 +165,17 @@ def describe(exported: ExportedImage) -> dict:
     }
 
 
+def oci_labels(image: DockerImage, release: ReleaseVersion, created: datetime) -> dict[str, str]:
+    """The OCI labels every platform image carries; public, so the source URL has no credentials."""
+    return {
+        "org.opencontainers.image.version": image.tag,
+        "org.opencontainers.image.revision": release.commit_sha,
+        "org.opencontainers.image.source": redact_url(settings.SOURCE_REPOSITORY_URL),
+        "org.opencontainers.image.created": created.isoformat().replace("+00:00", "Z"),
+        "org.opencontainers.image.title": image.name,
+    }
+
+
 def build(image: DockerImage) -> list[PlatformExport]:
     """Check out the release's commit and build and export every platform."""
     release = release_of(image.tag)
@@ -183,14 +194,7 @@ def build(image: DockerImage) -> list[PlatformExport]:
         base_image = final_base_image(dockerfile.read_text(), settings.IMAGE_BUILD_ARGS)
     except Exception as error:
         raise PipelineError(f"cannot read the final FROM of {dockerfile.name}: {error}") from error
-    created = datetime.now(UTC).replace(microsecond=0)
-    labels = {
-        "org.opencontainers.image.version": image.tag,
-        "org.opencontainers.image.revision": release.commit_sha,
-        "org.opencontainers.image.source": redact_url(settings.SOURCE_REPOSITORY_URL),
-        "org.opencontainers.image.created": created.isoformat().replace("+00:00", "Z"),
-        "org.opencontainers.image.title": image.name,
-    }
+    labels = oci_labels(image, release, datetime.now(UTC).replace(microsecond=0))
     DockerImage.objects.filter(pk=image.pk).update(base_image=base_image, labels=labels, build_log="")
     client = connect_engine(settings.DOCKER_HOST, timeout=120)
     exports = []
