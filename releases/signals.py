@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import connections
-from django.db.models.signals import post_delete, post_migrate, post_save
+from django.db.models.signals import post_delete, post_migrate, post_save, pre_migrate
 from django.dispatch import receiver
 
-from .db_triggers import ensure_triggers
+from .db_triggers import ensure_triggers, lift_for_migrate
 from .models import DataGeneration, HelmChart, ReleaseArtifact, ReleaseVersion
 
 AUDIT_TASK_NAME = "tag-immutability-audit"
@@ -22,6 +22,15 @@ def releases_changed(sender, **kwargs) -> None:
 @receiver([post_save, post_delete], sender=HelmChart)
 def charts_changed(sender, **kwargs) -> None:
     DataGeneration.bump(DataGeneration.CHARTS)
+
+
+@receiver(pre_migrate)
+def lift_immutability_triggers(sender, using="default", **kwargs) -> None:
+    """SQLite cannot rebuild a table another table's trigger reads: drop the triggers for the migrate."""
+    if sender.name != "releases":
+        return
+    with connections[using].schema_editor() as editor:
+        lift_for_migrate(editor)
 
 
 @receiver(post_migrate)
