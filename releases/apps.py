@@ -1,6 +1,14 @@
 from django.apps import AppConfig
 from django.db import connections
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_migrate
+
+
+def lift_immutability_triggers(sender, using="default", **kwargs) -> None:
+    """SQLite cannot rebuild a table another table's trigger reads: drop the triggers for the migrate."""
+    from .db_triggers import lift_for_migrate
+
+    with connections[using].schema_editor() as editor:
+        lift_for_migrate(editor)
 
 
 def restore_immutability_triggers(sender, using="default", **kwargs) -> None:
@@ -21,5 +29,6 @@ class ReleasesConfig(AppConfig):
         from .api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from .schedules import schedule_tag_audit
 
+        pre_migrate.connect(lift_immutability_triggers, sender=self)
         post_migrate.connect(restore_immutability_triggers, sender=self)
         post_migrate.connect(schedule_tag_audit, sender=self)

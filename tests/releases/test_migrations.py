@@ -11,8 +11,8 @@ from django.db.migrations.executor import MigrationExecutor
 from releases.models import DockerImage, HelmChart, ReleaseVersion
 from releases.versions import column_sort_key
 
-BEFORE = ("releases", "0009_audits")
-AFTER = ("releases", "0010_collation_independent_version_keys")
+BEFORE = ("releases", "0010_registry_artifact_base")
+AFTER = ("releases", "0011_collation_independent_version_keys")
 old_sort_key = importlib.import_module("releases.migrations.0005_version_order_and_api_tokens").semver_sort_key
 VERSIONS = ["1.0.0-alpha-1", "1.0.0", "1.0.0-alpha", "1.0.0-rc.1", "1.10.0", "1.9.0"]
 ORDERED = ["1.0.0-alpha", "1.0.0-alpha-1", "1.0.0-rc.1", "1.0.0", "1.9.0", "1.10.0"]
@@ -27,7 +27,7 @@ def migrate(target: tuple[str, str] | None = None):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_0010_recomputes_the_keys_of_existing_rows_and_going_back_restores_them() -> None:
+def test_0011_recomputes_the_keys_of_existing_rows_and_going_back_restores_them() -> None:
     try:
         # Given rows written by the code before 0010, with its keys
         apps = migrate(BEFORE)

@@ -24,13 +24,7 @@ from releases.pipelines.images import oci_labels, run_image_pipeline
 from releases.redaction import ScrubbingFilter
 from releases.transitions import fire_transition
 from tests.fixtures.factories import make_image, make_release
-from tests.pipeline.test_chart_pipeline import (  # noqa: F401  (chart_source is a fixture)
-    ChartSource,
-    chart_repository,
-    chart_source,
-    plan_chart,
-    registry,
-)
+from tests.pipeline.test_chart_pipeline import ChartSource, chart_repository, plan_chart, registry
 from tests.pipeline.test_image_pipeline import SourceRepo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.services]

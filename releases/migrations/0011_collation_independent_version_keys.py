@@ -48,7 +48,7 @@ def key_field(help_text="Sorts by semver whatever the collation (releases.versio
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("releases", "0009_audits"),
+        ("releases", "0010_registry_artifact_base"),
     ]
 
     operations = [

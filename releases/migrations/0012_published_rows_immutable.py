@@ -1,0 +1,14 @@
+"""Every published row and what hangs from it is immutable in the database; see ``releases.db_triggers``.
+
+Reversible: migrating back to 0009 restores the triggers of 0002.
+"""
+
+from django.db import migrations
+
+from releases.db_triggers import freeze_published_rows, restore_0002_triggers
+
+
+class Migration(migrations.Migration):
+    dependencies = [("releases", "0011_collation_independent_version_keys")]
+
+    operations = [migrations.RunPython(freeze_published_rows, restore_0002_triggers)]
