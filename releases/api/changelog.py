@@ -69,24 +69,14 @@ def _positive_int(query_params, name: str, default: int) -> int:
 
 
 def range_page(request, count: int, low: str, high: str) -> tuple[int, int]:
-    """``(page, page_size)`` asked for; refuses (400) a page size past the cap, and a range past the
-    cap that is not paged."""
+    """``(page, page_size)`` asked for, over a range of ``count`` releases; refuses (400) a page size
+    past the cap, and (404) a page past the last."""
     cap = settings.CHANGELOG_RANGE_MAX_RELEASES
     params = request.query_params
     page_size = _positive_int(params, "page_size", cap)
     if page_size > cap:
         raise exceptions.ValidationError(
             {"page_size": [f"at most {cap} releases per page (CHANGELOG_RANGE_MAX_RELEASES); ask for fewer"]}
-        )
-    if "page" not in params and count > cap:
-        raise exceptions.ValidationError(
-            {
-                "range": [
-                    f"{low}..{high} holds {count} releases, more than the {cap} answered at once "
-                    f"(CHANGELOG_RANGE_MAX_RELEASES); narrow the range or page through it with "
-                    f"?page=1&page_size={cap}"
-                ]
-            }
         )
     page = _positive_int(params, "page", 1)
     last = max(1, -(-count // page_size))
@@ -97,16 +87,31 @@ def range_page(request, count: int, low: str, high: str) -> tuple[int, int]:
 
 def changelog_between(request, low: str, high: str) -> dict:
     """The sections of the releases after ``low`` up to and including ``high``, oldest first, one
-    page of at most ``CHANGELOG_RANGE_MAX_RELEASES`` releases: two queries, no markdown parsed."""
+    page of at most ``CHANGELOG_RANGE_MAX_RELEASES`` releases: two queries, no markdown parsed.
+
+    Without ``?page=``, a range of more releases than the cap is refused (400), after counting no
+    further than one past the cap."""
+    cap = settings.CHANGELOG_RANGE_MAX_RELEASES
     releases = ReleaseVersion.objects.filter(
         version_order__gt=semver_sort_key(low), version_order__lte=semver_sort_key(high)
-    )
-    count = releases.count()
+    ).order_by("version_order")
+    if "page" in request.query_params:
+        count = releases.count()
+    else:
+        count = releases[: cap + 1].count()
+        if count > cap:
+            raise exceptions.ValidationError(
+                {
+                    "range": [
+                        f"{low}..{high} holds more than {cap} releases, the most answered at once "
+                        f"(CHANGELOG_RANGE_MAX_RELEASES); narrow the range or page through it with "
+                        f"?page=1&page_size={cap}"
+                    ]
+                }
+            )
     page, page_size = range_page(request, count, low, high)
     start = (page - 1) * page_size
-    rows = list(
-        releases.order_by("version_order").values_list("version", "parsed_changelog")[start : start + page_size]
-    )
+    rows = list(releases.values_list("version", "parsed_changelog")[start : start + page_size])
     url = request.build_absolute_uri()
     return {
         "from": low,

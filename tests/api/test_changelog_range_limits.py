@@ -86,8 +86,8 @@ def test_range_past_the_cap_is_refused_naming_the_cap(api, ten_releases, setting
 
     assert response.status_code == 400
     message = response.json()["range"][0]
-    assert "holds 9 releases" in message
-    assert "4" in message and "CHANGELOG_RANGE_MAX_RELEASES" in message
+    assert "holds more than 4 releases" in message
+    assert "CHANGELOG_RANGE_MAX_RELEASES" in message
     assert "narrow the range or page" in message
     assert api.get("/api/v1/changelog/?from=1.0.0&to=1.4.0").status_code == 200  # exactly at the cap
 
