@@ -165,6 +165,27 @@ def test_default_limits_refuse_a_changelog_over_256_kib_with_400(writer):
     assert "256 KiB" in response.json()["release_notes"][0]
 
 
+def test_webhook_refuses_oversize_notes(client, settings):
+    settings.CHANGELOG_MAX_BYTES = 1024
+    settings.GITHUB_WEBHOOK_SECRET = "secret"
+    settings.PUBLISH_ON_WEBHOOK = False
+    release = {"tag_name": "v1.4.0", "target_commitish": COMMIT, "draft": False, "prerelease": False}
+    body = json.dumps({"action": "published", "release": {**release, "body": "x" * 2000}}).encode()
+
+    response = client.post(
+        "/hooks/github/",
+        body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="release",
+        HTTP_X_GITHUB_DELIVERY="d-3",
+        HTTP_X_HUB_SIGNATURE_256=compute_signature("secret", body),
+    )
+
+    assert response.status_code == 422
+    assert "CHANGELOG_MAX_BYTES" in response.json()["detail"]
+    assert not ReleaseVersion.objects.exists()
+
+
 def test_create_release_refuses_oversize_notes():
     with pytest.raises(ValidationError) as refused:
         services.create_release(version="1.4.0", commit_sha=COMMIT, changelog="x" * (256 * 1024 + 1))
