@@ -1,6 +1,11 @@
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
-application = get_asgi_application()
+django.setup(set_prefix=False)
+
+# Django's handler, bounding the spooled request body (see releases.http_limits).
+from releases.http_limits import BodyLimitASGIHandler  # noqa: E402
+
+application = BodyLimitASGIHandler()

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "releases.http_limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -170,6 +171,12 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 API_READS_PUBLIC = env_bool("API_READS_PUBLIC", True)
+
+# Denial-of-service limits. Request bodies are counted as they are read (also chunked ones), because
+# DRF reads the stream itself and DATA_UPLOAD_MAX_MEMORY_SIZE only covers forms.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 1024 * 1024, minimum=1024)
+CHANGELOG_MAX_BYTES = env_int("CHANGELOG_MAX_BYTES", 256 * 1024, minimum=1024)
+CHANGELOG_RANGE_MAX_RELEASES = env_int("CHANGELOG_RANGE_MAX_RELEASES", 100, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "releases.api.pagination.Pagination",

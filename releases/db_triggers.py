@@ -30,7 +30,7 @@ SQLite drops a table's triggers when a migration rebuilds the table, and refuses
 table that another table's trigger reads (an artifact's trigger reads its release). So on SQLite
 ``lift_for_migrate`` drops them before ``migrate``, and on both ``ensure_triggers`` re-creates them
 after every ``migrate`` (``releases.signals``): those of the newest trigger migration applied, so
-that migrating back to 0011 restores the triggers 0002 installed.
+that migrating back to 0012 restores the triggers 0002 installed.
 """
 
 from __future__ import annotations
@@ -83,6 +83,8 @@ TABLES = [
             "commit_sha",
             "pr_number",
             "release_notes",
+            "parsed_changelog",
+            "changelog_html",
             "state",
             "failure_reason",
             "failed_artifact",
@@ -170,7 +172,7 @@ TABLES = [
 ]
 
 # What migration 0002 installed, kept as it was: 0002 runs on tables that lack later columns, and
-# migrating back from 0012 restores it.
+# migrating back from 0013 restores it.
 TABLES_0002 = [
     Rule(
         "releases_dockerimage",
@@ -187,7 +189,7 @@ TABLES_0002 = [
 ]
 
 # The trigger migrations, oldest first, and the rules each one installs.
-MIGRATIONS = [("0002_immutability_triggers", TABLES_0002), ("0012_published_rows_immutable", TABLES)]
+MIGRATIONS = [("0002_immutability_triggers", TABLES_0002), ("0013_published_rows_immutable", TABLES)]
 
 
 def _changed(fields: tuple[str, ...], distinct: str) -> str:
@@ -294,7 +296,7 @@ def drop_triggers(apps, schema_editor) -> None:
     _drop(schema_editor, TABLES_0002)
 
 
-# Migration 0012.
+# Migration 0013.
 def freeze_published_rows(apps, schema_editor) -> None:
     _install(schema_editor, TABLES)
 

@@ -185,3 +185,20 @@ def validate_version_constraint(value: str) -> None:
                 f"'{value}' is not a version constraint; use a version like 1.2.3 or a range like ^1.2.0",
                 code="constraint",
             )
+
+
+def _size_label(size: int) -> str:
+    return f"{size // 1024} KiB" if size % 1024 == 0 else f"{size:,} bytes"
+
+
+def validate_changelog_size(value: str) -> None:
+    """Refuse release notes over ``CHANGELOG_MAX_BYTES`` (UTF-8): they are parsed and rendered when
+    written, and served to anonymous readers."""
+    limit = settings.CHANGELOG_MAX_BYTES
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ValidationError(
+            f"the notes are {size:,} bytes; at most {_size_label(limit)} (CHANGELOG_MAX_BYTES) are accepted; "
+            "shorten them or link to the full changelog",
+            code="changelog_size",
+        )

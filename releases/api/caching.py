@@ -8,6 +8,8 @@ lookup. Only JSON is served from the cache; the browsable API renders as usual.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseNotModified
 from rest_framework import status
@@ -29,27 +31,40 @@ def releases_generation() -> int:
     return DataGeneration.current(DataGeneration.RELEASES)
 
 
+def cached_json(
+    request, namespace: str, answer: Callable[[], Response], generation: Callable[[], int] = releases_generation
+):
+    """``answer()`` rendered as JSON, cached under the data's ``generation()`` and the full URL,
+    with an ETag; 304 when the client has it. Only a 200 is cached; an error raised or answered by
+    ``answer()`` passes through. Other renderers (the browsable API) are not cached."""
+    if request.accepted_renderer.format != "json":
+        return answer()
+    etag = etag_of(f"{namespace}:{generation()}:{request.build_absolute_uri()}")
+    if client_has(request, etag):
+        response = HttpResponseNotModified()
+        response["ETag"] = etag
+        return response
+    body = cache.get(etag)
+    if body is None:
+        response = answer()
+        if response.status_code != 200:
+            return response
+        body = request.accepted_renderer.render(response.data, request.accepted_media_type, {"request": request})
+        cache.set(etag, body, timeout=3600)
+    response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    return response
+
+
 class CachedListMixin:
     """Serve ``list`` from a cache keyed by the data's generation and the full URL, with an ETag."""
 
     list_generation = staticmethod(releases_generation)
 
     def list(self, request, *args, **kwargs):
-        if request.accepted_renderer.format != "json":
-            return super().list(request, *args, **kwargs)
-        raw_key = f"{self.basename}:{self.list_generation()}:{request.build_absolute_uri()}"
-        etag = etag_of(raw_key)
-        if client_has(request, etag):
-            response = HttpResponseNotModified()
-            response["ETag"] = etag
-            return response
-        body = cache.get(etag)
-        if body is None:
-            response = super().list(request, *args, **kwargs)
-            if response.status_code != 200:
-                return response
-            body = request.accepted_renderer.render(response.data, request.accepted_media_type, {"request": request})
-            cache.set(etag, body, timeout=3600)
-        response = HttpResponse(body, content_type="application/json")
-        response["ETag"] = etag
-        return response
+        return cached_json(
+            request,
+            self.basename,
+            lambda: super(CachedListMixin, self).list(request, *args, **kwargs),
+            generation=self.list_generation,
+        )

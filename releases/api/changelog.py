@@ -1,14 +1,19 @@
 """Changelogs over the API: one release's as sections, markdown or sanitized HTML, and the merged
-sections of a range of versions."""
+sections of a range of versions.
+
+Both are served from the forms stored when the notes were written (``parsed_changelog``,
+``changelog_html``); no read parses markdown. A range answers at most
+``CHANGELOG_RANGE_MAX_RELEASES`` releases at once: a wider one is paged (``?page=``) or refused.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
+from rest_framework.utils.urls import replace_query_param
 
-from ..changelog import merge_between, parse_release_notes, render_html
+from ..changelog import merge_stored
 from ..models import ReleaseVersion
 from ..validators import parse_semver
 from ..versions import version_sort_key
@@ -24,20 +29,15 @@ def changelog_format(request) -> str:
     return chosen
 
 
-def release_markdown(release: ReleaseVersion) -> str:
-    return release.changelog or release.release_notes
-
-
 def changelog_body(release: ReleaseVersion, chosen: str) -> dict:
     """One release's changelog as markdown, sanitized HTML, or structured sections."""
-    markdown = release_markdown(release)
     body: dict = {"version": release.version, "format": chosen}
     if chosen == "markdown":
-        body["markdown"] = markdown
+        body["markdown"] = release.notes_markdown
     elif chosen == "html":
-        body["html"] = render_html(markdown)
+        body["html"] = release.changelog_html
     else:
-        body["sections"] = parse_release_notes(markdown).to_dict()["sections"]
+        body["sections"] = release.parsed_changelog.get("sections", [])
     return body
 
 
@@ -59,19 +59,66 @@ def version_bounds(query_params) -> tuple[str, str]:
     return bounds["from"], bounds["to"]
 
 
-def changelog_between(low: str, high: str) -> dict:
-    """The sections of every release after ``low`` up to and including ``high``, oldest first."""
+def _positive_int(query_params, name: str, default: int) -> int:
+    raw = query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise exceptions.ValidationError({name: [f"?{name}= is a whole number from 1, not {raw!r}"]})
+    return int(raw)
+
+
+def range_page(request, count: int, low: str, high: str) -> tuple[int, int]:
+    """``(page, page_size)`` asked for, over a range of ``count`` releases; refuses (400) a page size
+    past the cap, and (404) a page past the last."""
+    cap = settings.CHANGELOG_RANGE_MAX_RELEASES
+    params = request.query_params
+    page_size = _positive_int(params, "page_size", cap)
+    if page_size > cap:
+        raise exceptions.ValidationError(
+            {"page_size": [f"at most {cap} releases per page (CHANGELOG_RANGE_MAX_RELEASES); ask for fewer"]}
+        )
+    page = _positive_int(params, "page", 1)
+    last = max(1, -(-count // page_size))
+    if page > last:
+        raise exceptions.NotFound(f"page {page} is past the last page, {last}, of {low}..{high}")
+    return page, page_size
+
+
+def changelog_between(request, low: str, high: str) -> dict:
+    """The sections of the releases after ``low`` up to and including ``high``, oldest first, one
+    page of at most ``CHANGELOG_RANGE_MAX_RELEASES`` releases: two queries, no markdown parsed.
+
+    Without ``?page=``, a range of more releases than the cap is refused (400), after counting no
+    further than one past the cap."""
+    cap = settings.CHANGELOG_RANGE_MAX_RELEASES
     releases = ReleaseVersion.objects.filter(
         version_order__gt=version_sort_key(low), version_order__lte=version_sort_key(high)
     ).order_by("version_order")
-    notes = [
-        dataclasses.replace(parse_release_notes(release_markdown(release)), version=release.version)
-        for release in releases
-    ]
-    sections = merge_between(notes, low, high, newest_first=False)
+    if "page" in request.query_params:
+        count = releases.count()
+    else:
+        count = releases[: cap + 1].count()
+        if count > cap:
+            raise exceptions.ValidationError(
+                {
+                    "range": [
+                        f"{low}..{high} holds more than {cap} releases, the most answered at once "
+                        f"(CHANGELOG_RANGE_MAX_RELEASES); narrow the range or page through it with "
+                        f"?page=1&page_size={cap}"
+                    ]
+                }
+            )
+    page, page_size = range_page(request, count, low, high)
+    start = (page - 1) * page_size
+    rows = list(releases.values_list("version", "parsed_changelog")[start : start + page_size])
+    url = request.build_absolute_uri()
     return {
         "from": low,
         "to": high,
-        "versions": [n.version for n in notes],
-        "sections": [section.to_dict() for section in sections],
+        "count": count,
+        "next": replace_query_param(url, "page", page + 1) if start + page_size < count else None,
+        "previous": replace_query_param(url, "page", page - 1) if page > 1 else None,
+        "versions": [version for version, _ in rows],
+        "sections": merge_stored(rows),
     }

@@ -25,7 +25,7 @@ from ..models import (
 )
 from ..transitions import TransitionRefused
 from . import filters
-from .caching import CachedListMixin, with_etag
+from .caching import CachedListMixin, cached_json, with_etag
 from .changelog import CHANGELOG_FORMATS, changelog_between, changelog_body, changelog_format, version_bounds
 from .errors import Conflict, refused
 from .filters import SemverOrderingFilter
@@ -56,17 +56,24 @@ class ReleaseChangelogMixin:
 
 class ChangelogBetweenView(APIView):
     """``GET /api/v1/changelog/?from=1.0.0&to=1.2.0``: the sections of every release after ``from``
-    up to and including ``to``, in semantic-version order."""
+    up to and including ``to``, in semantic-version order, from the stored parsed notes and cached
+    per generation of the releases. At most ``CHANGELOG_RANGE_MAX_RELEASES`` releases at once: a
+    wider range is paged with ``?page=`` (and ``page_size``), else refused (400)."""
 
     @extend_schema(
         parameters=[
             OpenApiParameter("from", required=True, description="exclusive lower version"),
             OpenApiParameter("to", required=True, description="inclusive upper version"),
+            OpenApiParameter("page", int, description="page of the range; required when it is past the cap"),
+            OpenApiParameter("page_size", int, description="releases per page, up to the cap (the default)"),
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
-        return with_etag(request, changelog_between(*version_bounds(request.query_params)))
+        def answer() -> Response:
+            return Response(changelog_between(request, *version_bounds(request.query_params)))
+
+        return cached_json(request, "changelog-between", answer)
 
 
 RELEASE_ACCEPTED = inline_serializer(

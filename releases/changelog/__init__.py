@@ -9,6 +9,7 @@ from .models import CommitRef, Entry, PrRef, ReleaseNotes, Section
 from .parser import parse_release_notes, split_changelog
 from .render import render_html, sanitize_html
 from .sections import KNOWN_KINDS, section_kind, slugify
+from .stored import merge_stored, stored_forms, stored_notes
 from .versions import is_semver, parse_version, split_version_label
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "VersionedEntry",
     "is_semver",
     "merge_between",
+    "merge_stored",
     "parse_release_notes",
     "parse_version",
     "read_manifest",
@@ -33,4 +35,6 @@ __all__ = [
     "slugify",
     "split_changelog",
     "split_version_label",
+    "stored_forms",
+    "stored_notes",
 ]

@@ -101,6 +101,10 @@ def merge_between(
                 continue
             target = merged.setdefault(section.kind, MergedSection(section.title, section.kind))
             target.entries.extend(VersionedEntry(version, e, release.component) for e in section.entries)
+    return [merged[kind] for kind in section_order(list(merged))]
+
+
+def section_order(kinds_first_seen: list[str]) -> list[str]:
+    """Section kinds in Release Please's order, then unknown kinds in the order first met."""
     order = {kind: index for index, kind in enumerate(KNOWN_KINDS)}
-    first_seen = list(merged)
-    return sorted(merged.values(), key=lambda s: (order.get(s.kind, len(order)), first_seen.index(s.kind)))
+    return sorted(kinds_first_seen, key=lambda kind: (order.get(kind, len(order)), kinds_first_seen.index(kind)))

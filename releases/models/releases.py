@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_fsm import FSMField, transition
 
+from ..changelog import stored_forms
 from ..choices import (
     DOCKER_ARTIFACT_TYPES,
     IMAGE_NAME_BY_ARTIFACT_TYPE,
@@ -20,6 +21,7 @@ from ..validators import (
     SHA256_DIGEST_PATTERN,
     parse_semver,
     validate_artifact_uri,
+    validate_changelog_size,
     validate_commit_sha,
     validate_positive_size,
     validate_semver,
@@ -50,7 +52,12 @@ class ReleaseVersion(StatefulModel):
     Refuses: a version that is not semver; a commit SHA that is not a full git hash; leaving
     ``draft`` before both images and the chart of the version are planned; ``publishing`` before
     both images are available; ``published`` without at least one artifact, each with URI,
-    checksum and size, or before the chart is indexed.
+    checksum and size, or before the chart is indexed; a changelog or release notes over
+    ``CHANGELOG_MAX_BYTES``.
+
+    The notes are parsed and rendered when written (``save()``), into ``parsed_changelog`` and
+    ``changelog_html``: readers, anonymous ones included, are served those and never make the
+    service parse markdown.
     """
 
     version = models.CharField(max_length=MAX_VERSION_LENGTH, unique=True, validators=[validate_semver])
@@ -62,14 +69,25 @@ class ReleaseVersion(StatefulModel):
         help_text="Sorts by semver whatever the collation (releases.versions.column_sort_key).",
     )
     release_date = models.DateTimeField(default=timezone.now)
-    changelog = models.TextField(blank=True, help_text="Markdown, as Release Please wrote it.")
+    changelog = models.TextField(
+        blank=True, validators=[validate_changelog_size], help_text="Markdown, as Release Please wrote it."
+    )
     commit_sha = models.CharField(max_length=64, validators=[validate_commit_sha])
     pr_number = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1, "pr_number must be a positive pull request number, such as 42")],
     )
-    release_notes = models.TextField(blank=True)
+    release_notes = models.TextField(blank=True, validators=[validate_changelog_size])
+    parsed_changelog = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="The notes' component and sections, parsed when the notes were written.",
+    )
+    changelog_html = models.TextField(
+        blank=True, editable=False, help_text="The notes as sanitized HTML, rendered when they were written."
+    )
     state = FSMField(default=ReleaseState.DRAFT, choices=ReleaseState.choices, protected=True)
     failure_reason = models.TextField(blank=True)
     failed_artifact = models.CharField(max_length=255, blank=True, help_text="Which artifact broke it.")
@@ -92,9 +110,32 @@ class ReleaseVersion(StatefulModel):
     def __str__(self) -> str:
         return self.version
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        release = super().from_db(db, field_names, values)
+        if {"changelog", "release_notes"} <= release.__dict__.keys():
+            release._rendered_markdown = release.notes_markdown
+        return release
+
     def save(self, *args, **kwargs) -> None:
         self.version_order = column_sort_key(self.version)
+        update_fields = kwargs.get("update_fields")
+        notes_written = update_fields is None or not {"changelog", "release_notes"}.isdisjoint(update_fields)
+        if notes_written and getattr(self, "_rendered_markdown", None) != self.notes_markdown:
+            self.render_notes()
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "parsed_changelog", "changelog_html"}
         super().save(*args, **kwargs)
+
+    @property
+    def notes_markdown(self) -> str:
+        """The markdown a reader is served: the changelog, else the release notes."""
+        return self.changelog or self.release_notes
+
+    def render_notes(self) -> None:
+        """Parse and render the notes into their stored forms (done by ``save()`` when they change)."""
+        self.parsed_changelog, self.changelog_html = stored_forms(self.notes_markdown)
+        self._rendered_markdown = self.notes_markdown
 
     @property
     def semver(self):

@@ -150,6 +150,8 @@ CHANGES: dict[str, dict[str, Any]] = {
         "commit_sha": "b" * 40,
         "pr_number": 99,
         "release_notes": "rewritten",
+        "parsed_changelog": {"component": None, "sections": [{"title": "Rewritten", "entries": []}]},
+        "changelog_html": "<p>rewritten</p>",
         "state": ReleaseState.FAILED,
         "failure_reason": "rewritten",
         "failed_artifact": "rewritten",
@@ -491,9 +493,9 @@ def test_triggers_are_recreated_idempotently_after_every_migrate(alias):
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", SQLITE])
-def test_migration_0012_is_reversible(alias):
+def test_migration_0013_is_reversible(alias):
     try:
-        call_command("migrate", "releases", "0011", database=alias, verbosity=0)
+        call_command("migrate", "releases", "0012", database=alias, verbosity=0)
         assert set(trigger_definitions(alias)) == trigger_names(alias, TABLES_0002)
     finally:
         call_command("migrate", "releases", database=alias, verbosity=0)

@@ -9,6 +9,6 @@ from releases.db_triggers import freeze_published_rows, restore_0002_triggers
 
 
 class Migration(migrations.Migration):
-    dependencies = [("releases", "0011_collation_independent_version_keys")]
+    dependencies = [("releases", "0012_stored_changelog")]
 
     operations = [migrations.RunPython(freeze_published_rows, restore_0002_triggers)]
