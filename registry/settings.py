@@ -267,6 +267,57 @@ CHART_REPOSITORY_URL = env_str("CHART_REPOSITORY_URL", "")
 GITHUB_WEBHOOK_SECRET = env_str("GITHUB_WEBHOOK_SECRET", "")
 PUBLISH_ON_WEBHOOK = env_bool("PUBLISH_ON_WEBHOOK", True)
 
+
+# Signing (cosign's scheme): every pushed index, platform manifest and chart manifest is signed with
+# SIGNING_KEY (an ECDSA P-256 PEM: PKCS#8, plain or encrypted, or cosign's encrypted format) before
+# its version tag is put, and each platform image gets a signed SLSA provenance attestation. The
+# audit verifies with the signing key's public half and TRUSTED_SIGNING_KEYS (public PEMs of
+# rotated-out keys, so older releases still verify). Keys are read here, so a wrong path, a
+# non-P-256 key or a wrong password stops the start.
+def env_signing_key(name: str, password_name: str):
+    path = env_str(name, "")
+    password = env_str(password_name, "") or None
+    if not path:
+        return "", password, None
+    from releases.signing import SigningError, load_private_key
+
+    try:
+        pem = Path(path).read_bytes()
+    except OSError as error:
+        raise ImproperlyConfigured(
+            f"{name}={path!r} cannot be read ({error.strerror}); point it at the PEM private key"
+        ) from None
+    try:
+        return path, password, load_private_key(pem, password)
+    except SigningError as error:
+        raise ImproperlyConfigured(f"{name}={path!r}: {error} (password from {password_name})") from None
+
+
+def env_public_keys(name: str) -> list[bytes]:
+    from releases.signing import SigningError, load_public_key
+
+    keys = []
+    for path in env_list(name, []):
+        try:
+            pem = Path(path).read_bytes()
+            load_public_key(pem)
+        except OSError as error:
+            raise ImproperlyConfigured(
+                f"{name}: {path!r} cannot be read ({error.strerror}); list public key files"
+            ) from None
+        except SigningError as error:
+            raise ImproperlyConfigured(f"{name}: {path!r}: {error}") from None
+        keys.append(pem)
+    return keys
+
+
+SIGNING_KEY, SIGNING_KEY_PASSWORD, SIGNING_PRIVATE_KEY = env_signing_key("SIGNING_KEY", "SIGNING_KEY_PASSWORD")
+TRUSTED_SIGNING_KEYS = env_list("TRUSTED_SIGNING_KEYS", [])
+TRUSTED_PUBLIC_KEYS = env_public_keys("TRUSTED_SIGNING_KEYS")
+PROVENANCE_BUILDER_ID = env_url(
+    "PROVENANCE_BUILDER_ID", "https://github.com/stianfro/threek8s/release-registry", ("https", "http")
+)
+
 # Tag-immutability audits.
 AUDIT_INTERVAL_MINUTES = env_int("AUDIT_INTERVAL_MINUTES", 15, minimum=1)
 AUDIT_CONCURRENCY = env_int("AUDIT_CONCURRENCY", 16, minimum=1)
@@ -293,6 +344,7 @@ SCRUBBED_SECRETS = tuple(
         DATABASES["default"].get("PASSWORD"),
         GITHUB_WEBHOOK_SECRET,
         AUDIT_WEBHOOK_SECRET,
+        SIGNING_KEY_PASSWORD,
         *_url_secrets(CELERY_BROKER_URL),
         *_url_secrets(SOURCE_REPOSITORY_URL),
     )

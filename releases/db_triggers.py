@@ -22,8 +22,9 @@ about what was published:
 - ``tag_order``/``version_order``: sort keys derived from the tag or version, recomputed by
   ``save()`` and by a data migration when the semver ordering changes (0005 filled them).
 
-Everything else is frozen, including ``build_log``, ``scan_findings``, ``failure_reason`` and
-``problems``: nothing writes them after publication, and they record how the artifact was made.
+Everything else is frozen, including ``build_log``, ``scan_findings``, ``failure_reason``,
+``problems`` and the signing records (``signed_with``, ``signatures``, ``provenance``, 0014):
+nothing writes them after publication, and they record how the artifact was made.
 An update that writes the same values again (``save()`` of an unchanged row) is allowed.
 
 SQLite drops a table's triggers when a migration rebuilds the table, and refuses to rebuild a
@@ -35,7 +36,7 @@ that migrating back to 0012 restores the triggers 0002 installed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.migrations.recorder import MigrationRecorder
 
@@ -119,6 +120,8 @@ TABLES = [
             "indexed_at",
             "state",
             "problems",
+            "signed_with",
+            "signatures",
             "created",
         ),
         f"the chart version is indexed; published chart versions are immutable, {_NEW_VERSION}",
@@ -158,6 +161,9 @@ TABLES = [
             "build_log",
             "scan_findings",
             "failure_reason",
+            "signed_with",
+            "signatures",
+            "provenance",
             "created",
         ),
         f"the image tag is published; published image tags are immutable, {_NEW_VERSION}",
@@ -169,6 +175,16 @@ TABLES = [
         f"the image tag is published, with its environment variables; {_IMMUTABLE}",
         child=True,
     ),
+]
+
+# What migration 0013 installed: the columns before signing records (0014) existed.
+_SIGNING_COLUMNS = {
+    "releases_helmchart": ("signed_with", "signatures"),
+    "releases_dockerimage": ("signed_with", "signatures", "provenance"),
+}
+TABLES_0013 = [
+    replace(rule, frozen=tuple(c for c in rule.frozen if c not in _SIGNING_COLUMNS.get(rule.table, ())))
+    for rule in TABLES
 ]
 
 # What migration 0002 installed, kept as it was: 0002 runs on tables that lack later columns, and
@@ -189,7 +205,11 @@ TABLES_0002 = [
 ]
 
 # The trigger migrations, oldest first, and the rules each one installs.
-MIGRATIONS = [("0002_immutability_triggers", TABLES_0002), ("0013_published_rows_immutable", TABLES)]
+MIGRATIONS = [
+    ("0002_immutability_triggers", TABLES_0002),
+    ("0013_published_rows_immutable", TABLES_0013),
+    ("0014_signing", TABLES),
+]
 
 
 def _changed(fields: tuple[str, ...], distinct: str) -> str:
@@ -298,9 +318,24 @@ def drop_triggers(apps, schema_editor) -> None:
 
 # Migration 0013.
 def freeze_published_rows(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES)
+    _install(schema_editor, TABLES_0013)
 
 
 def restore_0002_triggers(apps, schema_editor) -> None:
-    _drop(schema_editor, TABLES)
+    _drop(schema_editor, TABLES_0013)
     _install(schema_editor, TABLES_0002)
+
+
+# Migration 0014: the signing records are frozen with the published row. The triggers are dropped
+# around its column changes: SQLite rebuilds releases_dockerimage for them, which a child table's
+# trigger (its env-var links) reads.
+def lift_for_signing_columns(apps, schema_editor) -> None:
+    _drop(schema_editor, TABLES)
+
+
+def freeze_signing_records(apps, schema_editor) -> None:
+    _install(schema_editor, TABLES)
+
+
+def restore_0013_triggers(apps, schema_editor) -> None:
+    _install(schema_editor, TABLES_0013)

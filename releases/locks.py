@@ -1,4 +1,5 @@
-"""PostgreSQL advisory locks: one worker per row, one build per engine, one audit at a time.
+"""PostgreSQL advisory locks: one worker per row, one build per engine, one audit at a time, one
+signer per repository.
 
 Session-level locks, so a worker that dies releases them with its connection. SQLite (the
 single-worker quick start) has no other worker to exclude: every lock is acquired at once there.
@@ -6,6 +7,7 @@ single-worker quick start) has no other worker to exclude: every lock is acquire
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +18,7 @@ IMAGE_LOCK = 7301
 CHART_LOCK = 7302
 ENGINE_LOCK = 7303
 AUDIT_LOCK = 7310
+SIGNING_LOCK = 7320
 
 
 @contextmanager
@@ -49,3 +52,21 @@ def engine_lock() -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [ENGINE_LOCK])
+
+
+@contextmanager
+def signing_lock(repository: str) -> Iterator[None]:
+    """Serialise appends to the ``.sig``/``.att`` manifests of one repository: each append reads the
+    manifest, adds a layer and writes it back, so two signers at once could drop each other's layer
+    (an image's and a re-delivered task's, or two images sharing a platform manifest). Waits its turn."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    key = int.from_bytes(hashlib.sha256(repository.encode()).digest()[:4], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [SIGNING_LOCK, key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [SIGNING_LOCK, key])

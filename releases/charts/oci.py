@@ -13,12 +13,13 @@ timestamp unless the caller passes ``created``), so the same chart always yields
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from releases.charts.package import PackagedChart
 from releases.oci import Descriptor, RegistryClient, TagConflict, build_manifest, canonical_json, sha256_digest
+from releases.oci.manifest import ManifestRef
 from releases.oci.media_types import HELM_CHART_CONTENT, HELM_CONFIG, OCI_MANIFEST
 
 ANNOTATION_TITLE = "org.opencontainers.image.title"
@@ -99,6 +100,7 @@ def push_chart(
     chart_metadata: Mapping[str, Any],
     *,
     created: str | None = None,
+    before_tag: Callable[[ManifestRef], object] | None = None,
 ) -> PushedChart:
     """Push ``packaged`` to ``repository`` under its version tag; refuse to change a published version.
 
@@ -107,7 +109,10 @@ def push_chart(
     ``org.opencontainers.image.created`` annotation; leave it out to keep pushes reproducible.
     Order: HEAD the tag (same digest -> no-op; other digest -> ``TagConflict``, nothing written),
     then the config and chart blobs, then the manifest via ``put_manifest_immutable`` (which checks
-    the tag again, narrowing the window for a concurrent publisher).
+    the tag again, narrowing the window for a concurrent publisher). With ``before_tag`` (e.g.
+    signing), the manifest is first put by digest and ``before_tag(ref)`` called before the tag
+    is put, so the tag never points at content the hook has not seen; it is also called when the
+    tag already holds this manifest (a resumed push), and what it raises leaves the tag unwritten.
     """
     if chart_metadata.get("name") != packaged.name or str(chart_metadata.get("version")) != packaged.version:
         raise ValueError(
@@ -117,12 +122,18 @@ def push_chart(
     tag = oci_tag(packaged.version)
     config, manifest = build_chart_manifest(packaged, chart_metadata, created=created)
     manifest_digest = sha256_digest(manifest)
+    ref = ManifestRef(manifest_digest, OCI_MANIFEST, len(manifest))
     existing = client.head_manifest(repository, tag)
     if existing is not None:
-        if existing.digest == manifest_digest:
-            return PushedChart(manifest_digest, packaged.size, tag, len(manifest), created=False)
-        raise TagConflict(repository, tag, existing.digest, manifest_digest, registry=client.host)
+        if existing.digest != manifest_digest:
+            raise TagConflict(repository, tag, existing.digest, manifest_digest, registry=client.host)
+        if before_tag is not None:
+            before_tag(ref)
+        return PushedChart(manifest_digest, packaged.size, tag, len(manifest), created=False)
     client.push_blob(repository, sha256_digest(config), len(config), config)
     client.push_blob(repository, packaged.digest, packaged.size, packaged.data)
+    if before_tag is not None:
+        client.put_manifest(repository, manifest_digest, manifest, OCI_MANIFEST)
+        before_tag(ref)
     result = client.put_manifest_immutable(repository, tag, manifest, OCI_MANIFEST)
     return PushedChart(result.digest, packaged.size, tag, len(manifest), created=result.created)

@@ -67,7 +67,8 @@ class RegistryArtifact(StatefulModel):
     """What an image and a chart share: where they live in the registry and what their push produced.
 
     ``registry`` is declared by each subclass (their defaults differ); ``digest`` and ``size`` are
-    empty until the push records them, and are then frozen with the published row.
+    empty until the push records them, and are then frozen with the published row, as are
+    ``signed_with`` and ``signatures`` (recorded in the same transaction, when a key is configured).
     """
 
     digest = models.CharField(
@@ -78,6 +79,19 @@ class RegistryArtifact(StatefulModel):
     )
     size = models.PositiveBigIntegerField(null=True, blank=True, validators=[validate_positive_size])
     progress = models.CharField(max_length=255, blank=True, help_text="What the pipeline is doing now.")
+    signed_with = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Id of the key that signed it (hex SHA-256 of the public key); empty: published unsigned.",
+    )
+    signatures = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Per signed manifest digest: what it is (index, platform or chart) and the digests of its "
+            "cosign .sig (and .att) manifests as written at publication."
+        ),
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -97,6 +111,10 @@ class RegistryArtifact(StatefulModel):
     def repository_path(self) -> str:
         """The repository as the registry's API names it (without the host)."""
         return self.repository.partition("/")[2]
+
+    @property
+    def is_signed(self) -> bool:
+        return bool(self.signed_with)
 
     @property
     def pinned_uri(self) -> str:

@@ -74,6 +74,11 @@ class DockerImage(RegistryArtifact):
     platform_digests = models.JSONField(
         default=dict, blank=True, help_text="Manifest digest per platform, e.g. linux/arm64."
     )
+    provenance = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per platform, the signed SLSA provenance attached to its manifest (DSSE envelope).",
+    )
     context_path = models.CharField(max_length=255, blank=True, help_text="Build context in the source repo.")
     dockerfile_path = models.CharField(max_length=255, blank=True, help_text="Relative to the context.")
     environment_variables = models.ManyToManyField(

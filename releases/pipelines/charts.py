@@ -34,9 +34,11 @@ from ..locks import CHART_LOCK, exclusive
 from ..models import ChartDependency, HelmChart
 from ..oci import RegistryError, RegistryUnavailable
 from ..registry_client import registry_client
+from ..signing import SigningError
 from ..transitions import TransitionRefused, fire_transition, record_artifact
 from . import progress
 from .errors import PipelineBusy, PipelineError
+from .signing import UNSIGNED, SigningRecord, sign_pushed_chart
 from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (RegistryUnavailable,)
@@ -59,7 +61,7 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
             return _advance(chart_pk, workdir, task)
         except TRANSIENT_ERRORS:
             raise
-        except (PipelineError, RegistryError, ChartPackageError) as error:
+        except (PipelineError, RegistryError, ChartPackageError, SigningError) as error:
             reject_chart(chart_pk, [str(error)], task=task)
             return ChartState.INVALID
         finally:
@@ -111,10 +113,19 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
         )
     if chart.state == ChartState.UPLOADING:
         report_progress(chart_pk, f"uploading {chart.repository}:{chart.chart_version}")
+        signed: list[SigningRecord] = []
         with registry_client() as client:
-            pushed = push_chart(client, chart.repository_path, packaged, loaded.metadata)
+            pushed = push_chart(
+                client,
+                chart.repository_path,
+                packaged,
+                loaded.metadata,
+                before_tag=lambda ref: signed.append(sign_pushed_chart(client, chart, ref)),
+            )
+        signing = signed[-1] if signed else UNSIGNED
+        changes = {"digest": pushed.digest, **signing.changes(with_provenance=False)}
         with transaction.atomic():
-            chart = fire_transition(HelmChart, chart_pk, "mark_indexed", task=task, changes={"digest": pushed.digest})
+            chart = fire_transition(HelmChart, chart_pk, "mark_indexed", task=task, changes=changes)
             record_artifact(release, chart)
     return chart.state
 

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
+from docker.errors import DockerException
 
 from ..choices import MOVING_TAG, ImageState
 from ..imagebuild import (
@@ -43,13 +44,17 @@ from ..locks import IMAGE_LOCK, engine_lock, exclusive
 from ..models import DockerImage, ReleaseVersion
 from ..oci import PlatformManifest, RegistryError, RegistryUnavailable, TagConflict, build_index
 from ..oci.digest import sha256_digest
+from ..oci.manifest import ManifestRef
 from ..oci.media_types import OCI_INDEX
 from ..redaction import redact_url
 from ..registry_client import registry_client
+from ..signing import SigningError
+from ..signing_keys import signing_key
 from ..transitions import fire_transition, public_text, record_artifact
 from ..versions import is_prerelease, parse_version
 from . import progress
 from .errors import PipelineBusy, PipelineError
+from .signing import UNSIGNED, SigningRecord, sign_pushed_image
 from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
@@ -101,7 +106,7 @@ def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
             return _advance(image_pk, task)
         except TRANSIENT_ERRORS:
             raise
-        except (PipelineError, RegistryError, ImageBuildError) as error:
+        except (PipelineError, RegistryError, ImageBuildError, SigningError) as error:
             fail_image(image_pk, str(error), task=task)
             return ImageState.FAILED
 
@@ -127,7 +132,11 @@ def _advance(image_pk: int, task: str) -> str:
             image_pk,
             "start_scan",
             task=task,
-            changes={"platform_digests": {e.platform: describe(e.image) for e in exports}},
+            changes={
+                "platform_digests": {
+                    e.platform: describe(e.image, base_image_digest=e.base_image_digest) for e in exports
+                }
+            },
         )
     if image.state == ImageState.SCANNING:
         scan(image)  # stores the findings; blocking ones fail the image
@@ -151,11 +160,13 @@ def _advance(image_pk: int, task: str) -> str:
 class PlatformExport:
     platform: str
     image: ExportedImage
+    base_image_digest: str | None = None
 
 
-def describe(exported: ExportedImage) -> dict:
-    """What the index needs of a platform image, recorded so a resumed push needs no export."""
-    return {
+def describe(exported: ExportedImage, *, base_image_digest: str | None = None) -> dict:
+    """What the index needs of a platform image, recorded so a resumed push needs no export; and
+    the digest of the base image it was built on, when the engine knows it (for the provenance)."""
+    described = {
         "digest": exported.manifest_digest,
         "manifest_size": len(exported.manifest_bytes),
         "os": exported.os,
@@ -163,6 +174,27 @@ def describe(exported: ExportedImage) -> dict:
         "variant": exported.variant,
         "size": exported.size,
     }
+    if base_image_digest:
+        described["base_image_digest"] = base_image_digest
+    return described
+
+
+def pulled_base_digest(client, base_image: str) -> str | None:
+    """The registry digest of ``base_image`` as the engine pulled it (its ``RepoDigests``), if any."""
+    name, at, pinned = base_image.partition("@")
+    if at:
+        return pinned if pinned.startswith("sha256:") else None
+    last = name.rsplit("/", 1)[-1]
+    repository = name.rsplit(":", 1)[0] if ":" in last else name
+    try:
+        repo_digests = client.images.get(base_image).attrs.get("RepoDigests") or []
+    except DockerException:
+        return None  # scratch, or gone already: the provenance just leaves the digest out
+    for entry in repo_digests:
+        entry_name, _, digest = entry.partition("@")
+        if entry_name == repository and digest.startswith("sha256:"):
+            return digest
+    return None
 
 
 def oci_labels(image: DockerImage, release: ReleaseVersion, created: datetime) -> dict[str, str]:
@@ -207,6 +239,7 @@ def build(image: DockerImage) -> list[PlatformExport]:
                 image_id = build_platform_image(
                     client, context, str(dockerfile), platform, labels, log, build_args=settings.IMAGE_BUILD_ARGS
                 )
+                base_digest = pulled_base_digest(client, base_image)
         except EngineUnavailable:
             log.flush()
             raise
@@ -216,7 +249,7 @@ def build(image: DockerImage) -> list[PlatformExport]:
         report_progress(image.pk, f"exporting {platform} ({number}/{len(platforms)})")
         exported = export_image(client, image_id, platform_dir(image, platform))
         log(f"==> {platform}: manifest {exported.manifest_digest}, {exported.size} bytes")
-        exports.append(PlatformExport(platform, exported))
+        exports.append(PlatformExport(platform, exported, base_digest))
     log.flush()
     return exports
 
@@ -263,29 +296,34 @@ class PushOutcome:
     build_date: datetime
     architecture: list[str]
     bytes_uploaded: int
+    signing: SigningRecord = UNSIGNED
 
     @property
     def changes(self) -> dict:
-        """The fields ``mark_available`` records."""
+        """The fields ``mark_available`` records, what was signed included."""
         return {
             "digest": self.digest,
             "size": self.size,
             "build_date": self.build_date,
             "architecture": self.architecture,
+            **self.signing.changes(with_provenance=True),
         }
 
 
 def push(image: DockerImage) -> PushOutcome:
-    """Push each platform by digest, then one index by digest, then the version tag; never overwrite.
+    """Push each platform by digest, then one index by digest, sign them (with ``SIGNING_KEY``),
+    then put the version tag; never overwrite.
 
-    A platform manifest already in the registry is not pushed again (a resumed push sends 0 bytes);
-    a version tag that points elsewhere fails the image before anything is written.
+    A platform manifest already in the registry is not pushed again (a resumed push sends 0 bytes),
+    nor is a signature or attestation already there; a version tag that points elsewhere fails
+    the image before anything is written.
     """
     repository = image.repository_path
     siblings = [
         f"{repository.rsplit('/', 1)[0]}/{name}"
         for name in DockerImage.objects.exclude(name=image.name).values_list("name", flat=True).distinct()
     ]
+    platforms = list(image.platform_digests)
     manifests = [
         PlatformManifest(
             digest=p["digest"],
@@ -321,6 +359,13 @@ def push(image: DockerImage) -> PushOutcome:
             )
         report_progress(image.pk, "pushing the image index")
         client.put_manifest(repository, index_digest, index, OCI_INDEX)
+        if signing_key() is not None:
+            report_progress(image.pk, "signing the index and platform manifests")
+        platform_refs = {
+            platform: ManifestRef(m.digest, m.media_type, m.size)
+            for platform, m in zip(platforms, manifests, strict=True)
+        }
+        signed = sign_pushed_image(client, image, ManifestRef(index_digest, OCI_INDEX, len(index)), platform_refs)
         report_progress(image.pk, f"tagging {image.tag}")
         client.put_manifest_immutable(repository, image.tag, index, OCI_INDEX)
     return PushOutcome(
@@ -329,6 +374,7 @@ def push(image: DockerImage) -> PushOutcome:
         build_date=datetime.fromisoformat(image.labels["org.opencontainers.image.created"].replace("Z", "+00:00")),
         architecture=sorted({m.architecture for m in manifests}, key=lambda a: (a != "amd64", a)),
         bytes_uploaded=uploaded,
+        signing=signed,
     )
 
 

@@ -185,6 +185,8 @@ CHANGES: dict[str, dict[str, Any]] = {
         "indexed_at": LATER,
         "state": ChartState.INVALID,
         "problems": ["rewritten"],
+        "signed_with": "f" * 64,
+        "signatures": {digest_of("repackaged"): {"of": "chart", "signature": digest_of("other sig")}},
         "created": LATER,
     },
     "releases_chartdependency": {
@@ -212,6 +214,9 @@ CHANGES: dict[str, dict[str, Any]] = {
         "build_date": LATER,
         "labels": {"org.opencontainers.image.version": "1.0.1"},
         "platform_digests": {"linux/amd64": {"digest": digest_of("amd64")}},
+        "signed_with": "f" * 64,
+        "signatures": {digest_of("rebuilt"): {"of": "index", "signature": digest_of("other sig")}},
+        "provenance": {"linux/amd64": {"payload": "", "payloadType": "x", "signatures": []}},
         "context_path": "other/",
         "dockerfile_path": "Other.Dockerfile",
         "state": ImageState.FAILED,
@@ -500,3 +505,15 @@ def test_migration_0013_is_reversible(alias):
     finally:
         call_command("migrate", "releases", database=alias, verbosity=0)
     assert set(trigger_definitions(alias)) == trigger_names(alias, TABLES)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", SQLITE])
+def test_migration_0014_freezes_the_signing_records_and_is_reversible(alias):
+    try:
+        call_command("migrate", "releases", "0013", database=alias, verbosity=0)
+        assert not any("signed_with" in definition for definition in trigger_definitions(alias).values())
+    finally:
+        call_command("migrate", "releases", database=alias, verbosity=0)
+    definitions = trigger_definitions(alias)
+    assert set(definitions) == trigger_names(alias, TABLES)
+    assert any("signed_with" in definition and "provenance" in definition for definition in definitions.values())

@@ -1,0 +1,65 @@
+"""What was signed at publication (key id, .sig/.att manifest digests, the SLSA provenance), frozen
+with the published row by the triggers of ``releases.db_triggers`` (``TABLES``).
+
+Reversible: migrating back to 0013 restores the triggers of 0013.
+"""
+
+from django.db import migrations, models
+
+from releases.db_triggers import freeze_signing_records, lift_for_signing_columns, restore_0013_triggers
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("releases", "0013_published_rows_immutable"),
+    ]
+
+    operations = [
+        migrations.RunPython(lift_for_signing_columns, restore_0013_triggers),
+        migrations.AddField(
+            model_name="dockerimage",
+            name="provenance",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="Per platform, the signed SLSA provenance attached to its manifest (DSSE envelope).",
+            ),
+        ),
+        migrations.AddField(
+            model_name="dockerimage",
+            name="signatures",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="Per signed manifest digest: what it is (index, platform or chart) and the digests of its cosign .sig (and .att) manifests as written at publication.",
+            ),
+        ),
+        migrations.AddField(
+            model_name="dockerimage",
+            name="signed_with",
+            field=models.CharField(
+                blank=True,
+                help_text="Id of the key that signed it (hex SHA-256 of the public key); empty: published unsigned.",
+                max_length=64,
+            ),
+        ),
+        migrations.AddField(
+            model_name="helmchart",
+            name="signatures",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="Per signed manifest digest: what it is (index, platform or chart) and the digests of its cosign .sig (and .att) manifests as written at publication.",
+            ),
+        ),
+        migrations.AddField(
+            model_name="helmchart",
+            name="signed_with",
+            field=models.CharField(
+                blank=True,
+                help_text="Id of the key that signed it (hex SHA-256 of the public key); empty: published unsigned.",
+                max_length=64,
+            ),
+        ),
+        migrations.RunPython(freeze_signing_records, lift_for_signing_columns),
+    ]

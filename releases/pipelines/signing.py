@@ -1,0 +1,201 @@
+"""Signing what the pipelines pushed, before a version tag points at it (cosign's scheme).
+
+``images.push`` calls :func:`sign_pushed_image` after the platform manifests and the index are in
+the registry by digest and before the version tag is put; ``charts`` calls :func:`sign_pushed_chart`
+the same way. So a version tag never points at unsigned content, and a task that crashed after
+signing and is delivered again adds nothing: signatures are deterministic (RFC 6979) and the
+provenance is made only of what the row recorded, so every append finds its layer already there.
+
+What gets signed, with ``SIGNING_KEY``:
+
+- every platform manifest, the image index and the chart manifest: a simple signing layer in
+  ``sha256-<hex>.sig`` naming the repository (``cosign verify --key``);
+- every platform manifest: an in-toto statement with a SLSA provenance v1 predicate, in a DSSE
+  envelope, in ``sha256-<hex>.att`` (``cosign verify-attestation --type slsaprovenance1``);
+  :func:`attach_sbom` is where the platform's SBOM joins it as a second attestation.
+
+Without a key nothing is written and the row says it was published unsigned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.conf import settings
+
+from ..locks import signing_lock
+from ..models import DockerImage, HelmChart, StateTransition
+from ..oci import RegistryClient
+from ..oci.manifest import ManifestRef, canonical_json
+from ..signing import (
+    SLSA_PROVENANCE_V1,
+    AttachResult,
+    Envelope,
+    attach_attestation,
+    in_toto_statement,
+    key_id,
+    sign_envelope,
+    sign_image,
+    slsa_provenance,
+)
+from ..signing_keys import signing_key
+from ..transitions import public_text
+from .source import release_of
+
+INDEX, CHART = "index", "chart"
+
+
+@dataclass(frozen=True)
+class SigningRecord:
+    """What was signed, saved with ``mark_available``/``mark_indexed`` in the same transaction.
+
+    ``signatures``: per manifest digest, ``{"of": "index" | <platform> | "chart", "signature":
+    <.sig manifest digest>, "attestation": <.att manifest digest>}`` (attestation for platforms
+    only); ``provenance``: per platform, the DSSE envelope of its SLSA provenance.
+    """
+
+    signed_with: str = ""
+    signatures: dict[str, dict[str, str]] = field(default_factory=dict)
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def changes(self, *, with_provenance: bool) -> dict[str, Any]:
+        fields: dict[str, Any] = {"signed_with": self.signed_with, "signatures": self.signatures}
+        if with_provenance:
+            fields["provenance"] = self.provenance
+        return fields
+
+
+UNSIGNED = SigningRecord()
+
+
+def build_type() -> str:
+    """The SLSA ``buildType`` of our image builds (a URI under the builder's id)."""
+    return f"{settings.PROVENANCE_BUILDER_ID.rstrip('/')}/build-types/docker-platform-image/v1"
+
+
+def sign_pushed_image(
+    client: RegistryClient, image: DockerImage, index: ManifestRef, platforms: Mapping[str, ManifestRef]
+) -> SigningRecord:
+    """Sign each platform manifest and attach its provenance (and SBOM), then sign the index.
+
+    ``index`` and ``platforms`` must already be in the image's repository (by digest). Returns
+    :data:`UNSIGNED` without a configured key. Registry errors propagate (the task retries or
+    fails the image; the tag has not been put).
+    """
+    key = signing_key()
+    if key is None:
+        return UNSIGNED
+    repository, reference = image.repository_path, image.repository
+    signatures: dict[str, dict[str, str]] = {}
+    provenance: dict[str, dict[str, Any]] = {}
+    with signing_lock(image.repository):
+        for platform, ref in sorted(platforms.items()):
+            signed = sign_image(client, repository, ref, key, reference)
+            envelope = provenance_envelope(image, platform, ref.digest, key)
+            attested = attach_attestation(client, repository, ref, envelope, signer=key.public_key())
+            attested = attach_sbom(client, image, platform, ref, key) or attested
+            signatures[ref.digest] = {
+                "of": platform,
+                "signature": signed.manifest_digest,
+                "attestation": attested.manifest_digest,
+            }
+            provenance[platform] = envelope.to_json()
+        signed = sign_image(client, repository, index, key, reference)
+        signatures[index.digest] = {"of": INDEX, "signature": signed.manifest_digest}
+    return SigningRecord(key_id(key), signatures, provenance)
+
+
+def sign_pushed_chart(client: RegistryClient, chart: HelmChart, manifest: ManifestRef) -> SigningRecord:
+    """Sign the chart manifest (in the chart's repository by digest); :data:`UNSIGNED` without a key."""
+    key = signing_key()
+    if key is None:
+        return UNSIGNED
+    with signing_lock(chart.repository):
+        signed = sign_image(client, chart.repository_path, manifest, key, chart.repository)
+    return SigningRecord(key_id(key), {manifest.digest: {"of": CHART, "signature": signed.manifest_digest}})
+
+
+def provenance_envelope(
+    image: DockerImage, platform: str, manifest_digest: str, key: ec.EllipticCurvePrivateKey
+) -> Envelope:
+    """The signed in-toto statement of ``platform``'s SLSA provenance, about ``manifest_digest``.
+
+    Made only of what the row recorded (times of the build's transitions, the commit, the base
+    image's digest), so signing it again gives the same bytes.
+    """
+    statement = in_toto_statement(
+        image.repository, manifest_digest, SLSA_PROVENANCE_V1, provenance_predicate(image, platform)
+    )
+    return sign_envelope(key, canonical_json(statement))
+
+
+def provenance_predicate(image: DockerImage, platform: str) -> dict[str, Any]:
+    """The SLSA provenance v1 predicate of one platform image of ``image``."""
+    release = release_of(image.tag)
+    started, finished = build_window(image)
+    described = (image.platform_digests or {}).get(platform) or {}
+    base_digest = described.get("base_image_digest") or _pinned_digest(image.base_image)
+    return slsa_provenance(
+        builder_id=settings.PROVENANCE_BUILDER_ID,
+        build_type=build_type(),
+        source_repository=public_text(settings.SOURCE_REPOSITORY_URL or ""),
+        commit_sha=release.commit_sha,
+        version=image.tag,
+        started_on=started,
+        finished_on=finished,
+        build_args={name: public_text(value) for name, value in settings.IMAGE_BUILD_ARGS.items()},
+        base_image=image.base_image or None,
+        base_image_digest=base_digest,
+        invocation_id=f"{image.repository}:{image.tag}/{platform}",
+    )
+
+
+def build_window(image: DockerImage) -> tuple[datetime, datetime]:
+    """When the build started and finished: the last ``start_build`` and ``start_scan``
+    transitions; the recorded build date for both when the row never went through them."""
+    moments = dict(
+        StateTransition.objects.filter(
+            content_type__app_label="releases",
+            content_type__model="dockerimage",
+            object_id=image.pk,
+            transition__in=["start_build", "start_scan"],
+        )
+        .order_by("at", "pk")
+        .values_list("transition", "at")
+    )
+    fallback = image.build_date or _label_date(image)
+    started = moments.get("start_build", fallback)
+    finished = moments.get("start_scan", fallback)
+    return started, max(started, finished)
+
+
+def _label_date(image: DockerImage) -> datetime:
+    created = (image.labels or {}).get("org.opencontainers.image.created", "")
+    return datetime.fromisoformat(created.replace("Z", "+00:00"))
+
+
+def _pinned_digest(reference: str) -> str | None:
+    _, at, digest = (reference or "").partition("@")
+    return digest if at and digest.startswith("sha256:") else None
+
+
+def attach_sbom(
+    client: RegistryClient, image: DockerImage, platform: str, manifest: ManifestRef, key: ec.EllipticCurvePrivateKey
+) -> AttachResult | None:
+    """Where the platform image's SBOM is attached as a signed SPDX attestation; ``None`` until then.
+
+    The SBOM generator (``releases.imagebuild.sbom.generate_sbom(layout_dir) -> dict``, SPDX JSON)
+    is not on this branch yet. When it is: generate it from ``images.platform_dir(image, platform)``
+    (present until ``mark_available``), attest it like the provenance with predicate type
+    ``https://spdx.dev/Document`` (:data:`SPDX_PREDICATE_TYPE`), deterministically so a redelivered
+    push adds nothing, and return the ``AttachResult`` (its ``.att`` digest is then recorded).
+    """
+    return None
+
+
+#: The in-toto predicate type of an SPDX SBOM (what ``cosign attest --type spdxjson`` writes).
+SPDX_PREDICATE_TYPE = "https://spdx.dev/Document"
