@@ -10,6 +10,7 @@ finished is never rebuilt.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -17,11 +18,11 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
-from docker.errors import DockerException
 
 from ..choices import MOVING_TAG, ImageState
 from ..imagebuild import (
@@ -42,12 +43,12 @@ from ..imagebuild import (
 from ..imagebuild.export import OCI_CONFIG, Blob, load_export
 from ..locks import IMAGE_LOCK, engine_lock, exclusive
 from ..models import DockerImage, ReleaseVersion
-from ..oci import PlatformManifest, RegistryError, RegistryUnavailable, TagConflict, build_index
+from ..oci import PlatformManifest, RegistryClient, RegistryError, RegistryUnavailable, TagConflict, build_index
 from ..oci.digest import sha256_digest
 from ..oci.manifest import ManifestRef
 from ..oci.media_types import OCI_INDEX
 from ..redaction import redact_url
-from ..registry_client import registry_client
+from ..registry_client import registry_client, split_location
 from ..signing import SigningError
 from ..signing_keys import signing_key
 from ..transitions import fire_transition, public_text, record_artifact
@@ -58,6 +59,8 @@ from .signing import UNSIGNED, SigningRecord, sign_pushed_image
 from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
+
+logger = logging.getLogger(__name__)
 
 
 class BuildLog:
@@ -179,22 +182,38 @@ def describe(exported: ExportedImage, *, base_image_digest: str | None = None) -
     return described
 
 
-def pulled_base_digest(client, base_image: str) -> str | None:
-    """The registry digest of ``base_image`` as the engine pulled it (its ``RepoDigests``), if any."""
+def base_image_digest(base_image: str) -> str | None:
+    """The digest ``base_image`` resolves to in its registry now (its pinned digest when it has one).
+
+    Asked right before the build pulls it, for the provenance; ``None`` when the registry cannot
+    say (unreachable, private, ``scratch``). Our own registry is asked with our credentials, any
+    other anonymously: credentials never go to a host they were not configured for.
+    """
     name, at, pinned = base_image.partition("@")
     if at:
         return pinned if pinned.startswith("sha256:") else None
-    last = name.rsplit("/", 1)[-1]
-    repository = name.rsplit(":", 1)[0] if ":" in last else name
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        host, path = first, rest
+    else:
+        host, path = "registry-1.docker.io", name if slash else f"library/{name}"
+    last = path.rsplit("/", 1)[-1]
+    repository, tag = path.rsplit(":", 1) if ":" in last else (path, "latest")
+    if name == "scratch" or not repository:
+        return None
+    own_host = split_location(settings.REGISTRY_NAMESPACE)[0]
+    client = (
+        registry_client(host)
+        if host == own_host
+        else RegistryClient(host, insecure_hosts=settings.REGISTRY_INSECURE_HOSTS, retries=0, timeout=10.0)
+    )
     try:
-        repo_digests = client.images.get(base_image).attrs.get("RepoDigests") or []
-    except DockerException:
-        return None  # scratch, or gone already: the provenance just leaves the digest out
-    for entry in repo_digests:
-        entry_name, _, digest = entry.partition("@")
-        if entry_name == repository and digest.startswith("sha256:"):
-            return digest
-    return None
+        with client:
+            found = client.head_manifest(repository, tag)
+    except (RegistryError, ValueError, httpx.HTTPError) as error:
+        logger.info("base image %s: digest unknown (%s)", base_image, public_text(str(error)))
+        return None
+    return found.digest if found is not None else None
 
 
 def oci_labels(image: DockerImage, release: ReleaseVersion, created: datetime) -> dict[str, str]:
@@ -229,6 +248,7 @@ def build(image: DockerImage) -> list[PlatformExport]:
     labels = oci_labels(image, release, datetime.now(UTC).replace(microsecond=0))
     DockerImage.objects.filter(pk=image.pk).update(base_image=base_image, labels=labels, build_log="")
     client = connect_engine(settings.DOCKER_HOST, timeout=120)
+    base_digest = base_image_digest(base_image)
     exports = []
     platforms = settings.IMAGE_PLATFORMS
     for number, platform in enumerate(platforms, 1):
@@ -239,7 +259,6 @@ def build(image: DockerImage) -> list[PlatformExport]:
                 image_id = build_platform_image(
                     client, context, str(dockerfile), platform, labels, log, build_args=settings.IMAGE_BUILD_ARGS
                 )
-                base_digest = pulled_base_digest(client, base_image)
         except EngineUnavailable:
             log.flush()
             raise

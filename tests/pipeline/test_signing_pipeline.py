@@ -1,0 +1,210 @@
+"""Publishing with ``SIGNING_KEY``, against real dockerd, docker-registry, helm and openssl: every
+index, platform manifest and chart manifest carries a cosign signature that openssl verifies with
+the public key (and no other), each platform its signed SLSA provenance, all before the version
+tag is put; a redelivered push adds nothing; without a key the release is published unsigned."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from releases.charts import oci_tag
+from releases.choices import ChartState, ImageState
+from releases.oci import RegistryUnavailable
+from releases.pipelines.charts import run_chart_pipeline
+from releases.pipelines.images import push
+from releases.pipelines.signing import build_type
+from releases.signing import (
+    SLSA_PROVENANCE_V1,
+    attestation_tag,
+    key_id,
+    parse_simple_signing_payload,
+    read_attestations,
+    read_signatures,
+    signature_tag,
+)
+from releases.tasks import build_image, publish_chart
+from tests.fixtures.proxy import BreakingProxy
+from tests.pipeline.test_chart_pipeline import ChartSource, chart_repository, plan_chart
+from tests.pipeline.test_chart_pipeline import registry as chart_registry
+from tests.pipeline.test_image_pipeline import pipeline, queue_image, registry_client, repository  # noqa: F401
+from tests.signing.conftest import KeyPair, OpenSSL, make_key_pair
+
+pytestmark = [pytest.mark.django_db, pytest.mark.services]
+
+
+@pytest.fixture
+def openssl(tmp_path) -> OpenSSL:
+    workdir = tmp_path / "openssl"
+    workdir.mkdir()
+    return OpenSSL(workdir)
+
+
+@pytest.fixture
+def release_key(settings, tmp_path) -> KeyPair:
+    """``SIGNING_KEY`` set to a fresh P-256 key (as settings would load it)."""
+    pair = make_key_pair(tmp_path, "release")
+    settings.SIGNING_KEY = str(pair.private_path)
+    settings.SIGNING_PRIVATE_KEY = pair.private_key
+    settings.TRUSTED_PUBLIC_KEYS = []
+    return pair
+
+
+@pytest.fixture
+def other_key(tmp_path) -> KeyPair:
+    return make_key_pair(tmp_path, "someone-else")
+
+
+def test_signed_image_every_manifest_verifies_with_openssl_and_the_provenance_names_the_commit(
+    pipeline,  # noqa: F811
+    settings,
+    release_key,
+    other_key,
+    openssl,
+    multiarch_base_image,
+):
+    # Given a key and a queued image of a real commit
+    settings.IMAGE_BUILD_ARGS = {"APP_MODE": "production"}
+    sha = pipeline.backend()
+    image = queue_image(sha)
+
+    # When the image is built and pushed
+    assert build_image.apply(args=[image.pk]).get() == ImageState.AVAILABLE
+
+    # Then the index and every platform manifest carry one signature by the key, over cosign's payload
+    image.refresh_from_db()
+    repo = repository(settings)
+    platform_digests = {platform: described["digest"] for platform, described in image.platform_digests.items()}
+    assert len(platform_digests) == 2
+    with registry_client(settings) as client:
+        for digest in [image.digest, *platform_digests.values()]:
+            (layer,) = read_signatures(client, repo, digest)
+            claim = parse_simple_signing_payload(layer.payload)
+            assert (claim.manifest_digest, claim.docker_reference) == (digest, image.repository)
+            assert openssl.verify(release_key.public_path, layer.payload, layer.signature)
+            assert not openssl.verify(other_key.public_path, layer.payload, layer.signature)
+
+        # And every platform manifest a DSSE-signed SLSA provenance about exactly that manifest
+        for platform, digest in platform_digests.items():
+            (attestation,) = read_attestations(client, repo, digest)
+            envelope = attestation.envelope
+            (signature,) = envelope.signatures
+            assert openssl.verify(release_key.public_path, envelope.pae(), signature.sig)
+            assert not openssl.verify(other_key.public_path, envelope.pae(), signature.sig)
+            assert not openssl.verify(release_key.public_path, envelope.payload, signature.sig)  # the PAE, not the body
+            statement = json.loads(envelope.payload)
+            assert statement["subject"] == [{"name": image.repository, "digest": {"sha256": digest.split(":")[1]}}]
+            assert statement["predicateType"] == attestation.predicate_type == SLSA_PROVENANCE_V1
+            build = statement["predicate"]["buildDefinition"]
+            assert build["buildType"] == build_type()
+            assert build["externalParameters"]["source"] == {"repository": pipeline.url, "commit": sha}
+            assert build["externalParameters"]["version"] == "1.0.0"
+            assert build["externalParameters"]["buildArgs"] == {"APP_MODE": "production"}
+            base = build["resolvedDependencies"][1]
+            pulled = {multiarch_base_image.index_digest, *multiarch_base_image.manifest_digests.values()}
+            assert base["name"] == pipeline.base_image and f"sha256:{base['digest']['sha256']}" in pulled
+            run = statement["predicate"]["runDetails"]
+            assert run["builder"]["id"] == settings.PROVENANCE_BUILDER_ID
+            assert run["metadata"]["startedOn"] <= run["metadata"]["finishedOn"]
+            assert image.provenance[platform] == envelope.to_json()
+        tags = set(client.list_tags(repo))
+
+    # And the row says what was signed, with the digests of the .sig/.att manifests
+    assert image.signed_with == key_id(release_key.private_key)
+    assert image.signatures[image.digest]["of"] == "index"
+    assert {entry["of"] for entry in image.signatures.values()} == {"index", *platform_digests}
+    assert tags == {
+        "1.0.0",
+        "latest",
+        *(signature_tag(d) for d in [image.digest, *platform_digests.values()]),
+        *(attestation_tag(d) for d in platform_digests.values()),
+    }
+
+    # And a push delivered again (as after a crash between signing and mark_available) adds no layer
+    again = push(image)
+    assert again.signing.signatures == image.signatures
+    with registry_client(settings) as client:
+        for digest in [image.digest, *platform_digests.values()]:
+            assert len(read_signatures(client, repo, digest)) == 1
+        for digest in platform_digests.values():
+            assert len(read_attestations(client, repo, digest)) == 1
+
+
+def test_without_a_key_the_image_is_published_unsigned(pipeline, settings):  # noqa: F811
+    settings.SIGNING_PRIVATE_KEY = None
+    image = queue_image(pipeline.backend())
+
+    assert build_image.apply(args=[image.pk]).get() == ImageState.AVAILABLE
+
+    image.refresh_from_db()
+    assert (image.signed_with, image.signatures, image.provenance, image.is_signed) == ("", {}, {}, False)
+    with registry_client(settings) as client:
+        assert sorted(client.list_tags(repository(settings))) == ["1.0.0", "latest"]
+
+
+@pytest.fixture
+def chart_source_behind_proxy(settings, tmp_path, oci_registry, helm_bin):
+    """The chart source, with the registry reached through a recording proxy."""
+    proxy = BreakingProxy(oci_registry.url, lambda method, path, number: "forward")
+    settings.REGISTRY_NAMESPACE = f"{proxy.host}/c{uuid.uuid4().hex[:10]}"
+    settings.HELM_BIN = helm_bin
+    settings.BUILD_WORKDIR = tmp_path / "builds"
+    source = ChartSource(tmp_path / "source")
+    settings.SOURCE_REPOSITORY_URL = f"file://{source.root}"
+    yield source, proxy
+    proxy.close()
+
+
+def test_signed_chart_manifest_verifies_and_is_signed_before_its_version_tag(
+    chart_source_behind_proxy, settings, release_key, other_key, openssl
+):
+    source, proxy = chart_source_behind_proxy
+    chart = plan_chart(source.commit())
+
+    assert publish_chart.apply(args=[chart.pk]).get() == ChartState.INDEXED
+
+    chart.refresh_from_db()
+    repo = chart_repository(settings)
+    with chart_registry(settings) as client:
+        (layer,) = read_signatures(client, repo, chart.digest)
+    assert parse_simple_signing_payload(layer.payload).manifest_digest == chart.digest
+    assert openssl.verify(release_key.public_path, layer.payload, layer.signature)
+    assert not openssl.verify(other_key.public_path, layer.payload, layer.signature)
+    assert chart.signed_with == key_id(release_key.private_key)
+    assert chart.signatures == {chart.digest: {"of": "chart", "signature": chart.signatures[chart.digest]["signature"]}}
+    # The manifest went up by digest, then its .sig, and only then the version tag
+    puts = [path for method, path, _, status in proxy.requests if method == "PUT" and "/manifests/" in path]
+    version_put = puts.index(f"/v2/{repo}/manifests/{oci_tag(chart.chart_version)}")
+    sig_put = puts.index(f"/v2/{repo}/manifests/{signature_tag(chart.digest)}")
+    assert puts.index(f"/v2/{repo}/manifests/{chart.digest}") < sig_put < version_put
+
+
+def test_a_chart_upload_redelivered_after_signing_adds_no_second_signature(
+    chart_source_behind_proxy, settings, release_key
+):
+    # Given an upload that signed the manifest and then lost the registry before the version tag
+    source, proxy = chart_source_behind_proxy
+    chart = plan_chart(source.commit())
+    tag_put = f"/manifests/{oci_tag(chart.chart_version)}"
+    proxy.rule = lambda method, path, number: "503" if method == "PUT" and path.endswith(tag_put) else "forward"
+    with pytest.raises(RegistryUnavailable):
+        run_chart_pipeline(chart.pk)
+    chart.refresh_from_db()
+    assert chart.state == ChartState.UPLOADING
+    with chart_registry(settings) as client:
+        tags = client.list_tags(chart_repository(settings))
+        (signed,) = [tag for tag in tags if tag.endswith(".sig")]
+        assert oci_tag(chart.chart_version) not in tags  # signed, never tagged
+        (first,) = read_signatures(client, chart_repository(settings), "sha256:" + signed[7:-4])
+
+    # When the task is delivered again with the registry back
+    proxy.rule = lambda method, path, number: "forward"
+    assert publish_chart.apply(args=[chart.pk]).get() == ChartState.INDEXED
+
+    # Then the chart is signed once, with the same signature
+    chart.refresh_from_db()
+    with chart_registry(settings) as client:
+        assert read_signatures(client, chart_repository(settings), chart.digest) == [first]
+    assert chart.signed_with == key_id(release_key.private_key)
