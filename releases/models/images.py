@@ -92,13 +92,7 @@ class DockerImage(RegistryArtifact):
     class Meta:
         ordering = ["name", "-created"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["registry", "name", "tag"],
-                name="image_tag_unique",
-                violation_error_message=(
-                    "this image tag already exists; published versions are immutable, publish a new version instead"
-                ),
-            ),
+            RegistryArtifact.version_once("tag", "image_tag_unique", "image tag"),
             models.CheckConstraint(
                 condition=~Q(state=ImageState.AVAILABLE)
                 | (Q(digest__regex=SHA256_DIGEST_PATTERN) & Q(size__gt=0) & Q(build_date__isnull=False)),
