@@ -14,7 +14,6 @@ socket...) is refused before a byte of it is read (see :mod:`releases.charts.con
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import stat
@@ -27,6 +26,7 @@ import yaml
 from releases.charts.confine import chart_path_problems
 from releases.charts.helmignore import IgnoreRules, chart_files
 from releases.charts.yamlio import load_yaml
+from releases.oci.digest import sha256_digest
 
 FIXED_MTIME = 0
 GZIP_LEVEL = 9
@@ -113,4 +113,4 @@ def package_chart(chart_dir: Path) -> PackagedChart:
             executable = bool(os.stat(source).st_mode & stat.S_IXUSR)
             tar.addfile(_tar_info(f"{name}/{relpath}", len(content), executable), io.BytesIO(content))
     data = raw.getvalue()
-    return PackagedChart(name=name, version=version, data=data, digest="sha256:" + hashlib.sha256(data).hexdigest())
+    return PackagedChart(name=name, version=version, data=data, digest=sha256_digest(data))

@@ -121,6 +121,17 @@ class RegistryArtifact(StatefulModel):
         return f"{self.repository}@{self.digest}"
 
     @staticmethod
+    def version_once(version_field: str, name: str, noun: str) -> models.UniqueConstraint:
+        """One row per (registry, name, version): a version is published once."""
+        return models.UniqueConstraint(
+            fields=["registry", "name", version_field],
+            name=name,
+            violation_error_message=(
+                f"this {noun} already exists; published versions are immutable, publish a new version instead"
+            ),
+        )
+
+    @staticmethod
     def registry_constraints(prefix: str, states: type[models.TextChoices]) -> list[models.BaseConstraint]:
         """The checks every registry artifact table carries, named ``<prefix>_...``."""
         return [

@@ -78,13 +78,7 @@ class HelmChart(RegistryArtifact):
     class Meta:
         ordering = ["name", "-created"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["registry", "name", "chart_version"],
-                name="chart_version_unique",
-                violation_error_message=(
-                    "this chart version already exists; published versions are immutable, publish a new version instead"
-                ),
-            ),
+            RegistryArtifact.version_once("chart_version", "chart_version_unique", "chart version"),
             models.CheckConstraint(
                 condition=~Q(state=ChartState.INDEXED) | Q(digest__regex=SHA256_DIGEST_PATTERN),
                 name="chart_indexed_has_digest",

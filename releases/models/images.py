@@ -51,7 +51,8 @@ class DockerImage(RegistryArtifact):
           +----------+-----------+-----------+--> failed --retry--> queued
 
     ``available`` is final: from then on the tag is immutable (unless it is ``latest``): its
-    digest, name, tag and registry never change, enforced by ``save()`` and a database trigger.
+    digest, name, tag and registry never change (``save()`` says so in words), and a database
+    trigger freezes every content column and its env-var links (``releases.db_triggers``).
     Refuses: a tag that is neither semver nor ``latest``; a registry outside
     ``REGISTRY_NAMESPACE``; architectures without amd64; a non-positive size; an invalid digest;
     ``available`` without digest, size and build date.
@@ -96,13 +97,7 @@ class DockerImage(RegistryArtifact):
     class Meta:
         ordering = ["name", "-created"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["registry", "name", "tag"],
-                name="image_tag_unique",
-                violation_error_message=(
-                    "this image tag already exists; published versions are immutable, publish a new version instead"
-                ),
-            ),
+            RegistryArtifact.version_once("tag", "image_tag_unique", "image tag"),
             models.CheckConstraint(
                 condition=~Q(state=ImageState.AVAILABLE)
                 | (Q(digest__regex=SHA256_DIGEST_PATTERN) & Q(size__gt=0) & Q(build_date__isnull=False)),
