@@ -393,7 +393,10 @@ def push(image: DockerImage) -> PushOutcome:
             platform: ManifestRef(m.digest, m.media_type, m.size)
             for platform, m in zip(platforms, manifests, strict=True)
         }
-        signed = sign_pushed_image(client, image, ManifestRef(index_digest, OCI_INDEX, len(index)), platform_refs)
+        layouts = {platform: platform_dir(image, platform) for platform in platforms}
+        signed = sign_pushed_image(
+            client, image, ManifestRef(index_digest, OCI_INDEX, len(index)), platform_refs, layouts
+        )
         report_progress(image.pk, f"tagging {image.tag}")
         client.put_manifest_immutable(repository, image.tag, index, OCI_INDEX)
     return PushOutcome(

@@ -11,8 +11,8 @@ What gets signed, with ``SIGNING_KEY``:
 - every platform manifest, the image index and the chart manifest: a simple signing layer in
   ``sha256-<hex>.sig`` naming the repository (``cosign verify --key``);
 - every platform manifest: an in-toto statement with a SLSA provenance v1 predicate, in a DSSE
-  envelope, in ``sha256-<hex>.att`` (``cosign verify-attestation --type slsaprovenance1``);
-  :func:`attach_sbom` is where the platform's SBOM joins it as a second attestation.
+  envelope, in ``sha256-<hex>.att`` (``cosign verify-attestation --type slsaprovenance1``), and
+  its SBOM (SPDX JSON by syft, :func:`attach_sbom`) as a second attestation (``--type spdxjson``).
 
 Without a key nothing is written and the row says it was published unsigned.
 """
@@ -22,18 +22,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 
+from ..imagebuild import generate_sbom
 from ..locks import signing_lock
 from ..models import DockerImage, HelmChart, StateTransition
 from ..oci import RegistryClient
 from ..oci.manifest import ManifestRef, canonical_json
 from ..signing import (
     SLSA_PROVENANCE_V1,
-    AttachResult,
     Envelope,
     attach_attestation,
     in_toto_statement,
@@ -41,12 +42,15 @@ from ..signing import (
     sign_envelope,
     sign_image,
     slsa_provenance,
+    verify_image_attestations,
 )
 from ..signing_keys import signing_key
 from ..transitions import public_text
 from .source import release_of
 
 INDEX, CHART = "index", "chart"
+#: The in-toto predicate type of an SPDX SBOM (what ``cosign attest --type spdxjson`` writes).
+SPDX_PREDICATE_TYPE = "https://spdx.dev/Document"
 
 
 @dataclass(frozen=True)
@@ -78,13 +82,18 @@ def build_type() -> str:
 
 
 def sign_pushed_image(
-    client: RegistryClient, image: DockerImage, index: ManifestRef, platforms: Mapping[str, ManifestRef]
+    client: RegistryClient,
+    image: DockerImage,
+    index: ManifestRef,
+    platforms: Mapping[str, ManifestRef],
+    layouts: Mapping[str, Path],
 ) -> SigningRecord:
-    """Sign each platform manifest and attach its provenance (and SBOM), then sign the index.
+    """Sign each platform manifest and attach its provenance and SBOM, then sign the index.
 
-    ``index`` and ``platforms`` must already be in the image's repository (by digest). Returns
-    :data:`UNSIGNED` without a configured key. Registry errors propagate (the task retries or
-    fails the image; the tag has not been put).
+    ``index`` and ``platforms`` must already be in the image's repository (by digest);
+    ``layouts`` are the platforms' OCI layouts the SBOMs are made from. Returns :data:`UNSIGNED`
+    without a configured key. Registry errors propagate (the task retries or fails the image; the
+    tag has not been put).
     """
     key = signing_key()
     if key is None:
@@ -97,12 +106,8 @@ def sign_pushed_image(
             signed = sign_image(client, repository, ref, key, reference)
             envelope = provenance_envelope(image, platform, ref.digest, key)
             attested = attach_attestation(client, repository, ref, envelope, signer=key.public_key())
-            attested = attach_sbom(client, image, platform, ref, key) or attested
-            signatures[ref.digest] = {
-                "of": platform,
-                "signature": signed.manifest_digest,
-                "attestation": attested.manifest_digest,
-            }
+            attestations = attach_sbom(client, image, ref, key, layouts[platform]) or attested.manifest_digest
+            signatures[ref.digest] = {"of": platform, "signature": signed.manifest_digest, "attestation": attestations}
             provenance[platform] = envelope.to_json()
         signed = sign_image(client, repository, index, key, reference)
         signatures[index.digest] = {"of": INDEX, "signature": signed.manifest_digest}
@@ -184,18 +189,28 @@ def _pinned_digest(reference: str) -> str | None:
 
 
 def attach_sbom(
-    client: RegistryClient, image: DockerImage, platform: str, manifest: ManifestRef, key: ec.EllipticCurvePrivateKey
-) -> AttachResult | None:
-    """Where the platform image's SBOM is attached as a signed SPDX attestation; ``None`` until then.
+    client: RegistryClient,
+    image: DockerImage,
+    manifest: ManifestRef,
+    key: ec.EllipticCurvePrivateKey,
+    layout_dir: Path,
+) -> str:
+    """Attach the platform image's SBOM (SPDX JSON by syft, from its OCI layout ``layout_dir``) as a
+    signed in-toto attestation of predicate type :data:`SPDX_PREDICATE_TYPE`; return the ``.att``
+    manifest's digest.
 
-    The SBOM generator (``releases.imagebuild.sbom.generate_sbom(layout_dir) -> dict``, SPDX JSON)
-    is not on this branch yet. When it is: generate it from ``images.platform_dir(image, platform)``
-    (present until ``mark_available``), attest it like the provenance with predicate type
-    ``https://spdx.dev/Document`` (:data:`SPDX_PREDICATE_TYPE`), deterministically so a redelivered
-    push adds nothing, and return the ``AttachResult`` (its ``.att`` digest is then recorded).
+    syft stamps every document with a creation time and a random namespace, so the same image
+    never gives the same bytes twice: an SBOM attestation by this key that already verifies is
+    kept (a redelivered push adds nothing) and syft does not run again. Refuses
+    (:class:`~releases.imagebuild.ImageBuildError`) a missing layout and a failing syft.
     """
-    return None
-
-
-#: The in-toto predicate type of an SPDX SBOM (what ``cosign attest --type spdxjson`` writes).
-SPDX_PREDICATE_TYPE = "https://spdx.dev/Document"
+    repository = image.repository_path
+    found = verify_image_attestations(
+        client, repository, manifest.digest, [key.public_key()], predicate_type=SPDX_PREDICATE_TYPE
+    )
+    if found.ok and found.manifest_digest:
+        return found.manifest_digest
+    sbom = generate_sbom(layout_dir, source_name=image.repository, source_version=image.tag)
+    statement = in_toto_statement(image.repository, manifest.digest, SPDX_PREDICATE_TYPE, sbom)
+    envelope = sign_envelope(key, canonical_json(statement))
+    return attach_attestation(client, repository, manifest, envelope, signer=key.public_key()).manifest_digest

@@ -15,7 +15,7 @@ from releases.choices import ChartState, ImageState
 from releases.oci import RegistryUnavailable
 from releases.pipelines.charts import run_chart_pipeline
 from releases.pipelines.images import push
-from releases.pipelines.signing import build_type
+from releases.pipelines.signing import SPDX_PREDICATE_TYPE, build_type
 from releases.signing import (
     SLSA_PROVENANCE_V1,
     attestation_tag,
@@ -86,14 +86,21 @@ def test_signed_image_every_manifest_verifies_with_openssl_and_the_provenance_na
             assert openssl.verify(release_key.public_path, layer.payload, layer.signature)
             assert not openssl.verify(other_key.public_path, layer.payload, layer.signature)
 
-        # And every platform manifest a DSSE-signed SLSA provenance about exactly that manifest
+        # And every platform manifest a DSSE-signed SLSA provenance and SBOM about exactly that manifest
         for platform, digest in platform_digests.items():
-            (attestation,) = read_attestations(client, repo, digest)
+            attestations = {layer.predicate_type: layer for layer in read_attestations(client, repo, digest)}
+            assert set(attestations) == {SLSA_PROVENANCE_V1, SPDX_PREDICATE_TYPE}
+            for layer in attestations.values():
+                (signature,) = layer.envelope.signatures
+                assert openssl.verify(release_key.public_path, layer.envelope.pae(), signature.sig)
+                assert not openssl.verify(other_key.public_path, layer.envelope.pae(), signature.sig)
+                assert not openssl.verify(release_key.public_path, layer.envelope.payload, signature.sig)  # PAE only
+                subjects = json.loads(layer.envelope.payload)["subject"]
+                assert subjects == [{"name": image.repository, "digest": {"sha256": digest.split(":")[1]}}]
+            sbom = json.loads(attestations[SPDX_PREDICATE_TYPE].envelope.payload)["predicate"]
+            assert sbom["spdxVersion"].startswith("SPDX-") and sbom["name"].startswith(image.repository)
+            attestation = attestations[SLSA_PROVENANCE_V1]
             envelope = attestation.envelope
-            (signature,) = envelope.signatures
-            assert openssl.verify(release_key.public_path, envelope.pae(), signature.sig)
-            assert not openssl.verify(other_key.public_path, envelope.pae(), signature.sig)
-            assert not openssl.verify(release_key.public_path, envelope.payload, signature.sig)  # the PAE, not the body
             statement = json.loads(envelope.payload)
             assert statement["subject"] == [{"name": image.repository, "digest": {"sha256": digest.split(":")[1]}}]
             assert statement["predicateType"] == attestation.predicate_type == SLSA_PROVENANCE_V1
@@ -129,7 +136,7 @@ def test_signed_image_every_manifest_verifies_with_openssl_and_the_provenance_na
         for digest in [image.digest, *platform_digests.values()]:
             assert len(read_signatures(client, repo, digest)) == 1
         for digest in platform_digests.values():
-            assert len(read_attestations(client, repo, digest)) == 1
+            assert len(read_attestations(client, repo, digest)) == 2
 
 
 def test_without_a_key_the_image_is_published_unsigned(pipeline, settings):  # noqa: F811
