@@ -1,7 +1,8 @@
 """What was signed at publication (key id, .sig/.att manifest digests, the SLSA provenance), frozen
 with the published row by the triggers of ``releases.db_triggers`` (``TABLES``).
 
-Reversible: migrating back to 0013 restores the triggers of 0013.
+The audit's finding types for signatures and attestations. Reversible: migrating back to 0013
+restores the triggers of 0013.
 """
 
 from django.db import migrations, models
@@ -59,6 +60,24 @@ class Migration(migrations.Migration):
                 blank=True,
                 help_text="Id of the key that signed it (hex SHA-256 of the public key); empty: published unsigned.",
                 max_length=64,
+            ),
+        ),
+        migrations.AlterField(
+            model_name="auditfinding",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("mismatch", "Mismatch"),
+                    ("missing", "Missing"),
+                    ("platform_drift", "Platform Drift"),
+                    ("chart_app_version_broken", "Chart App Version Broken"),
+                    ("latest_behind", "Latest Behind"),
+                    ("unreachable", "Unreachable"),
+                    ("signature_missing", "Signature Missing"),
+                    ("signature_invalid", "Signature Invalid"),
+                    ("attestation_missing", "Attestation Missing"),
+                ],
+                max_length=32,
             ),
         ),
         migrations.RunPython(freeze_signing_records, lift_for_signing_columns),

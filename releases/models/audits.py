@@ -48,6 +48,9 @@ class AuditFinding(models.Model):
         CHART_APP_VERSION_BROKEN = "chart_app_version_broken"
         LATEST_BEHIND = "latest_behind"
         UNREACHABLE = "unreachable"
+        SIGNATURE_MISSING = "signature_missing"
+        SIGNATURE_INVALID = "signature_invalid"
+        ATTESTATION_MISSING = "attestation_missing"
 
     class Severity(models.TextChoices):
         CRITICAL = "critical"

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
 
 from django.conf import settings
 from django.db import transaction
@@ -25,7 +27,20 @@ from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, MOVING_TAG, ImageState
 from ..locks import AUDIT_LOCK, exclusive
 from ..models import AuditFinding, AuditRun, DockerImage, HelmChart
 from ..notifications import notify
+from ..oci import RegistryClient
 from ..registry_client import registry_client, split_location
+from ..signing import (
+    SLSA_PROVENANCE_V1,
+    PublicKeyLike,
+    VerificationStatus,
+    attestation_tag,
+    key_id,
+    signature_tag,
+    verify_image_attestations,
+    verify_image_signatures,
+)
+from ..signing_keys import signing_configured, trusted_keys
+from .signing import INDEX, SPDX_PREDICATE_TYPE
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +49,12 @@ SEVERITY = {Type.LATEST_BEHIND: Severity.WARNING}
 # What one tag's result can say; a result closes the open findings of these types it no longer shows.
 TAG_TYPES = (Type.MISMATCH, Type.MISSING, Type.PLATFORM_DRIFT, Type.UNREACHABLE)
 LATEST_TYPES = (Type.LATEST_BEHIND, Type.UNREACHABLE)
+SIGNATURE_TYPES = (Type.SIGNATURE_MISSING, Type.SIGNATURE_INVALID)
+ATTESTATION_TYPES = (Type.ATTESTATION_MISSING,)
+#: Keys of the ``.sig``/``.att`` tags in the audit's stream: ``sig:<owner>:<pk>:<version>:<of>``.
+SIGNATURE_KEYS = ("sig:", "att:")
+#: The attestations every signed platform image carries.
+REQUIRED_ATTESTATIONS = (SLSA_PROVENANCE_V1, SPDX_PREDICATE_TYPE)
 
 
 class AuditAlreadyRunning(Exception):
@@ -114,7 +135,15 @@ class FindingBook:
         self.resolved = 0
 
     def record(
-        self, repository: str, tag: str, checked_types: tuple[str, ...], problems, *, image_pk=None, chart_pk=None
+        self,
+        repository: str,
+        tag: str,
+        checked_types: tuple[str, ...],
+        problems,
+        *,
+        image_pk=None,
+        chart_pk=None,
+        artifact: str | None = None,
     ) -> None:
         now = timezone.now()
         found = {problem[0] for problem in problems}
@@ -127,7 +156,7 @@ class FindingBook:
                     severity=SEVERITY.get(kind, Severity.CRITICAL),
                     repository=repository,
                     tag=tag,
-                    artifact=f"{repository}:{tag}",
+                    artifact=artifact or f"{repository}:{tag}",
                     docker_image_id=image_pk,
                     helm_chart_id=chart_pk,
                     expected=expected,
@@ -176,10 +205,19 @@ def run_audit(*, triggered_by: str = "", on_progress: Callable[[int, int], None]
         total = DockerImage.objects.immutable_tags().count() + HelmChart.objects.indexed().count() + latest_tags
         checked = 0
         unavailable_versions: set[str] = set()
+        trusted = trusted_keys()
+        trusted_ids = frozenset(key_id(key) for key in trusted)
         for host in registry_hosts():
             with registry_client(host) as client:
-                for result in audit_tags(client, expected_tags(host), concurrency=settings.AUDIT_CONCURRENCY):
+                unrecorded: list[SignedManifest] = []
+                expected = chain(expected_tags(host), signature_tags(host, trusted_ids, unrecorded))
+                for result in audit_tags(client, expected, concurrency=settings.AUDIT_CONCURRENCY):
                     checked += 1
+                    if result.expected.key.startswith(SIGNATURE_KEYS):
+                        record_signature_result(book, client, host, trusted, result)
+                        if on_progress:
+                            on_progress(checked, max(total, checked))
+                        continue
                     problems = findings_of(result)
                     kind, _, pk = result.expected.key.partition(":")
                     checked_types = LATEST_TYPES if kind == "latest" else TAG_TYPES
@@ -194,7 +232,13 @@ def run_audit(*, triggered_by: str = "", on_progress: Callable[[int, int], None]
                     if kind == "image" and any(p[0] != Type.UNREACHABLE for p in problems):
                         unavailable_versions.add(result.expected.tag)
                     if on_progress:
-                        on_progress(checked, total)
+                        on_progress(checked, max(total, checked))
+                for manifest in unrecorded:
+                    checked += 1
+                    for check in manifest.checks:
+                        hint = unrecorded_hint(manifest, trusted_ids)
+                        problems = verify_signed_manifest(client, check, manifest, trusted, hint)
+                        record_signature_problems(book, manifest, check, problems)
         check_chart_app_versions(book, unavailable_versions)
         with transaction.atomic():
             run.finished = timezone.now()
@@ -234,3 +278,177 @@ def check_chart_app_versions(book: FindingBook, broken_versions: set[str]) -> No
         book.record(
             repository, oci_tag(chart.chart_version), (Type.CHART_APP_VERSION_BROKEN,), problems, chart_pk=chart.pk
         )
+
+
+# -- signatures and attestations ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedManifest:
+    """One published manifest (image index, platform manifest, chart manifest) whose cosign
+    signature, and for a platform its attestations, the audit checks; with what was recorded."""
+
+    owner: str  # "image" or "chart"
+    pk: int
+    host: str
+    repository: str
+    version: str
+    digest: str
+    of: str  # "index", a platform, or "chart"
+    signed_with: str
+    recorded: dict[str, str]
+
+    @property
+    def docker_reference(self) -> str:
+        return f"{self.host}/{self.repository}"
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        return ("sig",) if self.of in (INDEX, "chart") else ("sig", "att")
+
+    def key(self, check: str) -> str:
+        return f"{check}:{self.owner}:{self.pk}:{self.version}:{self.of}"
+
+    def tag(self, check: str) -> str:
+        return signature_tag(self.digest) if check == "sig" else attestation_tag(self.digest)
+
+    def recorded_digest(self, check: str) -> str:
+        return self.recorded.get("signature" if check == "sig" else "attestation", "")
+
+    def artifact(self, check: str) -> str:
+        what = "signature" if check == "sig" else "attestations"
+        return f"{self.docker_reference}:{self.version} {self.of} {self.digest[:19]} ({what})"
+
+    @classmethod
+    def from_key(cls, key: str, host: str, repository: str, tag: str) -> tuple[str, SignedManifest]:
+        check, owner, pk, version, of = key.split(":", 4)
+        digest = "sha256:" + tag.removeprefix("sha256-").rsplit(".", 1)[0]
+        return check, cls(owner, int(pk), host, repository, version, digest, of, "", {})
+
+
+def signed_manifests(host: str, batch_size: int = 1000) -> Iterator[SignedManifest]:
+    """Every published manifest to check on ``host``: of every row that says it was signed, and of
+    every published row when signing is configured (an unsigned one then has no signature)."""
+    images = DockerImage.objects.immutable_tags().filter(registry__startswith=f"{host}/").order_by("pk")
+    charts = HelmChart.objects.indexed().filter(registry__startswith=f"{host}/").order_by("pk")
+    if not signing_configured():
+        images, charts = images.exclude(signed_with=""), charts.exclude(signed_with="")
+    fields = ("pk", "registry", "name", "tag", "digest", "platform_digests", "signed_with", "signatures")
+    for image in images.only(*fields).iterator(chunk_size=batch_size):
+        recorded = image.signatures or {}
+        subjects = [(image.digest, INDEX)]
+        subjects += [(described["digest"], platform) for platform, described in (image.platform_digests or {}).items()]
+        for digest, of in subjects:
+            yield SignedManifest(
+                "image",
+                image.pk,
+                host,
+                image.repository_path,
+                image.tag,
+                digest,
+                of,
+                image.signed_with,
+                recorded.get(digest, {}),
+            )
+    fields = ("pk", "registry", "name", "chart_version", "digest", "signed_with", "signatures")
+    for chart in charts.only(*fields).iterator(chunk_size=batch_size):
+        yield SignedManifest(
+            "chart",
+            chart.pk,
+            host,
+            chart.repository_path,
+            oci_tag(chart.chart_version),
+            chart.digest,
+            "chart",
+            chart.signed_with,
+            (chart.signatures or {}).get(chart.digest, {}),
+        )
+
+
+def signature_tags(host: str, trusted_ids: frozenset[str], unrecorded: list[SignedManifest]) -> Iterator[ExpectedTag]:
+    """The ``.sig``/``.att`` tags whose manifests were recorded when a trusted key signed them,
+    as tags for the audit to HEAD: the same digest is byte for byte what was verified when it was
+    written. The others (published unsigned, or by a key no longer trusted) go to ``unrecorded``
+    to be verified in full."""
+    for manifest in signed_manifests(host):
+        recorded = all(manifest.recorded_digest(check) for check in manifest.checks)
+        if not recorded or manifest.signed_with not in trusted_ids:
+            unrecorded.append(manifest)
+            continue
+        for check in manifest.checks:
+            yield ExpectedTag(
+                manifest.key(check),
+                manifest.repository,
+                manifest.tag(check),
+                manifest.recorded_digest(check),
+                "chart",  # an OCI image manifest: a HEAD says all
+            )
+
+
+def record_signature_result(
+    book: FindingBook, client: RegistryClient, host: str, trusted: Sequence[PublicKeyLike], result: TagResult
+) -> None:
+    """Turn the HEAD of one ``.sig``/``.att`` tag into findings: the recorded digest is fine, a gone
+    tag is missing, another digest is verified in full (another signer may have appended)."""
+    expected = result.expected
+    check, manifest = SignedManifest.from_key(expected.key, host, expected.repository, expected.tag)
+    if result.status in (TagStatus.UNREACHABLE, TagStatus.ERROR):
+        return  # nothing is known: the version tag's own check reports the registry; findings stay
+    if result.status is TagStatus.OK:
+        problems: list[tuple[str, str, str, str]] = []
+    elif result.status is TagStatus.MISSING:
+        kind = Type.SIGNATURE_MISSING if check == "sig" else Type.ATTESTATION_MISSING
+        problems = [(kind, manifest.digest, "", f"{expected.repository}:{expected.tag} is gone from the registry")]
+    else:
+        problems = verify_signed_manifest(client, check, manifest, trusted)
+    record_signature_problems(book, manifest, check, problems)
+
+
+def unrecorded_hint(manifest: SignedManifest, trusted_ids: frozenset[str]) -> str:
+    """Why a manifest had no recorded signature to compare with, for the finding's detail."""
+    if not manifest.signed_with:
+        return " (published unsigned: no SIGNING_KEY was configured then)"
+    if manifest.signed_with not in trusted_ids:
+        return (
+            f" (signed with key {manifest.signed_with[:16]}, which is not trusted now: add its public key "
+            "to TRUSTED_SIGNING_KEYS)"
+        )
+    return ""
+
+
+def verify_signed_manifest(
+    client: RegistryClient, check: str, manifest: SignedManifest, trusted: Sequence[PublicKeyLike], hint: str = ""
+) -> list[tuple[str, str, str, str]]:
+    """Read and verify the ``.sig`` (or every required attestation in the ``.att``) of one manifest."""
+    if check == "sig":
+        verdict = verify_image_signatures(
+            client, manifest.repository, manifest.digest, trusted, docker_reference=manifest.docker_reference
+        )
+        if verdict.ok:
+            return []
+        kind = Type.SIGNATURE_MISSING if verdict.status is VerificationStatus.MISSING else Type.SIGNATURE_INVALID
+        return [(kind, manifest.digest, verdict.manifest_digest or "", verdict.detail + hint)]
+    failed = []
+    for predicate_type in REQUIRED_ATTESTATIONS:
+        verdict = verify_image_attestations(
+            client, manifest.repository, manifest.digest, trusted, predicate_type=predicate_type
+        )
+        if not verdict.ok:
+            failed.append(f"{predicate_type}: {verdict.detail}")
+    if not failed:
+        return []
+    return [(Type.ATTESTATION_MISSING, manifest.digest, "", "; ".join(failed) + hint)]
+
+
+def record_signature_problems(
+    book: FindingBook, manifest: SignedManifest, check: str, problems: list[tuple[str, str, str, str]]
+) -> None:
+    book.record(
+        manifest.repository,
+        manifest.tag(check),
+        SIGNATURE_TYPES if check == "sig" else ATTESTATION_TYPES,
+        problems,
+        image_pk=manifest.pk if manifest.owner == "image" else None,
+        chart_pk=manifest.pk if manifest.owner == "chart" else None,
+        artifact=manifest.artifact(check),
+    )
