@@ -102,7 +102,17 @@ class TransitionAdmin(FSMAdminMixin, admin.ModelAdmin):
 class DockerImageAdmin(TransitionAdmin):
     final_states = (ImageState.AVAILABLE,)
     transition_actions = {"retry": services.retry_image, "fail": partial(services.fail_work, DockerImage)}
-    list_display = ("name", "tag", "state", "progress", "digest_short", "architectures", "size", "build_date")
+    list_display = (
+        "name",
+        "tag",
+        "state",
+        "progress",
+        "digest_short",
+        "architectures",
+        "size",
+        "build_date",
+        "signed",
+    )
     list_filter = ("state", "name")
     search_fields = ("name", "tag", "digest", "base_image")
     readonly_fields = (
@@ -114,8 +124,15 @@ class DockerImageAdmin(TransitionAdmin):
         "build_log",
         "scan_findings",
         "failure_reason",
+        "signed_with",
+        "signatures",
+        "provenance",
     )
     filter_horizontal = ("environment_variables",)
+
+    @admin.display(description="signed", boolean=True)
+    def signed(self, obj: DockerImage) -> bool:
+        return obj.is_signed
 
     @admin.display(description="digest")
     def digest_short(self, obj: DockerImage) -> str:
@@ -138,10 +155,10 @@ class ChartDependencyInline(admin.TabularInline):
 class HelmChartAdmin(TransitionAdmin):
     final_states = (ChartState.INDEXED,)
     transition_actions = {"retry": services.retry_chart, "reject": partial(services.fail_work, HelmChart)}
-    list_display = ("name", "chart_version", "app_version", "state", "digest_short", "created")
+    list_display = ("name", "chart_version", "app_version", "state", "digest_short", "created", "signed")
     list_filter = ("state", "name")
     search_fields = ("name", "chart_version", "app_version", "digest")
-    readonly_fields = ("digest", "size", "progress", "problems", "shown_values")
+    readonly_fields = ("digest", "size", "progress", "problems", "shown_values", "signed_with", "signatures")
     exclude = ("values",)
     filter_horizontal = ("environment_variables",)
     inlines = [ChartDependencyInline, StateTransitionInline]
@@ -154,6 +171,10 @@ class HelmChartAdmin(TransitionAdmin):
     @admin.display(description="digest")
     def digest_short(self, obj: HelmChart) -> str:
         return short_digest(obj.digest)
+
+    @admin.display(description="signed", boolean=True)
+    def signed(self, obj: HelmChart) -> bool:
+        return obj.is_signed
 
     def get_inlines(self, request: HttpRequest, obj: Any = None):
         if self.is_final(obj):

@@ -86,6 +86,7 @@ class ReleaseArtifactSerializer(serializers.ModelSerializer):
 class ReleaseSerializer(ModelCleanSerializer):
     artifacts = ReleaseArtifactSerializer(many=True, read_only=True)
     links = serializers.SerializerMethodField()
+    signing = serializers.SerializerMethodField()
 
     class Meta:
         model = ReleaseVersion
@@ -101,12 +102,32 @@ class ReleaseSerializer(ModelCleanSerializer):
             "failed_artifact",
             "published_at",
             "artifacts",
+            "signing",
             "links",
         ]
         read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at"]
         # A duplicate version is a conflict (409), answered by the view, not a field error. Its
         # length is the model's rule too (validate_semver says why 128 and what to do).
         extra_kwargs = {"version": {"validators": [], "max_length": None}}
+
+    def get_signing(self, release: ReleaseVersion) -> dict:
+        """``signed`` when every artifact was signed at publication; the key id per artifact (null: unsigned)."""
+        artifacts = list(release.artifacts.all())
+        images = dict(
+            DockerImage.objects.filter(pk__in=[a.docker_image_id for a in artifacts if a.docker_image_id]).values_list(
+                "pk", "signed_with"
+            )
+        )
+        charts = dict(
+            HelmChart.objects.filter(pk__in=[a.helm_chart_id for a in artifacts if a.helm_chart_id]).values_list(
+                "pk", "signed_with"
+            )
+        )
+        keys = {
+            artifact.type: (images.get(artifact.docker_image_id) or charts.get(artifact.helm_chart_id) or None)
+            for artifact in artifacts
+        }
+        return {"signed": bool(keys) and all(keys.values()), "signed_with": keys}
 
     def get_links(self, release: ReleaseVersion) -> dict[str, str]:
         # One reverse() per response, not five per release: URL resolving dominated list pages.
@@ -128,15 +149,21 @@ class ReleaseListSerializer(ReleaseSerializer):
     url = serializers.SerializerMethodField()
 
     class Meta(ReleaseSerializer.Meta):
-        fields = [f for f in ReleaseSerializer.Meta.fields if f not in {"changelog", "release_notes", "links"}] + [
-            "url"
-        ]
+        fields = [
+            f for f in ReleaseSerializer.Meta.fields if f not in {"changelog", "release_notes", "links", "signing"}
+        ] + ["url"]
 
     def get_url(self, release: ReleaseVersion) -> str:
         return self.get_links(release)["self"]
 
 
 class DockerImageSerializer(serializers.ModelSerializer):
+    """``signed``: whether publishing signed it (``signed_with`` names the key, ``signatures`` the
+    cosign ``.sig``/``.att`` manifests per digest); its provenance and SBOM are at ``provenance/``
+    and ``sbom/``."""
+
+    signed = serializers.BooleanField(source="is_signed", read_only=True)
+
     class Meta:
         model = DockerImage
         fields = [
@@ -154,6 +181,9 @@ class DockerImageSerializer(serializers.ModelSerializer):
             "progress",
             "failure_reason",
             "scan_findings",
+            "signed",
+            "signed_with",
+            "signatures",
         ]
 
 
@@ -168,6 +198,7 @@ class HelmChartSerializer(serializers.ModelSerializer):
 
     dependencies = ChartDependencySerializer(many=True, read_only=True)
     values = serializers.SerializerMethodField()
+    signed = serializers.BooleanField(source="is_signed", read_only=True)
 
     def get_values(self, chart: HelmChart) -> dict:
         root = self.root
@@ -193,6 +224,9 @@ class HelmChartSerializer(serializers.ModelSerializer):
             "state",
             "progress",
             "problems",
+            "signed",
+            "signed_with",
+            "signatures",
         ]
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
@@ -23,7 +27,11 @@ from ..models import (
     ReleaseArtifact,
     ReleaseVersion,
 )
-from ..transitions import TransitionRefused
+from ..oci import RegistryError
+from ..pipelines.signing import read_sboms
+from ..registry_client import registry_client
+from ..signing_keys import published_keys
+from ..transitions import TransitionRefused, public_text
 from . import filters
 from .caching import CachedListMixin, cached_json, with_etag
 from .changelog import CHANGELOG_FORMATS, changelog_between, changelog_body, changelog_format, version_bounds
@@ -178,6 +186,78 @@ class DockerImageViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["version", "name", "build_date"]
     ordering_aliases = {"version": "tag_order"}
     ordering = ["name", "-tag_order"]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True)
+    def provenance(self, request, pk=None):
+        """The signed SLSA provenance of each platform image, as attached to its manifest (DSSE
+        envelope: verify its signature over the PAE with a key of ``signing/keys/``) and decoded."""
+        image = self.get_object()
+        if not image.provenance:
+            raise exceptions.NotFound(f"{image.reference} has no provenance: it was published unsigned or not yet")
+        platforms = {}
+        for platform, envelope in sorted(image.provenance.items()):
+            digest = image.platform_digests[platform]["digest"]
+            platforms[platform] = {
+                "digest": digest,
+                "attestations": image.signatures.get(digest, {}).get("attestation", ""),
+                "envelope": envelope,
+                "statement": json.loads(base64.b64decode(envelope["payload"])),
+            }
+        body = {"image": image.reference, "digest": image.digest, "signed_with": image.signed_with}
+        return with_etag(request, {**body, "platforms": platforms})
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True)
+    def sbom(self, request, pk=None):
+        """The SPDX SBOM of each platform image, read from its signed attestation in the registry
+        (only ones a trusted key signed)."""
+        image = self.get_object()
+        if not image.is_signed:
+            raise exceptions.NotFound(f"{image.reference} was published unsigned: it carries no SBOM attestation")
+        try:
+            with registry_client(image.registry_host) as client:
+                sboms = read_sboms(client, image)
+        except RegistryError as error:
+            raise RegistryUnreachable(f"the registry could not be read: {public_text(str(error))}") from None
+        if not sboms:
+            raise exceptions.NotFound(f"no SBOM signed by a trusted key is attached to {image.reference}")
+        return with_etag(request, {"image": image.reference, "digest": image.digest, "platforms": sboms})
+
+
+class RegistryUnreachable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "the registry could not be read; try again later"
+
+
+class SigningKeysView(APIView):
+    """``GET /api/v1/signing/keys/``: the public keys releases are verified with: the signing key's
+    (``signing: true``) and those of ``TRUSTED_SIGNING_KEYS`` (rotated out, still verifying older
+    releases), as PEM with their key ids. ``cosign verify --key`` takes the PEM as is."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        keys = published_keys()
+        signing = next((key.key_id for key in keys if key.signing), None)
+        return Response(
+            {
+                "signing_key_id": signing,
+                "signed": signing is not None,
+                "keys": [{"key_id": key.key_id, "signing": key.signing, "pem": key.pem} for key in keys],
+            }
+        )
+
+
+class SigningPublicKeyView(APIView):
+    """``GET /api/v1/signing/cosign.pub``: the signing key's public half as a bare PEM
+    (``cosign verify --key https://<host>/api/v1/signing/cosign.pub``); 404 when releases are unsigned."""
+
+    @extend_schema(responses={(200, "application/x-pem-file"): OpenApiTypes.STR})
+    def get(self, request):
+        signing = [key for key in published_keys() if key.signing]
+        if not signing:
+            raise exceptions.NotFound("no SIGNING_KEY is configured: releases are published unsigned")
+        return HttpResponse(signing[0].pem, content_type="application/x-pem-file")
 
 
 class HelmChartViewSet(viewsets.ReadOnlyModelViewSet):

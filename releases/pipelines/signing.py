@@ -37,14 +37,18 @@ from ..signing import (
     SLSA_PROVENANCE_V1,
     Envelope,
     attach_attestation,
+    envelope_key_ids,
     in_toto_statement,
     key_id,
+    parse_statement,
+    read_attestations,
     sign_envelope,
     sign_image,
     slsa_provenance,
+    statement_names_digest,
     verify_image_attestations,
 )
-from ..signing_keys import signing_key
+from ..signing_keys import signing_key, trusted_keys
 from ..transitions import public_text
 from .source import release_of
 
@@ -214,3 +218,20 @@ def attach_sbom(
     statement = in_toto_statement(image.repository, manifest.digest, SPDX_PREDICATE_TYPE, sbom)
     envelope = sign_envelope(key, canonical_json(statement))
     return attach_attestation(client, repository, manifest, envelope, signer=key.public_key()).manifest_digest
+
+
+def read_sboms(client: RegistryClient, image: DockerImage) -> dict[str, dict[str, Any]]:
+    """Per platform, the SPDX document of the SBOM attestation on its manifest that a trusted key
+    signed, read from the registry (platforms without one are left out)."""
+    trusted = trusted_keys()
+    found: dict[str, dict[str, Any]] = {}
+    for platform, described in sorted((image.platform_digests or {}).items()):
+        digest = described["digest"]
+        for layer in read_attestations(client, image.repository_path, digest) or []:
+            if layer.predicate_type != SPDX_PREDICATE_TYPE or not envelope_key_ids(trusted, layer.envelope):
+                continue
+            statement = parse_statement(layer.envelope.payload)
+            if statement["predicateType"] == SPDX_PREDICATE_TYPE and statement_names_digest(statement, digest):
+                found[platform] = statement["predicate"]
+                break
+    return found

@@ -9,6 +9,7 @@ import json
 import uuid
 
 import pytest
+from rest_framework.test import APIClient
 
 from releases.charts import oci_tag
 from releases.choices import ChartState, ImageState
@@ -128,6 +129,15 @@ def test_signed_image_every_manifest_verifies_with_openssl_and_the_provenance_na
         *(signature_tag(d) for d in [image.digest, *platform_digests.values()]),
         *(attestation_tag(d) for d in platform_digests.values()),
     }
+
+    # And the API serves the provenance (stored) and the SBOMs (read from the registry, verified)
+    api = APIClient()
+    provenance = api.get(f"/api/v1/images/{image.pk}/provenance/").json()
+    assert {p: v["statement"]["subject"][0]["digest"]["sha256"] for p, v in provenance["platforms"].items()} == {
+        p: d.split(":")[1] for p, d in platform_digests.items()
+    }
+    sboms = api.get(f"/api/v1/images/{image.pk}/sbom/").json()["platforms"]
+    assert set(sboms) == set(platform_digests) and all(s["spdxVersion"].startswith("SPDX-") for s in sboms.values())
 
     # And a push delivered again (as after a crash between signing and mark_available) adds no layer
     again = push(image)
