@@ -187,3 +187,13 @@ def test_signing_key_password_is_scrubbed():
         "from django.conf import settings as s; print('pw-that-must-not-leak' in s.SCRUBBED_SECRETS)",
     )
     assert result.stdout.strip().endswith("True")
+
+
+def test_admin_front_page_shows_the_keys_or_says_releases_are_unsigned(admin_client, settings, keys):
+    signing, rotated = keys
+    page = admin_client.get("/admin/").content.decode()
+    assert key_id(signing.private_key) in page and key_id(load_public_key(rotated.public_pem)) in page
+    assert signing.public_pem.decode().splitlines()[1] in page
+
+    settings.SIGNING_PRIVATE_KEY = None
+    assert "published <strong>unsigned</strong>" in admin_client.get("/admin/").content.decode()
