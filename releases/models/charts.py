@@ -18,17 +18,19 @@ from ..validators import (
     validate_sha256_digest,
     validate_version_constraint,
 )
-from .base import RegistryArtifact
+from .base import RegistryArtifact, StalledQuerySetMixin
 from .images import DockerImage, ImmutableTagError
 
-ACTIVE_CHART_STATES = [ChartState.VALIDATING, ChartState.PACKAGING, ChartState.UPLOADING]
+ACTIVE_CHART_STATES = (ChartState.VALIDATING, ChartState.PACKAGING, ChartState.UPLOADING)
 
 
 def default_chart_registry() -> str:
     return f"{settings.REGISTRY_NAMESPACE}/chart"
 
 
-class HelmChartQuerySet(models.QuerySet):
+class HelmChartQuerySet(StalledQuerySetMixin, models.QuerySet):
+    active_states = ACTIVE_CHART_STATES
+
     def indexed(self) -> HelmChartQuerySet:
         return self.filter(state=ChartState.INDEXED)
 
@@ -70,6 +72,7 @@ class HelmChart(RegistryArtifact):
     problems = models.JSONField(default=list, blank=True, help_text="Every problem found, when invalid.")
 
     objects = HelmChartQuerySet.as_manager()
+    active_states = ACTIVE_CHART_STATES
 
     class Meta:
         ordering = ["name", "-created"]
