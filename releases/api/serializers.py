@@ -53,7 +53,7 @@ class StalledSinceField(serializers.DateTimeField):
     """When an active row last made progress, once it has made none for ``STALLED_AFTER_MINUTES``; else null."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(source="stalled_since", read_only=True, allow_null=True, **kwargs)
+        super().__init__(read_only=True, allow_null=True, **kwargs)
 
 
 class ReleaseSerializer(ModelCleanSerializer):
