@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 
 from celery import Signature, chain, chord, shared_task
-from celery.exceptions import TimeLimitExceeded
+from celery.exceptions import ChordError, TimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, connection
 
@@ -106,16 +106,17 @@ def _drive(
 
 def _release_step(task, release_pk: int, run: Callable[[], str]) -> str:
     """Run an orchestration step; if it raises (or hits its time limit), the release fails naming it."""
+    short_name = task.name.rpartition(".")[2]
     try:
         return run()
     except Exception as error:
         if time_limit_cause(error) is not None:
             logger.error("%s[%s] hit its soft time limit", task.name, task.request.id, exc_info=True)
             connection.close()
-            reason = ORCHESTRATION_LIMIT.exceeded(f"running {task.name}")
+            reason = ORCHESTRATION_LIMIT.exceeded(f"running {short_name}")
         else:
             logger.exception("%s[%s] raised unexpectedly", task.name, task.request.id)
-            reason = f"{task.name} raised {unexpected(error)}"
+            reason = f"{short_name} raised {unexpected(error)}"
         label = f"{task.name}[{task.request.id}]"
         _record_failure(lambda why: releases.fail_unfinished(release_pk, why, task=label), reason)
         return "failed"
@@ -214,7 +215,14 @@ def finish_release(self, release_pk: int) -> str:
 
 
 def _died(request, exc: BaseException) -> str:
-    name = getattr(request, "task", None) or "a task"
+    """How a task ended without recording an outcome, for the failure reason."""
+    if isinstance(exc, ChordError):
+        # Raised for the chord's callback when a member failed: the member is the one that died.
+        return (
+            f"an image build of the release died without recording an outcome ({exc}); it hung past its hard "
+            "time limit or raised past its own handler, see the worker log"
+        )
+    name = (getattr(request, "task", None) or "a task").rpartition(".")[2]
     if isinstance(exc, TimeLimitExceeded):
         return f"{name} was killed at its hard time limit ({exc}); it hung past its soft limit"
     return f"{name} ended without recording an outcome: {type(exc).__name__}: {exc}"
