@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from celery import Signature, chain, chord, shared_task
+from celery import Signature, Task, chain, chord, shared_task
 from celery.exceptions import ChordError, TimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -53,6 +53,18 @@ class TimeLimit:
             f"{self.what} exceeded its {self.soft} s time limit ({self.setting}) while {stage}; "
             f"a step hung or the work is too big: check the Docker engine and the registry, or raise {self.setting}"
         )
+
+
+class WorkerTimeLimits(Task):
+    """A task whose time limits are the executing worker's settings. Celery copies the enqueuing
+    process's task limits into the message, where they win over the worker's; they are left out,
+    so the limits (and the reasons that name them) are always those of the worker's environment."""
+
+    def _get_exec_options(self) -> dict:
+        options = dict(super()._get_exec_options())
+        options.pop("time_limit", None)
+        options.pop("soft_time_limit", None)
+        return options
 
 
 BUILD_LIMIT = TimeLimit("build", "BUILD_TIME_LIMIT_SECONDS")
@@ -122,7 +134,9 @@ def _release_step(task, release_pk: int, run: Callable[[], str]) -> str:
         return "failed"
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3, **BUILD_LIMIT.options)
+@shared_task(
+    base=WorkerTimeLimits, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3, **BUILD_LIMIT.options
+)
 def build_image(self, image_pk: int, attempt: int = 0) -> str:
     """Take a ``DockerImage`` from where its state says to ``available`` (or ``failed``).
 
@@ -142,7 +156,9 @@ def build_image(self, image_pk: int, attempt: int = 0) -> str:
     )
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3, **CHART_LIMIT.options)
+@shared_task(
+    base=WorkerTimeLimits, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3, **CHART_LIMIT.options
+)
 def publish_chart(self, chart_pk: int, attempt: int = 0) -> str:
     """Take a ``HelmChart`` from ``validating`` to ``indexed`` (or ``invalid`` with every problem)."""
     task = f"publish_chart[{self.request.id}]"
@@ -167,7 +183,7 @@ def publish_chart_signature(chart_pk: int) -> Signature:
     return publish_chart.si(chart_pk).on_error(artifact_task_failed.s(kind="chart", pk=chart_pk))
 
 
-@shared_task(bind=True, acks_late=True, **ORCHESTRATION_LIMIT.options)
+@shared_task(base=WorkerTimeLimits, bind=True, acks_late=True, **ORCHESTRATION_LIMIT.options)
 def orchestrate_release(self, release_pk: int) -> str:
     """Resume a release from its state: pending -> building, then build every image in parallel (the
     chord continues the release); a publishing release gets its chart published and finished."""
@@ -192,7 +208,7 @@ def _publish_and_finish(release_pk: int, chart_pk: int) -> None:
     work.on_error(release_task_failed.s(release_pk=release_pk)).delay()
 
 
-@shared_task(bind=True, acks_late=True, **ORCHESTRATION_LIMIT.options)
+@shared_task(base=WorkerTimeLimits, bind=True, acks_late=True, **ORCHESTRATION_LIMIT.options)
 def images_finished(self, release_pk: int) -> str:
     """Every image build ended: the release fails naming a failed image, or its chart is published."""
 
@@ -206,7 +222,7 @@ def images_finished(self, release_pk: int) -> str:
     return _release_step(self, release_pk, run)
 
 
-@shared_task(bind=True, acks_late=True, **ORCHESTRATION_LIMIT.options)
+@shared_task(base=WorkerTimeLimits, bind=True, acks_late=True, **ORCHESTRATION_LIMIT.options)
 def finish_release(self, release_pk: int) -> str:
     """The chart pipeline ended: publish the release, or fail it with the chart's problems."""
     return _release_step(
@@ -251,7 +267,7 @@ def artifact_task_failed(request, exc: BaseException, traceback, kind: str, pk: 
     return "failed" if ended else "already ended"
 
 
-@shared_task(bind=True, acks_late=True, **ORCHESTRATION_LIMIT.options)
+@shared_task(base=WorkerTimeLimits, bind=True, acks_late=True, **ORCHESTRATION_LIMIT.options)
 def sweep_stalled_work(self) -> dict:
     """Beat, every ``SWEEP_INTERVAL_MINUTES``: resume active work with no progress for
     ``STALLED_AFTER_MINUTES`` (pipelines resume from the row's state), or fail it once
@@ -268,7 +284,7 @@ def sweep_stalled_work(self) -> dict:
     return outcome.summary()
 
 
-@shared_task(bind=True, acks_late=True, **AUDIT_LIMIT.options)
+@shared_task(base=WorkerTimeLimits, bind=True, acks_late=True, **AUDIT_LIMIT.options)
 def audit_published_tags(self, triggered_by: str = "beat") -> dict:
     """Run the tag-immutability audit (scheduled by beat; also started from the admin and the API).
     A crash or ``AUDIT_TIME_LIMIT_SECONDS`` ends its ``AuditRun`` crashed with the reason."""
