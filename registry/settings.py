@@ -276,6 +276,18 @@ ADMINS = [("Admin", address) for address in env_list("ADMIN_EMAILS", [])]
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 SERVER_EMAIL = env_str("SERVER_EMAIL", "release-registry@localhost")
 
+# Stuck work. Every task has a soft time limit per kind (the row ends failed naming the limit) and a
+# hard one TIME_LIMIT_GRACE_SECONDS later (the worker process is killed; the errbacks and the
+# sweeper settle the row). The sweeper re-enqueues active work with no progress for
+# STALLED_AFTER_MINUTES, STALLED_REQUEUE_LIMIT times without a state change, then fails it.
+BUILD_TIME_LIMIT_SECONDS = env_int("BUILD_TIME_LIMIT_SECONDS", 3600, minimum=1)
+CHART_TIME_LIMIT_SECONDS = env_int("CHART_TIME_LIMIT_SECONDS", 900, minimum=1)
+ORCHESTRATION_TIME_LIMIT_SECONDS = env_int("ORCHESTRATION_TIME_LIMIT_SECONDS", 300, minimum=1)
+AUDIT_TIME_LIMIT_SECONDS = env_int("AUDIT_TIME_LIMIT_SECONDS", 1800, minimum=1)
+TIME_LIMIT_GRACE_SECONDS = env_int("TIME_LIMIT_GRACE_SECONDS", 60, minimum=1)
+SWEEP_INTERVAL_MINUTES = env_int("SWEEP_INTERVAL_MINUTES", 5, minimum=1)
+STALLED_AFTER_MINUTES = env_int("STALLED_AFTER_MINUTES", 30, minimum=1)
+STALLED_REQUEUE_LIMIT = env_int("STALLED_REQUEUE_LIMIT", 2, minimum=0)
 
 # What a worker must never show: configured secret values and credentials in URLs (scrubbed from
 # failure reasons, progress, build logs, labels and log lines), and its own directories (shown as

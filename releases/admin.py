@@ -10,12 +10,14 @@ from functools import partial
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
 
@@ -54,12 +56,44 @@ class StateTransitionInline(GenericTabularInline):
         return False
 
 
+class StalledFilter(admin.SimpleListFilter):
+    """Active rows with no transition or progress report for ``STALLED_AFTER_MINUTES``."""
+
+    title = "stalled"
+    parameter_name = "stalled"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", f"no progress for {settings.STALLED_AFTER_MINUTES} min"), ("no", "moving or ended")]
+
+    def queryset(self, request: HttpRequest, queryset):
+        if self.value() == "yes":
+            return queryset.stalled()
+        if self.value() == "no":
+            return queryset.exclude(pk__in=queryset.stalled().values("pk"))
+        return queryset
+
+
+def stalled_column(obj: Any) -> str:
+    """ "since 14:02 (47 min), re-enqueued 1x" for a stalled row; "—" otherwise."""
+    since = obj.stalled_since
+    if since is None:
+        return "—"
+    minutes = int((timezone.now() - since).total_seconds() // 60)
+    requeued = f", re-enqueued {obj.stall_requeues}×" if obj.stall_requeues else ""
+    return f"since {timezone.localtime(since):%Y-%m-%d %H:%M} ({minutes} min){requeued}"
+
+
 class TransitionAdmin(FSMAdminMixin, admin.ModelAdmin):
     """Shows buttons only for transitions a person may fire (``custom={"admin": True}``); each button
     runs the use case of ``transition_actions`` (which plans and enqueues, like the API)."""
 
     fsm_fields = ["state"]
     fsm_default_disallow_transition = False
+
+    @admin.display(description="stalled", ordering="last_progress_at")
+    def stalled(self, obj: Any) -> str:
+        return stalled_column(obj)
+
     final_states: tuple[str, ...] = ()
     inlines: list = [StateTransitionInline]
     #: transition name -> use case ``(pk, *, actor) -> row``
@@ -102,8 +136,18 @@ class TransitionAdmin(FSMAdminMixin, admin.ModelAdmin):
 class DockerImageAdmin(TransitionAdmin):
     final_states = (ImageState.AVAILABLE,)
     transition_actions = {"retry": services.retry_image, "fail": partial(services.fail_work, DockerImage)}
-    list_display = ("name", "tag", "state", "progress", "digest_short", "architectures", "size", "build_date")
-    list_filter = ("state", "name")
+    list_display = (
+        "name",
+        "tag",
+        "state",
+        "progress",
+        "stalled",
+        "digest_short",
+        "architectures",
+        "size",
+        "build_date",
+    )
+    list_filter = ("state", StalledFilter, "name")
     search_fields = ("name", "tag", "digest", "base_image")
     readonly_fields = (
         "digest",
@@ -114,6 +158,8 @@ class DockerImageAdmin(TransitionAdmin):
         "build_log",
         "scan_findings",
         "failure_reason",
+        "last_progress_at",
+        "stall_requeues",
     )
     filter_horizontal = ("environment_variables",)
 
@@ -138,10 +184,10 @@ class ChartDependencyInline(admin.TabularInline):
 class HelmChartAdmin(TransitionAdmin):
     final_states = (ChartState.INDEXED,)
     transition_actions = {"retry": services.retry_chart, "reject": partial(services.fail_work, HelmChart)}
-    list_display = ("name", "chart_version", "app_version", "state", "digest_short", "created")
-    list_filter = ("state", "name")
+    list_display = ("name", "chart_version", "app_version", "state", "stalled", "digest_short", "created")
+    list_filter = ("state", StalledFilter, "name")
     search_fields = ("name", "chart_version", "app_version", "digest")
-    readonly_fields = ("digest", "size", "progress", "problems", "shown_values")
+    readonly_fields = ("digest", "size", "progress", "problems", "shown_values", "last_progress_at", "stall_requeues")
     exclude = ("values",)
     filter_horizontal = ("environment_variables",)
     inlines = [ChartDependencyInline, StateTransitionInline]
@@ -183,11 +229,12 @@ class ReleaseVersionAdmin(TransitionAdmin):
         "commit_short",
         "pr_number",
         "artifact_count",
+        "stalled",
         "failed_artifact",
     )
-    list_filter = ("state",)
+    list_filter = ("state", StalledFilter)
     search_fields = ("version", "commit_sha", "changelog", "release_notes")
-    readonly_fields = ("failure_reason", "failed_artifact", "published_at")
+    readonly_fields = ("failure_reason", "failed_artifact", "published_at", "last_progress_at", "stall_requeues")
     inlines = [ReleaseArtifactInline, StateTransitionInline]
     date_hierarchy = "release_date"
 

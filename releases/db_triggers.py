@@ -21,6 +21,7 @@ about what was published:
   whose fields are all read-only.
 - ``tag_order``/``version_order``: sort keys derived from the tag or version, recomputed by
   ``save()`` and by a data migration when the semver ordering changes (0005 filled them).
+- ``last_progress_at``/``stall_requeues``: the stalled-work sweeper's clock and budget.
 
 Everything else is frozen, including ``build_log``, ``scan_findings``, ``failure_reason`` and
 ``problems``: nothing writes them after publication, and they record how the artifact was made.

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ChartState, ImageState
 from .models import AuditRun, DockerImage, HelmChart, ReleaseVersion, StatefulModel
 from .pipelines.audit import AuditAlreadyRunning, run_audit
-from .tasks import audit_published_tags, build_image, orchestrate_release, publish_chart
+from .tasks import audit_published_tags, build_image_signature, orchestrate_release, publish_chart_signature
 from .transitions import TransitionRefused, fire_transition
 
 __all__ = [
@@ -141,7 +141,7 @@ def retry_image(image_pk: int, *, actor: AbstractBaseUser | None = None) -> Dock
         image = fire_transition(
             DockerImage, image_pk, "retry", actor=_person(actor), task=_client(actor), reason="retry requested"
         )
-        transaction.on_commit(lambda: build_image.delay(image_pk))
+        transaction.on_commit(lambda: build_image_signature(image_pk).delay())
     return image
 
 
@@ -152,7 +152,7 @@ def retry_chart(chart_pk: int, *, actor: AbstractBaseUser | None = None) -> Helm
         chart = fire_transition(
             HelmChart, chart_pk, "retry", actor=_person(actor), task=_client(actor), reason="retry requested"
         )
-        transaction.on_commit(lambda: publish_chart.delay(chart_pk))
+        transaction.on_commit(lambda: publish_chart_signature(chart_pk).delay())
     return chart
 
 

@@ -15,7 +15,15 @@ class ReleaseFilter(django_filters.FilterSet):
         fields = ["state"]
 
 
-class DockerImageFilter(django_filters.FilterSet):
+class StalledFilterMixin(django_filters.FilterSet):
+    stalled = django_filters.BooleanFilter(method="filter_stalled", label="stalled (no progress while active)")
+
+    def filter_stalled(self, queryset, name, value):
+        stalled = queryset.stalled()
+        return stalled if value else queryset.exclude(pk__in=stalled.values("pk"))
+
+
+class DockerImageFilter(StalledFilterMixin):
     state = django_filters.MultipleChoiceFilter(choices=ImageState.choices)
     type = django_filters.ChoiceFilter(
         choices=[c for c in ArtifactType.choices if c[0] != ArtifactType.HELM_CHART],
@@ -31,7 +39,7 @@ class DockerImageFilter(django_filters.FilterSet):
         return queryset.filter(name=IMAGE_NAME_BY_ARTIFACT_TYPE[value])
 
 
-class HelmChartFilter(django_filters.FilterSet):
+class HelmChartFilter(StalledFilterMixin):
     state = django_filters.MultipleChoiceFilter(choices=ChartState.choices)
 
     class Meta:

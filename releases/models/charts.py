@@ -18,17 +18,19 @@ from ..validators import (
     validate_version_constraint,
 )
 from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
-from .base import RegistryArtifact
+from .base import RegistryArtifact, StalledQuerySetMixin
 from .images import DockerImage, ImmutableTagError
 
-ACTIVE_CHART_STATES = [ChartState.VALIDATING, ChartState.PACKAGING, ChartState.UPLOADING]
+ACTIVE_CHART_STATES = (ChartState.VALIDATING, ChartState.PACKAGING, ChartState.UPLOADING)
 
 
 def default_chart_registry() -> str:
     return f"{settings.REGISTRY_NAMESPACE}/chart"
 
 
-class HelmChartQuerySet(models.QuerySet):
+class HelmChartQuerySet(StalledQuerySetMixin, models.QuerySet):
+    active_states = ACTIVE_CHART_STATES
+
     def indexed(self) -> HelmChartQuerySet:
         return self.filter(state=ChartState.INDEXED)
 
@@ -74,6 +76,7 @@ class HelmChart(RegistryArtifact):
     problems = models.JSONField(default=list, blank=True, help_text="Every problem found, when invalid.")
 
     objects = HelmChartQuerySet.as_manager()
+    active_states = ACTIVE_CHART_STATES
 
     class Meta:
         ordering = ["name", "-created"]

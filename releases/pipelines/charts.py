@@ -36,13 +36,18 @@ from ..oci import RegistryError, RegistryUnavailable
 from ..registry_client import registry_client
 from ..transitions import TransitionRefused, fire_transition, record_artifact
 from . import progress
-from .errors import PipelineBusy, PipelineError
+from .errors import PipelineBusy, PipelineError, reraise_time_limit
 from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (RegistryUnavailable,)
 
 
 report_progress = partial(progress.report_progress, HelmChart)
+
+
+def stage(chart_pk: int) -> str:
+    """Where this row's pipeline is (state and progress), for a failure reason."""
+    return progress.stage_of(HelmChart, chart_pk)
 
 
 def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
@@ -60,18 +65,24 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
         except TRANSIENT_ERRORS:
             raise
         except (PipelineError, RegistryError, ChartPackageError) as error:
+            reraise_time_limit(error)
             reject_chart(chart_pk, [str(error)], task=task)
             return ChartState.INVALID
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def reject_chart(chart_pk: int, problems: list[str], *, task: str = "") -> None:
-    chart = HelmChart.objects.get(pk=chart_pk)
-    if chart.state in (ChartState.INDEXED, ChartState.INVALID):
-        return
+def reject_chart(chart_pk: int, problems: list[str], *, task: str = "") -> bool:
+    """End an active chart ``invalid`` with every problem; False when it had already ended (or is gone)."""
+    chart = HelmChart.objects.filter(pk=chart_pk).first()
+    if chart is None or not chart.is_active:
+        return False
     report_progress(chart_pk, "invalid")
-    fire_transition(HelmChart, chart_pk, "reject", task=task, reason="; ".join(problems), problems=problems)
+    try:
+        fire_transition(HelmChart, chart_pk, "reject", task=task, reason="; ".join(problems), problems=problems)
+    except TransitionRefused:
+        return False  # another worker (or a person) ended it first
+    return True
 
 
 def _advance(chart_pk: int, workdir: Path, task: str) -> str:

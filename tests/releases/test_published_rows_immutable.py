@@ -43,12 +43,29 @@ RULES = {rule.table: rule for rule in TABLES}
 
 # What may still change on a published row (see the module docstring of releases.db_triggers).
 BOOKKEEPING = {
-    "releases_releaseversion": {"version_order": "zz-resorted", "updated": LATER},
+    "releases_releaseversion": {
+        "version_order": "zz-resorted",
+        "updated": LATER,
+        "last_progress_at": LATER,
+        "stall_requeues": 1,
+    },
     "releases_releaseartifact": {},
-    "releases_helmchart": {"progress": "indexed; re-read", "updated": LATER, "version_order": "zz-resorted"},
+    "releases_helmchart": {
+        "progress": "indexed; re-read",
+        "updated": LATER,
+        "version_order": "zz-resorted",
+        "last_progress_at": LATER,
+        "stall_requeues": 1,
+    },
     "releases_chartdependency": {},
     "releases_helmchart_environment_variables": {},
-    "releases_dockerimage": {"progress": "available; latest moved", "updated": LATER, "tag_order": "zz-resorted"},
+    "releases_dockerimage": {
+        "progress": "available; latest moved",
+        "updated": LATER,
+        "tag_order": "zz-resorted",
+        "last_progress_at": LATER,
+        "stall_requeues": 1,
+    },
     "releases_dockerimage_environment_variables": {},
 }
 
