@@ -288,20 +288,31 @@ def lift_for_migrate(schema_editor) -> None:
         _drop(schema_editor, TABLES)
 
 
+# The trigger migrations. On SQLite they install nothing: a later migration in the same ``migrate``
+# may rebuild a table another table's trigger reads, which SQLite refuses; ``lift_for_migrate``
+# drops the triggers before every migrate and ``ensure_triggers`` puts the right ones back after it.
+def _migrating_sqlite(schema_editor) -> bool:
+    return schema_editor.connection.vendor == "sqlite"
+
+
 # Migration 0002.
 def create_triggers(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES_0002)
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0002)
 
 
 def drop_triggers(apps, schema_editor) -> None:
-    _drop(schema_editor, TABLES_0002)
+    if not _migrating_sqlite(schema_editor):
+        _drop(schema_editor, TABLES_0002)
 
 
 # Migration 0013.
 def freeze_published_rows(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES)
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES)
 
 
 def restore_0002_triggers(apps, schema_editor) -> None:
-    _drop(schema_editor, TABLES)
-    _install(schema_editor, TABLES_0002)
+    if not _migrating_sqlite(schema_editor):
+        _drop(schema_editor, TABLES)
+        _install(schema_editor, TABLES_0002)
