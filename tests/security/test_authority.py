@@ -554,7 +554,7 @@ VALUE_LOOKUP_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("where", "url", "status"), VALUE_LOOKUP_CASES, ids=[c[1].split("?")[1] for c in VALUE_LOOKUP_CASES]
+    ("where", "url", "status"), VALUE_LOOKUP_CASES, ids=[f"{c[0]}:{c[1].split('?')[1]}" for c in VALUE_LOOKUP_CASES]
 )
 def test_values_cannot_be_looked_up_and_secrets_are_never_shown(settings, where, url, status):
     settings.API_READS_PUBLIC = True
