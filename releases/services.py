@@ -23,12 +23,14 @@ from .tasks import audit_published_tags, build_image_signature, orchestrate_rele
 from .transitions import TransitionRefused, fire_transition
 
 __all__ = [
+    "PERMISSION_TO",
     "AuditAlreadyRunning",
     "ReleaseExists",
     "TransitionRefused",
     "audit_now",
     "create_release",
     "fail_work",
+    "may",
     "plan_release",
     "publish_release",
     "retry_image",
@@ -36,6 +38,24 @@ __all__ = [
     "retry_release",
     "start_audit",
 ]
+
+# Who may run which use case: the Django model permission a person (a session in the API or the
+# admin) needs. API tokens carry a scope instead (a write token may run all of them). Retrying or
+# failing an image or a chart by hand needs the change permission of that model.
+PERMISSION_TO = {
+    "create_release": "releases.add_releaseversion",
+    "publish_release": "releases.change_releaseversion",
+    "retry_release": "releases.change_releaseversion",
+    "start_audit": "releases.add_auditrun",
+}
+
+
+def may(user: object, use_case: str) -> bool:
+    """Whether ``user`` (a person) holds the permission ``use_case`` needs; unknown use cases are refused."""
+    permission = PERMISSION_TO.get(use_case)
+    has_perm = getattr(user, "has_perm", None)
+    return permission is not None and callable(has_perm) and bool(has_perm(permission))
+
 
 # Who fires what: the transition each model's "fail" button fires.
 FAIL_TRANSITION = {ReleaseVersion: "fail", DockerImage: "fail", HelmChart: "reject"}

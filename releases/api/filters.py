@@ -48,11 +48,21 @@ class HelmChartFilter(StalledFilterMixin):
 
 
 class EnvironmentVariableFilter(django_filters.FilterSet):
+    """Filters on everything but the value: a query naming ``default_value`` is refused (400), so no
+    lookup can answer what a secret starts with."""
+
     scope = django_filters.ChoiceFilter(choices=EnvironmentScope.choices)
 
     class Meta:
         model = EnvironmentVariable
         fields = ["scope", "required", "secret", "name"]
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if any(key.partition("__")[0] == "default_value" for key in self.data):
+            self.form.add_error(None, "values cannot be filtered on; filter by name, scope, required or secret")
+            return False
+        return valid
 
 
 class AuditFindingFilter(django_filters.FilterSet):

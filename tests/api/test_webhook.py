@@ -34,6 +34,7 @@ def release_event(action: str = "published", tag: str = "v1.4.0", commitish: str
 @pytest.fixture(autouse=True)
 def webhook_settings(settings):
     settings.GITHUB_WEBHOOK_SECRET = SECRET
+    settings.GITHUB_REPOSITORY = "stianfro/threek8s"
     settings.PUBLISH_ON_WEBHOOK = False
 
 
