@@ -132,6 +132,7 @@ class DockerImageAdmin(TransitionAdmin):
 class ChartDependencyInline(admin.TabularInline):
     model = ChartDependency
     extra = 0
+    readonly_fields = ("locked_version", "archive_digest", "lock_digest")  # what validation found in Chart.lock
 
 
 @admin.register(HelmChart)
@@ -141,7 +142,7 @@ class HelmChartAdmin(TransitionAdmin):
     list_display = ("name", "chart_version", "app_version", "state", "digest_short", "created")
     list_filter = ("state", "name")
     search_fields = ("name", "chart_version", "app_version", "digest")
-    readonly_fields = ("digest", "size", "progress", "problems", "shown_values")
+    readonly_fields = ("digest", "size", "progress", "problems", "shown_values", "chart_metadata")
     exclude = ("values",)
     filter_horizontal = ("environment_variables",)
     inlines = [ChartDependencyInline, StateTransitionInline]
