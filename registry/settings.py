@@ -259,6 +259,9 @@ REGISTRY_MAX_RETRY_AFTER = env_int("REGISTRY_MAX_RETRY_AFTER", 60, minimum=1)
 REGISTRY_CHUNKED_UPLOAD = env_bool("REGISTRY_CHUNKED_UPLOAD", False)
 REGISTRY_UPLOAD_CHUNK_BYTES = env_int("REGISTRY_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024, minimum=64 * 1024)
 SOURCE_REPOSITORY_URL = env_str("SOURCE_REPOSITORY_URL", "")
+# Seconds one read of the source repository may take while a request waits on it (a release tag's
+# commit, the release commit's subject for pr_number): GitHub gives a webhook 10 s.
+SOURCE_READ_TIMEOUT = env_int("SOURCE_READ_TIMEOUT", 8, minimum=1)
 DOCKER_HOST = env_str("DOCKER_HOST", "unix:///var/run/docker.sock")
 IMAGE_PLATFORMS = env_list("IMAGE_PLATFORMS", ["linux/amd64", "linux/arm64"])
 IMAGE_SIZE_BUDGET_BYTES = env_int("IMAGE_SIZE_BUDGET_BYTES", 1024 * 1024 * 1024, minimum=1)

@@ -208,6 +208,7 @@ class DockerImageAdmin(TransitionAdmin):
 class ChartDependencyInline(admin.TabularInline):
     model = ChartDependency
     extra = 0
+    readonly_fields = ("locked_version", "archive_digest", "lock_digest")  # what validation found in Chart.lock
 
 
 @admin.register(HelmChart)
@@ -217,7 +218,16 @@ class HelmChartAdmin(TransitionAdmin):
     list_display = ("name", "chart_version", "app_version", "state", "stalled", "digest_short", "created")
     list_filter = ("state", StalledFilter, "name")
     search_fields = ("name", "chart_version", "app_version", "digest")
-    readonly_fields = ("digest", "size", "progress", "problems", "shown_values", "last_progress_at", "stall_requeues")
+    readonly_fields = (
+        "digest",
+        "size",
+        "progress",
+        "problems",
+        "shown_values",
+        "chart_metadata",
+        "last_progress_at",
+        "stall_requeues",
+    )
     exclude = ("values",)
     filter_horizontal = ("environment_variables",)
     inlines = [ChartDependencyInline, StateTransitionInline]

@@ -113,6 +113,7 @@ TABLES = [
             "registry",
             "values",
             "templates",
+            "chart_metadata",
             "digest",
             "size",
             "package",
@@ -127,7 +128,17 @@ TABLES = [
     Rule(
         "releases_chartdependency",
         _parent("releases_helmchart", "chart_id", "p.state = 'indexed'"),
-        ("id", "chart_id", "name", "version", "repository", "condition"),
+        (
+            "id",
+            "chart_id",
+            "name",
+            "version",
+            "repository",
+            "condition",
+            "locked_version",
+            "archive_digest",
+            "lock_digest",
+        ),
         f"the chart of this dependency is indexed; {_IMMUTABLE}",
         child=True,
     ),
@@ -172,6 +183,31 @@ TABLES = [
     ),
 ]
 
+
+def _without(rules: list[Rule], columns: dict[str, tuple[str, ...]]) -> list[Rule]:
+    """``rules`` as an older migration installed them: without the columns added since, per table."""
+    return [
+        Rule(
+            rule.table,
+            rule.published,
+            tuple(c for c in rule.frozen if c not in columns.get(rule.table, ())),
+            rule.message,
+            rule.child,
+        )
+        for rule in rules
+    ]
+
+
+# What migration 0013 installed, kept as it was: before 0014 added the chart's index metadata and
+# its dependencies' Chart.lock pins.
+TABLES_0013 = _without(
+    TABLES,
+    {
+        "releases_helmchart": ("chart_metadata",),
+        "releases_chartdependency": ("locked_version", "archive_digest", "lock_digest"),
+    },
+)
+
 # What migration 0002 installed, kept as it was: 0002 runs on tables that lack later columns, and
 # migrating back from 0013 restores it.
 TABLES_0002 = [
@@ -190,7 +226,11 @@ TABLES_0002 = [
 ]
 
 # The trigger migrations, oldest first, and the rules each one installs.
-MIGRATIONS = [("0002_immutability_triggers", TABLES_0002), ("0013_published_rows_immutable", TABLES)]
+MIGRATIONS = [
+    ("0002_immutability_triggers", TABLES_0002),
+    ("0013_published_rows_immutable", TABLES_0013),
+    ("0016_chart_dependency_locks_and_index_metadata", TABLES),
+]
 
 
 def _changed(fields: tuple[str, ...], distinct: str) -> str:
@@ -309,10 +349,25 @@ def drop_triggers(apps, schema_editor) -> None:
 # Migration 0013.
 def freeze_published_rows(apps, schema_editor) -> None:
     if not _migrating_sqlite(schema_editor):
-        _install(schema_editor, TABLES)
+        _install(schema_editor, TABLES_0013)
 
 
 def restore_0002_triggers(apps, schema_editor) -> None:
     if not _migrating_sqlite(schema_editor):
-        _drop(schema_editor, TABLES)
+        _drop(schema_editor, TABLES_0013)
         _install(schema_editor, TABLES_0002)
+
+
+# Migration 0016 (chart dependency locks and index metadata): its new columns are frozen too.
+def lift_on_sqlite(apps, schema_editor) -> None:
+    lift_for_migrate(schema_editor)
+
+
+def freeze_chart_locks_and_metadata(apps, schema_editor) -> None:
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES)
+
+
+def restore_0013_triggers(apps, schema_editor) -> None:
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0013)

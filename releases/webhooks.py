@@ -96,22 +96,19 @@ def _handle(event: str, payload: dict) -> tuple[int, str, ReleaseVersion | None]
     parsed, ignored_because = parse_release_event(payload)
     if parsed is None:
         return 202, ignored_because, None
-    if parsed.commit_sha is None:
-        return (
-            422,
-            (
-                "the release's target_commitish is not a commit SHA; create the release with the API "
-                "(POST /api/v1/releases/) giving commit_sha"
-            ),
-            None,
-        )
     existing = ReleaseVersion.objects.filter(version=parsed.version).first()
     if existing is not None:
         return 200, f"release {parsed.version} already exists", existing
+    commit_sha = parsed.commit_sha
+    if commit_sha is None:  # target_commitish names a branch: the tag says which commit was released
+        try:
+            commit_sha = services.commit_of_tag(parsed.tag_name)
+        except services.TagUnresolved as unresolved:
+            return 422, f"the release's target_commitish is a branch, not a commit SHA, and {unresolved}", None
     try:
         release = services.create_release(
             version=parsed.version,
-            commit_sha=parsed.commit_sha,
+            commit_sha=commit_sha,
             pr_number=parsed.pr_number,
             changelog=parsed.notes_markdown,
             release_notes=parsed.notes_markdown,

@@ -177,7 +177,7 @@ class DockerImageSerializer(serializers.ModelSerializer):
 class ChartDependencySerializer(serializers.ModelSerializer):
     class Meta:
         model = ChartDependency
-        fields = ["name", "version", "repository", "condition"]
+        fields = ["name", "version", "repository", "condition", "locked_version", "archive_digest"]
 
 
 class HelmChartSerializer(serializers.ModelSerializer):
@@ -205,6 +205,7 @@ class HelmChartSerializer(serializers.ModelSerializer):
             "description",
             "registry",
             "dependencies",
+            "chart_metadata",
             "values",
             "templates",
             "digest",

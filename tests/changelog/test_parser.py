@@ -523,5 +523,6 @@ def test_hostile_lines_stay_fast(line: str) -> None:
         return time.perf_counter() - started
 
     ordinary = "* " + ("fix the thing " * (len(line) // 14 + 1))[: len(line)]
-    reference = max(cost(ordinary), 0.005)
-    assert cost(line) < 50 * reference
+    reference = max(min(cost(ordinary) for _ in range(3)), 0.005)
+    # Quadratic or worse backtracking on 20,000-80,000 characters costs minutes, not 200x.
+    assert min(cost(line) for _ in range(2)) < 200 * reference

@@ -18,7 +18,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from releases.choices import ArtifactType, ChartState, ImageState, ReleaseState
-from releases.db_triggers import TABLES, TABLES_0002, ensure_triggers
+from releases.db_triggers import TABLES, TABLES_0002, TABLES_0013, ensure_triggers
 from releases.models import (
     ChartDependency,
     DockerImage,
@@ -195,6 +195,7 @@ CHANGES: dict[str, dict[str, Any]] = {
         "registry": "ghcr.io/stianfro/threek8s/other",
         "values": {"replicas": 9},
         "templates": ["other.yaml"],
+        "chart_metadata": {"keywords": ["rewritten"]},
         "digest": digest_of("repackaged"),
         "size": 999,
         "package": b"other bytes",
@@ -211,6 +212,9 @@ CHANGES: dict[str, dict[str, Any]] = {
         "version": "^15.0.0",
         "repository": "https://charts.example.com",
         "condition": "postgresql.enabled",
+        "locked_version": "15.9.9",
+        "archive_digest": digest_of("another archive"),
+        "lock_digest": digest_of("another lock"),
     },
     "releases_helmchart_environment_variables": {
         "id": lambda w: w.chart_link.pk + 1000,
@@ -517,3 +521,18 @@ def test_migration_0013_is_reversible(alias):
     finally:
         call_command("migrate", "releases", database=alias, verbosity=0)
     assert set(trigger_definitions(alias)) == trigger_names(alias, TABLES)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", SQLITE])
+def test_migration_0016_is_reversible_and_freezes_the_new_chart_columns(alias):
+    try:
+        call_command("migrate", "releases", "0015", database=alias, verbosity=0)
+        definitions = trigger_definitions(alias)
+        assert set(definitions) == trigger_names(alias, TABLES_0013)
+        assert not any("lock_digest" in text or "chart_metadata" in text for text in definitions.values())
+    finally:
+        call_command("migrate", "releases", database=alias, verbosity=0)
+    definitions = trigger_definitions(alias)
+    assert set(definitions) == trigger_names(alias, TABLES)
+    assert any("lock_digest" in text for text in definitions.values())
+    assert any("chart_metadata" in text for text in definitions.values())
