@@ -21,9 +21,10 @@ about what was published:
   whose fields are all read-only.
 - ``tag_order``/``version_order``: sort keys derived from the tag or version, recomputed by
   ``save()`` and by a data migration when the semver ordering changes (0005 filled them).
+- ``last_progress_at``/``stall_requeues``: the stalled-work sweeper's clock and budget.
 
 Everything else is frozen, including ``build_log``, ``scan_findings``, ``failure_reason``,
-``problems`` and the signing records (``signed_with``, ``signatures``, ``provenance``, 0014):
+``problems`` and the signing records (``signed_with``, ``signatures``, ``provenance``, 0017):
 nothing writes them after publication, and they record how the artifact was made.
 An update that writes the same values again (``save()`` of an unchanged row) is allowed.
 
@@ -36,7 +37,7 @@ that migrating back to 0012 restores the triggers 0002 installed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.db.migrations.recorder import MigrationRecorder
 
@@ -113,6 +114,7 @@ TABLES = [
             "registry",
             "values",
             "templates",
+            "chart_metadata",
             "digest",
             "size",
             "package",
@@ -129,7 +131,17 @@ TABLES = [
     Rule(
         "releases_chartdependency",
         _parent("releases_helmchart", "chart_id", "p.state = 'indexed'"),
-        ("id", "chart_id", "name", "version", "repository", "condition"),
+        (
+            "id",
+            "chart_id",
+            "name",
+            "version",
+            "repository",
+            "condition",
+            "locked_version",
+            "archive_digest",
+            "lock_digest",
+        ),
         f"the chart of this dependency is indexed; {_IMMUTABLE}",
         child=True,
     ),
@@ -177,15 +189,40 @@ TABLES = [
     ),
 ]
 
-# What migration 0013 installed: the columns before signing records (0014) existed.
+
+def _without(rules: list[Rule], columns: dict[str, tuple[str, ...]]) -> list[Rule]:
+    """``rules`` as an older migration installed them: without the columns added since, per table."""
+    return [
+        Rule(
+            rule.table,
+            rule.published,
+            tuple(c for c in rule.frozen if c not in columns.get(rule.table, ())),
+            rule.message,
+            rule.child,
+        )
+        for rule in rules
+    ]
+
+
+# The signing records (migration 0017): what was signed at publication.
 _SIGNING_COLUMNS = {
     "releases_helmchart": ("signed_with", "signatures"),
     "releases_dockerimage": ("signed_with", "signatures", "provenance"),
 }
-TABLES_0013 = [
-    replace(rule, frozen=tuple(c for c in rule.frozen if c not in _SIGNING_COLUMNS.get(rule.table, ())))
-    for rule in TABLES
-]
+
+# What migration 0016 installed, kept as it was: before 0017 added the signing records.
+TABLES_0016 = _without(TABLES, _SIGNING_COLUMNS)
+
+# What migration 0013 installed, kept as it was: before 0014 added the chart's index metadata and
+# its dependencies' Chart.lock pins.
+TABLES_0013 = _without(
+    TABLES,
+    {
+        "releases_helmchart": ("chart_metadata", *_SIGNING_COLUMNS["releases_helmchart"]),
+        "releases_chartdependency": ("locked_version", "archive_digest", "lock_digest"),
+        "releases_dockerimage": _SIGNING_COLUMNS["releases_dockerimage"],
+    },
+)
 
 # What migration 0002 installed, kept as it was: 0002 runs on tables that lack later columns, and
 # migrating back from 0013 restores it.
@@ -208,7 +245,8 @@ TABLES_0002 = [
 MIGRATIONS = [
     ("0002_immutability_triggers", TABLES_0002),
     ("0013_published_rows_immutable", TABLES_0013),
-    ("0014_signing", TABLES),
+    ("0016_chart_dependency_locks_and_index_metadata", TABLES_0016),
+    ("0017_signing", TABLES),
 ]
 
 
@@ -307,35 +345,57 @@ def lift_for_migrate(schema_editor) -> None:
         _drop(schema_editor, TABLES)
 
 
+# The trigger migrations. On SQLite they install nothing: a later migration in the same ``migrate``
+# may rebuild a table another table's trigger reads, which SQLite refuses; ``lift_for_migrate``
+# drops the triggers before every migrate and ``ensure_triggers`` puts the right ones back after it.
+def _migrating_sqlite(schema_editor) -> bool:
+    return schema_editor.connection.vendor == "sqlite"
+
+
 # Migration 0002.
 def create_triggers(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES_0002)
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0002)
 
 
 def drop_triggers(apps, schema_editor) -> None:
-    _drop(schema_editor, TABLES_0002)
+    if not _migrating_sqlite(schema_editor):
+        _drop(schema_editor, TABLES_0002)
 
 
 # Migration 0013.
 def freeze_published_rows(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES_0013)
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0013)
 
 
 def restore_0002_triggers(apps, schema_editor) -> None:
-    _drop(schema_editor, TABLES_0013)
-    _install(schema_editor, TABLES_0002)
+    if not _migrating_sqlite(schema_editor):
+        _drop(schema_editor, TABLES_0013)
+        _install(schema_editor, TABLES_0002)
 
 
-# Migration 0014: the signing records are frozen with the published row. The triggers are dropped
-# around its column changes: SQLite rebuilds releases_dockerimage for them, which a child table's
-# trigger (its env-var links) reads.
-def lift_for_signing_columns(apps, schema_editor) -> None:
-    _drop(schema_editor, TABLES)
+# Migration 0016 (chart dependency locks and index metadata): its new columns are frozen too.
+def lift_on_sqlite(apps, schema_editor) -> None:
+    lift_for_migrate(schema_editor)
 
 
-def freeze_signing_records(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES)
+def freeze_chart_locks_and_metadata(apps, schema_editor) -> None:
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0016)
 
 
 def restore_0013_triggers(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES_0013)
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0013)
+
+
+# Migration 0017: the signing records (signed_with, signatures, provenance) are frozen too.
+def freeze_signing_records(apps, schema_editor) -> None:
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES)
+
+
+def restore_0016_triggers(apps, schema_editor) -> None:
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0016)

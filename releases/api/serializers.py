@@ -83,8 +83,16 @@ class ReleaseArtifactSerializer(serializers.ModelSerializer):
         fields = ["type", "uri", "checksum", "size", "created"]
 
 
+class StalledSinceField(serializers.DateTimeField):
+    """When an active row last made progress, once it has made none for ``STALLED_AFTER_MINUTES``; else null."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(read_only=True, allow_null=True, **kwargs)
+
+
 class ReleaseSerializer(ModelCleanSerializer):
     artifacts = ReleaseArtifactSerializer(many=True, read_only=True)
+    stalled_since = StalledSinceField()
     links = serializers.SerializerMethodField()
     signing = serializers.SerializerMethodField()
 
@@ -101,11 +109,13 @@ class ReleaseSerializer(ModelCleanSerializer):
             "failure_reason",
             "failed_artifact",
             "published_at",
+            "last_progress_at",
+            "stalled_since",
             "artifacts",
             "signing",
             "links",
         ]
-        read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at"]
+        read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at", "last_progress_at"]
         # A duplicate version is a conflict (409), answered by the view, not a field error. Its
         # length is the model's rule too (validate_semver says why 128 and what to do).
         extra_kwargs = {"version": {"validators": [], "max_length": None}}
@@ -143,15 +153,19 @@ class ReleaseSerializer(ModelCleanSerializer):
         }
 
 
+# No stalled_since in lists: list pages are cached until the data changes, and a release becomes
+# stalled by time passing, not by a write (the detail and the image/chart lists have it). No signing
+# either: it reads the images and charts of each release (two queries per release).
+DETAIL_ONLY_RELEASE_FIELDS = {"changelog", "release_notes", "links", "last_progress_at", "stalled_since", "signing"}
+
+
 class ReleaseListSerializer(ReleaseSerializer):
     """Lists leave out the long texts and the action links; the detail (``url``) has them."""
 
     url = serializers.SerializerMethodField()
 
     class Meta(ReleaseSerializer.Meta):
-        fields = [
-            f for f in ReleaseSerializer.Meta.fields if f not in {"changelog", "release_notes", "links", "signing"}
-        ] + ["url"]
+        fields = [f for f in ReleaseSerializer.Meta.fields if f not in DETAIL_ONLY_RELEASE_FIELDS] + ["url"]
 
     def get_url(self, release: ReleaseVersion) -> str:
         return self.get_links(release)["self"]
@@ -162,6 +176,7 @@ class DockerImageSerializer(serializers.ModelSerializer):
     cosign ``.sig``/``.att`` manifests per digest); its provenance and SBOM are at ``provenance/``
     and ``sbom/``."""
 
+    stalled_since = StalledSinceField()
     signed = serializers.BooleanField(source="is_signed", read_only=True)
 
     class Meta:
@@ -179,6 +194,8 @@ class DockerImageSerializer(serializers.ModelSerializer):
             "platform_digests",
             "state",
             "progress",
+            "last_progress_at",
+            "stalled_since",
             "failure_reason",
             "scan_findings",
             "signed",
@@ -190,7 +207,7 @@ class DockerImageSerializer(serializers.ModelSerializer):
 class ChartDependencySerializer(serializers.ModelSerializer):
     class Meta:
         model = ChartDependency
-        fields = ["name", "version", "repository", "condition"]
+        fields = ["name", "version", "repository", "condition", "locked_version", "archive_digest"]
 
 
 class HelmChartSerializer(serializers.ModelSerializer):
@@ -208,6 +225,8 @@ class HelmChartSerializer(serializers.ModelSerializer):
             )
         return mask_secret_values(chart.values, root._secret_names)
 
+    stalled_since = StalledSinceField()
+
     class Meta:
         model = HelmChart
         fields = [
@@ -217,12 +236,15 @@ class HelmChartSerializer(serializers.ModelSerializer):
             "description",
             "registry",
             "dependencies",
+            "chart_metadata",
             "values",
             "templates",
             "digest",
             "size",
             "state",
             "progress",
+            "last_progress_at",
+            "stalled_since",
             "problems",
             "signed",
             "signed_with",

@@ -6,16 +6,20 @@
   (:mod:`.confine`);
 * :func:`render_chart` / :func:`validate_manifests` - ``helm template`` and offline Kubernetes
   schema validation (:mod:`.render`);
+* :func:`build_dependencies` - ``helm dependency build`` pinned by Chart.lock (:mod:`.dependencies`);
+* :func:`lint_chart` - ``helm lint --strict`` findings (:mod:`.lint`);
 * :func:`check_environment` - the env-var convention of the chart's values (:mod:`.environment`);
 * :func:`package_chart` - a reproducible chart .tgz (:mod:`.package`);
 * :func:`push_chart` - the chart as an OCI artifact, immutable per version (:mod:`.oci`);
 * :func:`render_index` - a Helm repository ``index.yaml`` (:mod:`.repo_index`).
 """
 
-from releases.charts.chartfile import ChartDependency, ChartLimits, LoadedChart, load_chart
+from releases.charts.chartfile import INDEX_METADATA_FIELDS, ChartDependency, ChartLimits, LoadedChart, load_chart
 from releases.charts.confine import chart_path_problems
+from releases.charts.dependencies import DependencyBuild, LockedDependency, build_dependencies, helm_environment
 from releases.charts.environment import EnvVarSpec, check_environment, mask_secret_values
 from releases.charts.helmignore import IgnoreRules, IgnoreSyntaxError, chart_files
+from releases.charts.lint import lint_chart, lint_findings
 from releases.charts.oci import PushedChart, build_chart_manifest, chart_annotations, oci_tag, push_chart
 from releases.charts.package import ChartPackageError, PackagedChart, package_chart
 from releases.charts.render import (
@@ -30,9 +34,12 @@ from releases.charts.repo_index import IndexEntry, render_index
 
 __all__ = [
     "DEFAULT_KUBERNETES_VERSION",
+    "INDEX_METADATA_FIELDS",
     "ChartDependency",
     "ChartLimits",
     "ChartPackageError",
+    "DependencyBuild",
+    "LockedDependency",
     "EnvVarSpec",
     "mask_secret_values",
     "IgnoreRules",
@@ -43,11 +50,15 @@ __all__ = [
     "PushedChart",
     "RenderFailed",
     "build_chart_manifest",
+    "build_dependencies",
     "bundled_kubernetes_versions",
     "chart_annotations",
     "chart_files",
     "chart_path_problems",
     "check_environment",
+    "helm_environment",
+    "lint_chart",
+    "lint_findings",
     "load_chart",
     "oci_tag",
     "package_chart",

@@ -15,9 +15,9 @@ from ..validators import (
     validate_repository_name,
 )
 from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
-from .base import RegistryArtifact
+from .base import RegistryArtifact, StalledQuerySetMixin
 
-ACTIVE_IMAGE_STATES = [ImageState.QUEUED, ImageState.BUILDING, ImageState.SCANNING, ImageState.PUSHING]
+ACTIVE_IMAGE_STATES = (ImageState.QUEUED, ImageState.BUILDING, ImageState.SCANNING, ImageState.PUSHING)
 
 
 def default_image_registry() -> str:
@@ -32,7 +32,9 @@ class ImmutableTagError(ValidationError):
     """Raised when a change would alter what a published (immutable) tag points at."""
 
 
-class DockerImageQuerySet(models.QuerySet):
+class DockerImageQuerySet(StalledQuerySetMixin, models.QuerySet):
+    active_states = ACTIVE_IMAGE_STATES
+
     def available(self) -> DockerImageQuerySet:
         return self.filter(state=ImageState.AVAILABLE)
 
@@ -93,6 +95,7 @@ class DockerImage(RegistryArtifact):
     failure_reason = models.TextField(blank=True)
 
     objects = DockerImageQuerySet.as_manager()
+    active_states = ACTIVE_IMAGE_STATES
 
     class Meta:
         ordering = ["name", "-created"]

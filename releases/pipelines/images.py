@@ -51,10 +51,10 @@ from ..redaction import redact_url
 from ..registry_client import registry_client, split_location
 from ..signing import SigningError
 from ..signing_keys import signing_key
-from ..transitions import fire_transition, public_text, record_artifact
+from ..transitions import TransitionRefused, fire_transition, mark_progress, public_text, record_artifact
 from ..versions import is_prerelease, parse_version
 from . import progress
-from .errors import PipelineBusy, PipelineError
+from .errors import PipelineBusy, PipelineError, reraise_time_limit
 from .signing import UNSIGNED, SigningRecord, sign_pushed_image
 from .source import checkout_source, release_of
 
@@ -80,12 +80,17 @@ class BuildLog:
     def flush(self) -> None:
         if self.pending:
             text = "\n".join(self.pending) + "\n"
-            DockerImage.objects.filter(pk=self.image_pk).update(build_log=Concat(F("build_log"), Value(text)))
+            mark_progress(DockerImage, self.image_pk, build_log=Concat(F("build_log"), Value(text)))
             self.pending = []
         self.last_flush = time.monotonic()
 
 
 report_progress = partial(progress.report_progress, DockerImage)
+
+
+def stage(image_pk: int) -> str:
+    """Where this row's pipeline is (state and progress), for a failure reason."""
+    return progress.stage_of(DockerImage, image_pk)
 
 
 def workdir_for(image: DockerImage) -> Path:
@@ -110,16 +115,22 @@ def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
         except TRANSIENT_ERRORS:
             raise
         except (PipelineError, RegistryError, ImageBuildError, SigningError) as error:
+            reraise_time_limit(error)
             fail_image(image_pk, str(error), task=task)
             return ImageState.FAILED
 
 
-def fail_image(image_pk: int, reason: str, *, task: str = "") -> None:
-    image = DockerImage.objects.get(pk=image_pk)
-    if image.state in (ImageState.AVAILABLE, ImageState.FAILED):
-        return
+def fail_image(image_pk: int, reason: str, *, task: str = "") -> bool:
+    """End an active image ``failed`` with ``reason``; False when it had already ended (or is gone)."""
+    image = DockerImage.objects.filter(pk=image_pk).first()
+    if image is None or not image.is_active:
+        return False
     report_progress(image_pk, "failed")
-    fire_transition(DockerImage, image_pk, "fail", task=task, reason=reason)
+    try:
+        fire_transition(DockerImage, image_pk, "fail", task=task, reason=reason)
+    except TransitionRefused:
+        return False  # another worker (or a person) ended it first
+    return True
 
 
 def _advance(image_pk: int, task: str) -> str:

@@ -28,7 +28,7 @@ def migrate(target: tuple[str, str] | None = None):
 @pytest.mark.django_db(transaction=True)
 def test_0011_recomputes_the_keys_of_existing_rows_and_going_back_restores_them() -> None:
     try:
-        # Given rows written by the code before 0010, with its keys
+        # Given rows written by the code before 0011, with its keys
         apps = migrate(BEFORE)
         Release = apps.get_model("releases", "ReleaseVersion")
         Image = apps.get_model("releases", "DockerImage")
@@ -39,22 +39,19 @@ def test_0011_recomputes_the_keys_of_existing_rows_and_going_back_restores_them(
             Chart.objects.create(chart_version=version, app_version=version, version_order=old_sort_key(version))
         Image.objects.create(name="threek8s-backend", tag="latest", tag_order=old_sort_key("latest"))
 
-        # When 0010 runs (read through the models of that state: later migrations add columns)
+        # When 0011 runs
         after = migrate(AFTER)
-        ReleaseVersion, HelmChart, DockerImage = (
-            after.get_model("releases", name) for name in ("ReleaseVersion", "HelmChart", "DockerImage")
-        )
 
         # Then every key is the collation-independent one, and the order is semver's
         for model, key, source in (
-            (ReleaseVersion, "version_order", "version"),
-            (HelmChart, "version_order", "chart_version"),
-            (DockerImage, "tag_order", "tag"),
+            (after.get_model("releases", "ReleaseVersion"), "version_order", "version"),
+            (after.get_model("releases", "HelmChart"), "version_order", "chart_version"),
+            (after.get_model("releases", "DockerImage"), "tag_order", "tag"),
         ):
             rows = list(model.objects.order_by(key).values_list(source, key))
             assert all(stored == column_sort_key(version) for version, stored in rows)
             assert [version for version, _ in rows if version != "latest"] == ORDERED
-        assert DockerImage.objects.order_by("-tag_order").first().tag == "latest"
+        assert after.get_model("releases", "DockerImage").objects.order_by("-tag_order").first().tag == "latest"
 
         # And going back restores the old keys
         migrate(BEFORE)
