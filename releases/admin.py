@@ -114,6 +114,8 @@ class DockerImageAdmin(TransitionAdmin):
         "build_log",
         "scan_findings",
         "failure_reason",
+        "component",
+        "build_args",
     )
     filter_horizontal = ("environment_variables",)
 
@@ -141,12 +143,12 @@ class HelmChartAdmin(TransitionAdmin):
     list_display = ("name", "chart_version", "app_version", "state", "digest_short", "created")
     list_filter = ("state", "name")
     search_fields = ("name", "chart_version", "app_version", "digest")
-    readonly_fields = ("digest", "size", "progress", "problems", "shown_values")
+    readonly_fields = ("digest", "size", "progress", "problems", "warnings", "image_pins", "shown_values")
     exclude = ("values",)
     filter_horizontal = ("environment_variables",)
     inlines = [ChartDependencyInline, StateTransitionInline]
 
-    @admin.display(description="values (secret variables masked)")
+    @admin.display(description="values as published: pinned to the images' digests (secret variables masked)")
     def shown_values(self, obj: HelmChart) -> str:
         secret_names = set(EnvironmentVariable.objects.filter(secret=True).values_list("name", flat=True))
         return format_html("<pre>{}</pre>", json.dumps(mask_secret_values(obj.values, secret_names), indent=2))
@@ -187,8 +189,15 @@ class ReleaseVersionAdmin(TransitionAdmin):
     )
     list_filter = ("state",)
     search_fields = ("version", "commit_sha", "changelog", "release_notes")
-    readonly_fields = ("failure_reason", "failed_artifact", "published_at")
+    readonly_fields = ("failure_reason", "failed_artifact", "published_at", "shown_layout")
     inlines = [ReleaseArtifactInline, StateTransitionInline]
+
+    @admin.display(description="layout (.release-registry.yaml with the defaults filled in)")
+    def shown_layout(self, obj: ReleaseVersion) -> str:
+        if not obj.layout:
+            return "not planned yet"
+        return format_html("<pre>{}</pre>", json.dumps(obj.layout, indent=2))
+
     date_hierarchy = "release_date"
 
     def get_queryset(self, request: HttpRequest):

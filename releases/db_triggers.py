@@ -85,6 +85,7 @@ TABLES = [
             "release_notes",
             "parsed_changelog",
             "changelog_html",
+            "layout",
             "state",
             "failure_reason",
             "failed_artifact",
@@ -119,6 +120,8 @@ TABLES = [
             "indexed_at",
             "state",
             "problems",
+            "warnings",
+            "image_pins",
             "created",
         ),
         f"the chart version is indexed; published chart versions are immutable, {_NEW_VERSION}",
@@ -152,8 +155,10 @@ TABLES = [
             "build_date",
             "labels",
             "platform_digests",
+            "component",
             "context_path",
             "dockerfile_path",
+            "build_args",
             "state",
             "build_log",
             "scan_findings",
@@ -188,8 +193,20 @@ TABLES_0002 = [
     ),
 ]
 
+# The columns migration 0014 added (the release's layout, an image's component and build args, a
+# chart's warnings and pins); 0013's triggers are TABLES without them.
+ADDED_IN_0014 = {"layout", "component", "build_args", "warnings", "image_pins"}
+TABLES_0013 = [
+    Rule(rule.table, rule.published, tuple(c for c in rule.frozen if c not in ADDED_IN_0014), rule.message, rule.child)
+    for rule in TABLES
+]
+
 # The trigger migrations, oldest first, and the rules each one installs.
-MIGRATIONS = [("0002_immutability_triggers", TABLES_0002), ("0013_published_rows_immutable", TABLES)]
+MIGRATIONS = [
+    ("0002_immutability_triggers", TABLES_0002),
+    ("0013_published_rows_immutable", TABLES_0013),
+    ("0014_release_layout", TABLES),
+]
 
 
 def _changed(fields: tuple[str, ...], distinct: str) -> str:
@@ -298,9 +315,28 @@ def drop_triggers(apps, schema_editor) -> None:
 
 # Migration 0013.
 def freeze_published_rows(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES)
+    _install(schema_editor, TABLES_0013)
 
 
 def restore_0002_triggers(apps, schema_editor) -> None:
-    _drop(schema_editor, TABLES)
+    _drop(schema_editor, TABLES_0013)
     _install(schema_editor, TABLES_0002)
+
+
+# Migration 0014: its first operation lifts 0013's triggers on SQLite, which cannot rebuild a table
+# another table's trigger reads; its last installs the triggers that freeze the new columns too.
+def lift_0013_triggers(apps, schema_editor) -> None:
+    if schema_editor.connection.vendor == "sqlite":
+        _drop(schema_editor, TABLES_0013)
+
+
+def restore_0013_triggers(apps, schema_editor) -> None:
+    _install(schema_editor, TABLES_0013)
+
+
+def freeze_layout_columns(apps, schema_editor) -> None:
+    _install(schema_editor, TABLES)
+
+
+def lift_layout_triggers(apps, schema_editor) -> None:
+    _drop(schema_editor, TABLES)

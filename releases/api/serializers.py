@@ -100,10 +100,11 @@ class ReleaseSerializer(ModelCleanSerializer):
             "failure_reason",
             "failed_artifact",
             "published_at",
+            "layout",
             "artifacts",
             "links",
         ]
-        read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at"]
+        read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at", "layout"]
         # A duplicate version is a conflict (409), answered by the view, not a field error. Its
         # length is the model's rule too (validate_semver says why 128 and what to do).
         extra_kwargs = {"version": {"validators": [], "max_length": None}}
@@ -128,20 +129,36 @@ class ReleaseListSerializer(ReleaseSerializer):
     url = serializers.SerializerMethodField()
 
     class Meta(ReleaseSerializer.Meta):
-        fields = [f for f in ReleaseSerializer.Meta.fields if f not in {"changelog", "release_notes", "links"}] + [
-            "url"
-        ]
+        fields = [
+            f for f in ReleaseSerializer.Meta.fields if f not in {"changelog", "release_notes", "links", "layout"}
+        ] + ["url"]
 
     def get_url(self, release: ReleaseVersion) -> str:
         return self.get_links(release)["self"]
 
 
+class LinkedVariableSerializer(serializers.ModelSerializer):
+    """An environment variable an image or chart takes; a secret's value is never returned (null)."""
+
+    default_value = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EnvironmentVariable
+        fields = ["name", "default_value", "description", "required", "scope", "secret"]
+
+    def get_default_value(self, variable: EnvironmentVariable) -> str | None:
+        return None if variable.secret else variable.default_value
+
+
 class DockerImageSerializer(serializers.ModelSerializer):
+    environment_variables = LinkedVariableSerializer(many=True, read_only=True)
+
     class Meta:
         model = DockerImage
         fields = [
             "name",
             "tag",
+            "component",
             "registry",
             "architecture",
             "base_image",
@@ -150,6 +167,10 @@ class DockerImageSerializer(serializers.ModelSerializer):
             "build_date",
             "labels",
             "platform_digests",
+            "context_path",
+            "dockerfile_path",
+            "build_args",
+            "environment_variables",
             "state",
             "progress",
             "failure_reason",
@@ -164,9 +185,11 @@ class ChartDependencySerializer(serializers.ModelSerializer):
 
 
 class HelmChartSerializer(serializers.ModelSerializer):
-    """``values`` never show a secret variable's value, however it got into the chart."""
+    """``values`` (as published: pinned to the release's image digests) never show a secret
+    variable's value, however it got into the chart."""
 
     dependencies = ChartDependencySerializer(many=True, read_only=True)
+    environment_variables = LinkedVariableSerializer(many=True, read_only=True)
     values = serializers.SerializerMethodField()
 
     def get_values(self, chart: HelmChart) -> dict:
@@ -187,12 +210,15 @@ class HelmChartSerializer(serializers.ModelSerializer):
             "registry",
             "dependencies",
             "values",
+            "image_pins",
             "templates",
+            "environment_variables",
             "digest",
             "size",
             "state",
             "progress",
             "problems",
+            "warnings",
         ]
 
 

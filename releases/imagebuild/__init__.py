@@ -33,7 +33,7 @@ from releases.imagebuild.scan import (
     scan_image,
     severity_at_least,
 )
-from releases.imagebuild.source import build_paths, checkout
+from releases.imagebuild.source import build_paths, checkout, read_file_at
 
 __all__ = [
     "OCI_CONFIG",
@@ -56,6 +56,7 @@ __all__ = [
     "build_paths",
     "build_platform_image",
     "checkout",
+    "read_file_at",
     "connect_engine",
     "export_archive",
     "export_image",

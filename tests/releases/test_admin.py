@@ -97,7 +97,7 @@ def release_form(release: ReleaseVersion, transition: str) -> dict[str, str]:
 def test_refused_transition_shows_its_reason(staff_client):
     release = ReleaseVersion.objects.create(version="3.0.0", commit_sha="b" * 40)
     response = staff_client.post(change_url(release), release_form(release, "retry"), follow=True)
-    assert "refused: cannot retry from state draft; from draft you may submit" in response.content.decode()
+    assert "refused: cannot retry from state draft; from draft you may refuse_plan, submit" in response.content.decode()
     assert ReleaseVersion.objects.get(pk=release.pk).state == ReleaseState.DRAFT
 
 

@@ -8,7 +8,6 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from releases.models import DockerImage, HelmChart, ReleaseVersion
 from releases.versions import column_sort_key
 
 BEFORE = ("releases", "0010_registry_artifact_base")
@@ -41,18 +40,19 @@ def test_0011_recomputes_the_keys_of_existing_rows_and_going_back_restores_them(
         Image.objects.create(name="threek8s-backend", tag="latest", tag_order=old_sort_key("latest"))
 
         # When 0010 runs
-        migrate(AFTER)
+        after = migrate(AFTER)
 
-        # Then every key is the collation-independent one, and the order is semver's
+        # Then every key is the collation-independent one, and the order is semver's (read with the
+        # models of that state: later migrations add columns the schema has not got yet)
         for model, key, source in (
-            (ReleaseVersion, "version_order", "version"),
-            (HelmChart, "version_order", "chart_version"),
-            (DockerImage, "tag_order", "tag"),
+            (after.get_model("releases", "ReleaseVersion"), "version_order", "version"),
+            (after.get_model("releases", "HelmChart"), "version_order", "chart_version"),
+            (after.get_model("releases", "DockerImage"), "tag_order", "tag"),
         ):
             rows = list(model.objects.order_by(key).values_list(source, key))
             assert all(stored == column_sort_key(version) for version, stored in rows)
             assert [version for version, _ in rows if version != "latest"] == ORDERED
-        assert DockerImage.objects.order_by("-tag_order").first().tag == "latest"
+        assert after.get_model("releases", "DockerImage").objects.order_by("-tag_order").first().tag == "latest"
 
         # And going back restores the old keys
         migrate(BEFORE)

@@ -18,7 +18,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from releases.choices import ArtifactType, ChartState, ImageState, ReleaseState
-from releases.db_triggers import TABLES, TABLES_0002, ensure_triggers
+from releases.db_triggers import TABLES, TABLES_0002, TABLES_0013, ensure_triggers
 from releases.models import (
     ChartDependency,
     DockerImage,
@@ -152,6 +152,7 @@ CHANGES: dict[str, dict[str, Any]] = {
         "release_notes": "rewritten",
         "parsed_changelog": {"component": None, "sections": [{"title": "Rewritten", "entries": []}]},
         "changelog_html": "<p>rewritten</p>",
+        "layout": {"source": "rewritten", "chart": {"path": "other/"}},
         "state": ReleaseState.FAILED,
         "failure_reason": "rewritten",
         "failed_artifact": "rewritten",
@@ -185,6 +186,8 @@ CHANGES: dict[str, dict[str, Any]] = {
         "indexed_at": LATER,
         "state": ChartState.INVALID,
         "problems": ["rewritten"],
+        "warnings": ["rewritten"],
+        "image_pins": {"frontend": {"values": "frontend.image", "tag": "1.0.1"}},
         "created": LATER,
     },
     "releases_chartdependency": {
@@ -212,8 +215,10 @@ CHANGES: dict[str, dict[str, Any]] = {
         "build_date": LATER,
         "labels": {"org.opencontainers.image.version": "1.0.1"},
         "platform_digests": {"linux/amd64": {"digest": digest_of("amd64")}},
+        "component": "backend",
         "context_path": "other/",
         "dockerfile_path": "Other.Dockerfile",
+        "build_args": {"NODE_VERSION": "22"},
         "state": ImageState.FAILED,
         "build_log": "rewritten",
         "scan_findings": [{"severity": "low", "check": "edited"}],
@@ -500,3 +505,17 @@ def test_migration_0013_is_reversible(alias):
     finally:
         call_command("migrate", "releases", database=alias, verbosity=0)
     assert set(trigger_definitions(alias)) == trigger_names(alias, TABLES)
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", SQLITE])
+def test_migration_0014_is_reversible_and_freezes_the_layout_columns(alias):
+    try:
+        call_command("migrate", "releases", "0013", database=alias, verbosity=0)
+        definitions = trigger_definitions(alias)
+        assert set(definitions) == trigger_names(alias, TABLES_0013)
+        assert not any("image_pins" in sql or "build_args" in sql for sql in definitions.values())
+    finally:
+        call_command("migrate", "releases", database=alias, verbosity=0)
+    definitions = trigger_definitions(alias)
+    assert any("image_pins" in sql for sql in definitions.values())
+    assert any('"layout"' in sql for sql in definitions.values())
