@@ -7,6 +7,8 @@ in production is a refused start, not a subtle misbehaviour.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -14,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -85,6 +88,28 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY is required unless DEBUG=true; set it to a long random string")
     SECRET_KEY = "insecure-development-key-only-for-debug-mode-0123456789abcdefghijklmnop"
+
+
+def env_fernet_keys(name: str) -> list[str]:
+    keys = env_list(name, [])
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"{name}: key {position} is not a Fernet key (32 url-safe base64-encoded bytes); make one with "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            ) from None
+    return keys
+
+
+# Keys encrypting secret values at rest: the first encrypts, all decrypt (rotation: add the new key
+# first, run `manage.py reencrypt_secrets`, remove the old one). Without it, storing or reading a
+# secret value fails naming this variable; only DEBUG derives one from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEYS")
+if not FIELD_ENCRYPTION_KEYS and DEBUG:
+    _derived = hashlib.sha256(f"field-encryption:{SECRET_KEY}".encode()).digest()
+    FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(_derived).decode()]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -234,6 +259,9 @@ REGISTRY_MAX_RETRY_AFTER = env_int("REGISTRY_MAX_RETRY_AFTER", 60, minimum=1)
 REGISTRY_CHUNKED_UPLOAD = env_bool("REGISTRY_CHUNKED_UPLOAD", False)
 REGISTRY_UPLOAD_CHUNK_BYTES = env_int("REGISTRY_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024, minimum=64 * 1024)
 SOURCE_REPOSITORY_URL = env_str("SOURCE_REPOSITORY_URL", "")
+# Seconds one read of the source repository may take while a request waits on it (a release tag's
+# commit, the release commit's subject for pr_number): GitHub gives a webhook 10 s.
+SOURCE_READ_TIMEOUT = env_int("SOURCE_READ_TIMEOUT", 8, minimum=1)
 DOCKER_HOST = env_str("DOCKER_HOST", "unix:///var/run/docker.sock")
 IMAGE_PLATFORMS = env_list("IMAGE_PLATFORMS", ["linux/amd64", "linux/arm64"])
 IMAGE_SIZE_BUDGET_BYTES = env_int("IMAGE_SIZE_BUDGET_BYTES", 1024 * 1024 * 1024, minimum=1)
@@ -269,16 +297,45 @@ KUBERNETES_VERSION = env_str("KUBERNETES_VERSION", "1.31.0")
 CHART_REPOSITORY_URL = env_str("CHART_REPOSITORY_URL", "")
 GITHUB_WEBHOOK_SECRET = env_str("GITHUB_WEBHOOK_SECRET", "")
 PUBLISH_ON_WEBHOOK = env_bool("PUBLISH_ON_WEBHOOK", True)
+# The one repository whose signed events are acted on (a leaked or shared secret must not let
+# another repository's releases be built). Required with the webhook secret.
+GITHUB_REPOSITORY = env_str("GITHUB_REPOSITORY", "").strip()
+_GITHUB_REPOSITORY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}")
+if GITHUB_REPOSITORY and not _GITHUB_REPOSITORY_RE.fullmatch(GITHUB_REPOSITORY):
+    raise ImproperlyConfigured(
+        f"GITHUB_REPOSITORY={GITHUB_REPOSITORY!r} is not a GitHub repository; use owner/name, e.g. stianfro/threek8s"
+    )
+if GITHUB_WEBHOOK_SECRET and not GITHUB_REPOSITORY:
+    raise ImproperlyConfigured(
+        "GITHUB_REPOSITORY is required with GITHUB_WEBHOOK_SECRET; set it to the owner/name whose events are built"
+    )
 
 # Tag-immutability audits.
 AUDIT_INTERVAL_MINUTES = env_int("AUDIT_INTERVAL_MINUTES", 15, minimum=1)
 AUDIT_CONCURRENCY = env_int("AUDIT_CONCURRENCY", 16, minimum=1)
-AUDIT_WEBHOOK_URL = env_str("AUDIT_WEBHOOK_URL", "")
+AUDIT_WEBHOOK_URL = env_url("AUDIT_WEBHOOK_URL", "", ("https", "http")) if env_str("AUDIT_WEBHOOK_URL") else ""
 AUDIT_WEBHOOK_SECRET = env_str("AUDIT_WEBHOOK_SECRET", "")
+if AUDIT_WEBHOOK_URL and not AUDIT_WEBHOOK_SECRET:
+    # Receivers must be able to tell our calls from forged ones: never send unsigned.
+    raise ImproperlyConfigured(
+        "AUDIT_WEBHOOK_SECRET is required with AUDIT_WEBHOOK_URL; set it to a long random string the receiver knows"
+    )
 ADMINS = [("Admin", address) for address in env_list("ADMIN_EMAILS", [])]
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 SERVER_EMAIL = env_str("SERVER_EMAIL", "release-registry@localhost")
 
+# Stuck work. Every task has a soft time limit per kind (the row ends failed naming the limit) and a
+# hard one TIME_LIMIT_GRACE_SECONDS later (the worker process is killed; the errbacks and the
+# sweeper settle the row). The sweeper re-enqueues active work with no progress for
+# STALLED_AFTER_MINUTES, STALLED_REQUEUE_LIMIT times without a state change, then fails it.
+BUILD_TIME_LIMIT_SECONDS = env_int("BUILD_TIME_LIMIT_SECONDS", 3600, minimum=1)
+CHART_TIME_LIMIT_SECONDS = env_int("CHART_TIME_LIMIT_SECONDS", 900, minimum=1)
+ORCHESTRATION_TIME_LIMIT_SECONDS = env_int("ORCHESTRATION_TIME_LIMIT_SECONDS", 300, minimum=1)
+AUDIT_TIME_LIMIT_SECONDS = env_int("AUDIT_TIME_LIMIT_SECONDS", 1800, minimum=1)
+TIME_LIMIT_GRACE_SECONDS = env_int("TIME_LIMIT_GRACE_SECONDS", 60, minimum=1)
+SWEEP_INTERVAL_MINUTES = env_int("SWEEP_INTERVAL_MINUTES", 5, minimum=1)
+STALLED_AFTER_MINUTES = env_int("STALLED_AFTER_MINUTES", 30, minimum=1)
+STALLED_REQUEUE_LIMIT = env_int("STALLED_REQUEUE_LIMIT", 2, minimum=0)
 
 # What a worker must never show: configured secret values and credentials in URLs (scrubbed from
 # failure reasons, progress, build logs, labels and log lines), and its own directories (shown as
@@ -296,6 +353,7 @@ SCRUBBED_SECRETS = tuple(
         DATABASES["default"].get("PASSWORD"),
         GITHUB_WEBHOOK_SECRET,
         AUDIT_WEBHOOK_SECRET,
+        *FIELD_ENCRYPTION_KEYS,
         *_url_secrets(CELERY_BROKER_URL),
         *_url_secrets(SOURCE_REPOSITORY_URL),
     )

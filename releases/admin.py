@@ -10,12 +10,15 @@ from functools import partial
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
 
@@ -54,23 +57,84 @@ class StateTransitionInline(GenericTabularInline):
         return False
 
 
+class StalledFilter(admin.SimpleListFilter):
+    """Active rows with no transition or progress report for ``STALLED_AFTER_MINUTES``."""
+
+    title = "stalled"
+    parameter_name = "stalled"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", f"no progress for {settings.STALLED_AFTER_MINUTES} min"), ("no", "moving or ended")]
+
+    def queryset(self, request: HttpRequest, queryset):
+        if self.value() == "yes":
+            return queryset.stalled()
+        if self.value() == "no":
+            return queryset.exclude(pk__in=queryset.stalled().values("pk"))
+        return queryset
+
+
+def stalled_column(obj: Any) -> str:
+    """ "since 14:02 (47 min), re-enqueued 1x" for a stalled row; "—" otherwise."""
+    since = obj.stalled_since
+    if since is None:
+        return "—"
+    minutes = int((timezone.now() - since).total_seconds() // 60)
+    requeued = f", re-enqueued {obj.stall_requeues}×" if obj.stall_requeues else ""
+    return f"since {timezone.localtime(since):%Y-%m-%d %H:%M} ({minutes} min){requeued}"
+
+
 class TransitionAdmin(FSMAdminMixin, admin.ModelAdmin):
     """Shows buttons only for transitions a person may fire (``custom={"admin": True}``); each button
     runs the use case of ``transition_actions`` (which plans and enqueues, like the API)."""
 
     fsm_fields = ["state"]
     fsm_default_disallow_transition = False
+
+    @admin.display(description="stalled", ordering="last_progress_at")
+    def stalled(self, obj: Any) -> str:
+        return stalled_column(obj)
+
     final_states: tuple[str, ...] = ()
     inlines: list = [StateTransitionInline]
     #: transition name -> use case ``(pk, *, actor) -> row``
     transition_actions: dict[str, Callable[..., Any]] = {}
+
+    def may_fire(self, request: HttpRequest, obj: Any, transition_name: str) -> bool:
+        """A person may fire a transition offered to people, on a row they may change (the same
+        ``change`` permission the API's publish and retry need)."""
+        return transition_name in self.transition_actions and self.has_change_permission(request, obj)
+
+    def _get_fsm_extra_context(self, *, request: HttpRequest, obj: Any):
+        # Buttons only for what this user may fire: a view-only user sees none.
+        if obj is None or not self.has_change_permission(request, obj):
+            return
+        for block in super()._get_fsm_extra_context(request=request, obj=obj):
+            block.available_transitions = [t for t in block.available_transitions if t.name in self.transition_actions]
+            if block.available_transitions:
+                yield block
+
+    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        transition_name = request.POST.get(self.fsm_post_param)
+        if transition_name and transition_name not in self.transition_actions:
+            # Refused before django-fsm looks the name up: any attribute name may be posted.
+            self.message_user(request, f"{transition_name} is not something a person can do here", messages.ERROR)
+            return redirect(request.path)
+        return super().response_change(request, obj)
+
+    def fsm_transition_view(self, request: HttpRequest, object_id: str, transition_name: str, **kwargs: Any):
+        """django-fsm-2's form URL (``<pk>/transition/<name>/``): refused unless the user may fire it."""
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.may_fire(request, obj, transition_name):
+            raise PermissionDenied(f"{transition_name} is not something you can do here")
+        return super().fsm_transition_view(request, object_id, transition_name, **kwargs)
 
     def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
         action = self.transition_actions.get(transition_name)
         if action is None:
             self.message_user(request, f"{transition_name} is not something a person can do here", messages.ERROR)
             return False
-        if not self.has_change_permission(request, obj):
+        if not self.may_fire(request, obj, transition_name):
             self.message_user(request, f"{transition_name} refused: you may not change this", messages.ERROR)
             return False
         try:
@@ -102,8 +166,18 @@ class TransitionAdmin(FSMAdminMixin, admin.ModelAdmin):
 class DockerImageAdmin(TransitionAdmin):
     final_states = (ImageState.AVAILABLE,)
     transition_actions = {"retry": services.retry_image, "fail": partial(services.fail_work, DockerImage)}
-    list_display = ("name", "tag", "state", "progress", "digest_short", "architectures", "size", "build_date")
-    list_filter = ("state", "name")
+    list_display = (
+        "name",
+        "tag",
+        "state",
+        "progress",
+        "stalled",
+        "digest_short",
+        "architectures",
+        "size",
+        "build_date",
+    )
+    list_filter = ("state", StalledFilter, "name")
     search_fields = ("name", "tag", "digest", "base_image")
     readonly_fields = (
         "digest",
@@ -116,6 +190,8 @@ class DockerImageAdmin(TransitionAdmin):
         "failure_reason",
         "component",
         "build_args",
+        "last_progress_at",
+        "stall_requeues",
     )
     filter_horizontal = ("environment_variables",)
 
@@ -134,16 +210,28 @@ class DockerImageAdmin(TransitionAdmin):
 class ChartDependencyInline(admin.TabularInline):
     model = ChartDependency
     extra = 0
+    readonly_fields = ("locked_version", "archive_digest", "lock_digest")  # what validation found in Chart.lock
 
 
 @admin.register(HelmChart)
 class HelmChartAdmin(TransitionAdmin):
     final_states = (ChartState.INDEXED,)
     transition_actions = {"retry": services.retry_chart, "reject": partial(services.fail_work, HelmChart)}
-    list_display = ("name", "chart_version", "app_version", "state", "digest_short", "created")
-    list_filter = ("state", "name")
+    list_display = ("name", "chart_version", "app_version", "state", "stalled", "digest_short", "created")
+    list_filter = ("state", StalledFilter, "name")
     search_fields = ("name", "chart_version", "app_version", "digest")
-    readonly_fields = ("digest", "size", "progress", "problems", "warnings", "image_pins", "shown_values")
+    readonly_fields = (
+        "digest",
+        "size",
+        "progress",
+        "problems",
+        "warnings",
+        "image_pins",
+        "shown_values",
+        "chart_metadata",
+        "last_progress_at",
+        "stall_requeues",
+    )
     exclude = ("values",)
     filter_horizontal = ("environment_variables",)
     inlines = [ChartDependencyInline, StateTransitionInline]
@@ -185,11 +273,19 @@ class ReleaseVersionAdmin(TransitionAdmin):
         "commit_short",
         "pr_number",
         "artifact_count",
+        "stalled",
         "failed_artifact",
     )
-    list_filter = ("state",)
+    list_filter = ("state", StalledFilter)
     search_fields = ("version", "commit_sha", "changelog", "release_notes")
-    readonly_fields = ("failure_reason", "failed_artifact", "published_at", "shown_layout")
+    readonly_fields = (
+        "failure_reason",
+        "failed_artifact",
+        "published_at",
+        "shown_layout",
+        "last_progress_at",
+        "stall_requeues",
+    )
     inlines = [ReleaseArtifactInline, StateTransitionInline]
 
     @admin.display(description="layout (.release-registry.yaml with the defaults filled in)")
@@ -275,6 +371,12 @@ class EnvironmentVariableAdmin(admin.ModelAdmin):
     list_filter = ("scope", "required", "secret")
     search_fields = ("name", "description")
 
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # ?default_value__startswith= would answer, row count by row count, what a secret starts with.
+        if lookup.partition("__")[0] == "default_value":
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
     @admin.display(description="default value")
     def shown_default(self, obj: EnvironmentVariable) -> str:
         if obj.secret:
@@ -309,14 +411,29 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form, change: bool) -> None:
         if not change:
-            key = obj.issue()
-            self.message_user(
-                request,
-                f"Token for {obj.name}: {key} — copy it now, it is not shown again. "
-                f"Send it as 'Authorization: Bearer {key[:6]}…'.",
-                messages.WARNING,
-            )
+            # Kept on the request only: the page answering this POST shows it, nothing stores it.
+            request.issued_api_token = obj.issue()
         super().save_model(request, obj, form, change)
+
+    def response_add(self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None):
+        """Show the new token in the answer to the POST that created it: not in a message (the
+        messages cookie), not in the session, never again. Not cached by browsers or proxies."""
+        key = getattr(request, "issued_api_token", None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        response = TemplateResponse(
+            request,
+            "admin/releases/apitoken/issued.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "token": obj,
+                "key": key,
+                "title": f"API token {obj.name}",
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 @admin.register(GitHubDelivery)
@@ -351,8 +468,18 @@ class AuditRunAdmin(admin.ModelAdmin):
         start = path("run/", self.admin_site.admin_view(self.start_audit), name="releases_auditrun_start")
         return [start, *super().get_urls()]
 
+    def may_start_audit(self, request: HttpRequest) -> bool:
+        return services.may(request.user, "start_audit")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {**(extra_context or {}), "may_start_audit": self.may_start_audit(request)}
+        return super().changelist_view(request, extra_context)
+
     def start_audit(self, request: HttpRequest):
+        """ "Run an audit now": needs the ``releases.add_auditrun`` permission, like ``POST /api/v1/audits/``."""
         if request.method == "POST":
+            if not self.may_start_audit(request):
+                raise PermissionDenied("starting an audit needs the 'Can add audit run' permission")
             services.start_audit(triggered_by=f"admin:{request.user}")
             self.message_user(request, "Audit started; refresh this page to see it.", messages.SUCCESS)
         return redirect("admin:releases_auditrun_changelist")

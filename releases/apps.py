@@ -27,8 +27,9 @@ class ReleasesConfig(AppConfig):
     def ready(self) -> None:
         from . import signals  # noqa: F401  (connects the generation bumps)
         from .api import schema  # noqa: F401  (registers the OpenAPI auth extension)
-        from .schedules import schedule_tag_audit
+        from .schedules import schedule_stalled_work_sweep, schedule_tag_audit
 
         pre_migrate.connect(lift_immutability_triggers, sender=self)
         post_migrate.connect(restore_immutability_triggers, sender=self)
         post_migrate.connect(schedule_tag_audit, sender=self)
+        post_migrate.connect(schedule_stalled_work_sweep, sender=self)

@@ -21,6 +21,7 @@ about what was published:
   whose fields are all read-only.
 - ``tag_order``/``version_order``: sort keys derived from the tag or version, recomputed by
   ``save()`` and by a data migration when the semver ordering changes (0005 filled them).
+- ``last_progress_at``/``stall_requeues``: the stalled-work sweeper's clock and budget.
 
 Everything else is frozen, including ``build_log``, ``scan_findings``, ``failure_reason`` and
 ``problems``: nothing writes them after publication, and they record how the artifact was made.
@@ -113,6 +114,7 @@ TABLES = [
             "registry",
             "values",
             "templates",
+            "chart_metadata",
             "digest",
             "size",
             "package",
@@ -129,7 +131,17 @@ TABLES = [
     Rule(
         "releases_chartdependency",
         _parent("releases_helmchart", "chart_id", "p.state = 'indexed'"),
-        ("id", "chart_id", "name", "version", "repository", "condition"),
+        (
+            "id",
+            "chart_id",
+            "name",
+            "version",
+            "repository",
+            "condition",
+            "locked_version",
+            "archive_digest",
+            "lock_digest",
+        ),
         f"the chart of this dependency is indexed; {_IMMUTABLE}",
         child=True,
     ),
@@ -176,6 +188,42 @@ TABLES = [
     ),
 ]
 
+
+def _without(rules: list[Rule], columns: dict[str, tuple[str, ...]]) -> list[Rule]:
+    """``rules`` as an older migration installed them: without the columns added since, per table."""
+    return [
+        Rule(
+            rule.table,
+            rule.published,
+            tuple(c for c in rule.frozen if c not in columns.get(rule.table, ())),
+            rule.message,
+            rule.child,
+        )
+        for rule in rules
+    ]
+
+
+# What migration 0016 installed: before 0017 added the release's layout, an image's component and
+# build args, a chart's warnings and pins.
+TABLES_0016 = _without(
+    TABLES,
+    {
+        "releases_releaseversion": ("layout",),
+        "releases_dockerimage": ("component", "build_args"),
+        "releases_helmchart": ("warnings", "image_pins"),
+    },
+)
+
+# What migration 0013 installed, kept as it was: before 0016 added the chart's index metadata and
+# its dependencies' Chart.lock pins.
+TABLES_0013 = _without(
+    TABLES_0016,
+    {
+        "releases_helmchart": ("chart_metadata",),
+        "releases_chartdependency": ("locked_version", "archive_digest", "lock_digest"),
+    },
+)
+
 # What migration 0002 installed, kept as it was: 0002 runs on tables that lack later columns, and
 # migrating back from 0013 restores it.
 TABLES_0002 = [
@@ -193,19 +241,12 @@ TABLES_0002 = [
     ),
 ]
 
-# The columns migration 0014 added (the release's layout, an image's component and build args, a
-# chart's warnings and pins); 0013's triggers are TABLES without them.
-ADDED_IN_0014 = {"layout", "component", "build_args", "warnings", "image_pins"}
-TABLES_0013 = [
-    Rule(rule.table, rule.published, tuple(c for c in rule.frozen if c not in ADDED_IN_0014), rule.message, rule.child)
-    for rule in TABLES
-]
-
 # The trigger migrations, oldest first, and the rules each one installs.
 MIGRATIONS = [
     ("0002_immutability_triggers", TABLES_0002),
     ("0013_published_rows_immutable", TABLES_0013),
-    ("0014_release_layout", TABLES),
+    ("0016_chart_dependency_locks_and_index_metadata", TABLES_0016),
+    ("0017_release_layout", TABLES),
 ]
 
 
@@ -304,39 +345,58 @@ def lift_for_migrate(schema_editor) -> None:
         _drop(schema_editor, TABLES)
 
 
+# The trigger migrations. On SQLite they install nothing: a later migration in the same ``migrate``
+# may rebuild a table another table's trigger reads, which SQLite refuses; ``lift_for_migrate``
+# drops the triggers before every migrate and ``ensure_triggers`` puts the right ones back after it.
+def _migrating_sqlite(schema_editor) -> bool:
+    return schema_editor.connection.vendor == "sqlite"
+
+
 # Migration 0002.
 def create_triggers(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES_0002)
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0002)
 
 
 def drop_triggers(apps, schema_editor) -> None:
-    _drop(schema_editor, TABLES_0002)
+    if not _migrating_sqlite(schema_editor):
+        _drop(schema_editor, TABLES_0002)
 
 
 # Migration 0013.
 def freeze_published_rows(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES_0013)
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0013)
 
 
 def restore_0002_triggers(apps, schema_editor) -> None:
-    _drop(schema_editor, TABLES_0013)
-    _install(schema_editor, TABLES_0002)
-
-
-# Migration 0014: its first operation lifts 0013's triggers on SQLite, which cannot rebuild a table
-# another table's trigger reads; its last installs the triggers that freeze the new columns too.
-def lift_0013_triggers(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor == "sqlite":
+    if not _migrating_sqlite(schema_editor):
         _drop(schema_editor, TABLES_0013)
+        _install(schema_editor, TABLES_0002)
+
+
+# Migration 0016 (chart dependency locks and index metadata): its new columns are frozen too.
+def lift_on_sqlite(apps, schema_editor) -> None:
+    lift_for_migrate(schema_editor)
+
+
+def freeze_chart_locks_and_metadata(apps, schema_editor) -> None:
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0016)
 
 
 def restore_0013_triggers(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES_0013)
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0013)
 
 
+# Migration 0017 (release layout): its new columns are frozen too.
 def freeze_layout_columns(apps, schema_editor) -> None:
-    _install(schema_editor, TABLES)
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES)
 
 
-def lift_layout_triggers(apps, schema_editor) -> None:
-    _drop(schema_editor, TABLES)
+def restore_0016_triggers(apps, schema_editor) -> None:
+    if not _migrating_sqlite(schema_editor):
+        _drop(schema_editor, TABLES)
+        _install(schema_editor, TABLES_0016)

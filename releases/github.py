@@ -14,10 +14,12 @@ Decisions for ``release_from_event`` (each ignored event is logged at INFO with 
   (``v1.4.0``, ``threek8s-v1.4.0``, ``frontend/v1.2.0``); otherwise the event is ignored (not a Release
   Please release). ``version`` is the bare version.
 * ``commit_sha`` is ``release.target_commitish`` only when that is a full (40 or 64 hex) commit sha;
-  Release Please usually sends a sha, but a branch name ("main") says nothing about the commit: ``None``.
+  Release Please usually sends a sha, but a branch name ("main") says nothing about the commit: ``None``,
+  and the caller resolves ``tag_name`` in the source repository (``services.commit_of_tag``).
 * ``pr_number`` (the release PR) is not in the payload. It is taken from the notes when a line mentions
   releasing this exact version and links a PR after it (``* release 1.4.0 ([#90](...))`` under
-  Miscellaneous Chores, ``chore(main): release 1.4.0 (#90)``); otherwise ``None``.
+  Miscellaneous Chores, ``chore(main): release 1.4.0 (#90)``); otherwise ``None``, and
+  ``services.create_release`` reads it from the release commit's subject.
 * Malformed payloads (not an object, no ``release`` object, non-string fields) are ignored, never raised on.
 
 ``parse_release_event`` gives the same answer plus the reason an event was ignored.

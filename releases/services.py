@@ -8,6 +8,7 @@ transaction has not committed yet.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -16,22 +17,29 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
+from .changelog import pr_number_from_subject
 from .choices import ChartState, EnvironmentScope, ImageState, ReleaseState
+from .imagebuild.errors import SourceError
+from .imagebuild.source import commit_subject, resolve_tag
 from .layout import LAYOUT_FILE, LayoutInvalid, ReleaseLayout
 from .models import AuditRun, DockerImage, EnvironmentVariable, HelmChart, ReleaseVersion, StatefulModel
 from .pipelines.audit import AuditAlreadyRunning, run_audit
 from .pipelines.source import read_layout
-from .tasks import audit_published_tags, build_image, orchestrate_release, publish_chart
+from .tasks import audit_published_tags, build_image_signature, orchestrate_release, publish_chart_signature
 from .transitions import TransitionRefused, fire_transition
 
 __all__ = [
+    "PERMISSION_TO",
     "AuditAlreadyRunning",
     "PlanRefused",
     "ReleaseExists",
+    "TagUnresolved",
     "TransitionRefused",
     "audit_now",
+    "commit_of_tag",
     "create_release",
     "fail_work",
+    "may",
     "plan_release",
     "publish_release",
     "read_release_layout",
@@ -40,6 +48,26 @@ __all__ = [
     "retry_release",
     "start_audit",
 ]
+
+logger = logging.getLogger(__name__)
+
+# Who may run which use case: the Django model permission a person (a session in the API or the
+# admin) needs. API tokens carry a scope instead (a write token may run all of them). Retrying or
+# failing an image or a chart by hand needs the change permission of that model.
+PERMISSION_TO = {
+    "create_release": "releases.add_releaseversion",
+    "publish_release": "releases.change_releaseversion",
+    "retry_release": "releases.change_releaseversion",
+    "start_audit": "releases.add_auditrun",
+}
+
+
+def may(user: object, use_case: str) -> bool:
+    """Whether ``user`` (a person) holds the permission ``use_case`` needs; unknown use cases are refused."""
+    permission = PERMISSION_TO.get(use_case)
+    has_perm = getattr(user, "has_perm", None)
+    return permission is not None and callable(has_perm) and bool(has_perm(permission))
+
 
 # Who fires what: the transition each model's "fail" button fires.
 FAIL_TRANSITION = {ReleaseVersion: "fail", DockerImage: "fail", HelmChart: "reject"}
@@ -58,6 +86,10 @@ class PlanRefused(TransitionRefused):
     reasons list every problem; a draft release has failed with them (``refuse_plan``)."""
 
 
+class TagUnresolved(Exception):
+    """A release tag could not be resolved to a commit in the source repository."""
+
+
 def create_release(
     *,
     version: str,
@@ -66,8 +98,14 @@ def create_release(
     changelog: str = "",
     release_notes: str = "",
     release_date: datetime | None = None,
+    source_repository: str | None = None,
 ) -> ReleaseVersion:
     """Create a draft release after the model's own checks.
+
+    Without ``pr_number``, the release PR is read from the release commit's subject (Release
+    Please's merge commit ends with ``(#43)``) in ``source_repository`` (a local clone or a URL;
+    default ``SOURCE_REPOSITORY_URL``). That read fails soft: a repository that cannot be read
+    leaves ``pr_number`` empty and logs why.
 
     Refuses with ``ValidationError`` (every field's problems at once) an invalid release, and with
     ``ReleaseExists`` a version that exists already (also when another request creates it first).
@@ -85,12 +123,53 @@ def create_release(
     release.full_clean(validate_unique=False)
     if ReleaseVersion.objects.filter(version=version).exists():
         raise ReleaseExists(version)
+    if pr_number is None:
+        release.pr_number = release_pr_of_commit(version, release.commit_sha, source_repository)
     try:
         with transaction.atomic():
             release.save()
     except IntegrityError:
         raise ReleaseExists(version) from None
     return release
+
+
+def release_pr_of_commit(version: str, commit_sha: str, source_repository: str | None = None) -> int | None:
+    """The pull request the release commit's subject names, or ``None`` (logged) when it names none
+    or the repository cannot be read. Never raises: a missing PR number must not stop a release."""
+    repository = source_repository or settings.SOURCE_REPOSITORY_URL
+    if not repository:
+        logger.info("release %s: pr_number not read from its commit: SOURCE_REPOSITORY_URL is not set", version)
+        return None
+    try:
+        subject = commit_subject(repository, commit_sha, timeout=settings.SOURCE_READ_TIMEOUT)
+    except SourceError as error:
+        logger.warning("release %s: pr_number not read from commit %s: %s", version, commit_sha[:12], error)
+        return None
+    number = pr_number_from_subject(subject)
+    if number is None:
+        logger.info("release %s: commit %s names no pull request (%r)", version, commit_sha[:12], subject[:200])
+    return number
+
+
+def commit_of_tag(tag: str) -> str:
+    """The commit the release tag ``tag`` names in ``SOURCE_REPOSITORY_URL`` (annotated tags peeled).
+
+    The tag is the source of truth when a GitHub release names a branch instead of a commit.
+    Refuses (``TagUnresolved``, saying what to do) when the repository is not configured or cannot
+    be read, or has no such tag.
+    """
+    if not settings.SOURCE_REPOSITORY_URL:
+        raise TagUnresolved(
+            f"tag {tag} cannot be resolved: SOURCE_REPOSITORY_URL is not set; set it to the repository "
+            "Release Please tags, or create the release with the API (POST /api/v1/releases/) giving commit_sha"
+        )
+    try:
+        return resolve_tag(settings.SOURCE_REPOSITORY_URL, tag, timeout=settings.SOURCE_READ_TIMEOUT)
+    except SourceError as error:
+        raise TagUnresolved(
+            f"tag {tag} cannot be resolved to a commit: {error}; or create the release with the API "
+            "(POST /api/v1/releases/) giving commit_sha"
+        ) from None
 
 
 def plan_release(release_pk: int, *, layout: ReleaseLayout | None = None) -> ReleaseVersion:
@@ -207,7 +286,7 @@ def retry_image(image_pk: int, *, actor: AbstractBaseUser | None = None) -> Dock
         image = fire_transition(
             DockerImage, image_pk, "retry", actor=_person(actor), task=_client(actor), reason="retry requested"
         )
-        transaction.on_commit(lambda: build_image.delay(image_pk))
+        transaction.on_commit(lambda: build_image_signature(image_pk).delay())
     return image
 
 
@@ -218,7 +297,7 @@ def retry_chart(chart_pk: int, *, actor: AbstractBaseUser | None = None) -> Helm
         chart = fire_transition(
             HelmChart, chart_pk, "retry", actor=_person(actor), task=_client(actor), reason="retry requested"
         )
-        transaction.on_commit(lambda: publish_chart.delay(chart_pk))
+        transaction.on_commit(lambda: publish_chart_signature(chart_pk).delay())
     return chart
 
 

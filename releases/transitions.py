@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed
 
 from .choices import ARTIFACT_TYPE_BY_COMPONENT, ArtifactType
@@ -76,6 +77,9 @@ def fire_transition(
             )
         for field, value in (changes or {}).items():
             setattr(subject, field, value)
+        # A state change is progress: the sweeper's clock and its re-enqueue budget start again.
+        subject.last_progress_at = timezone.now()
+        subject.stall_requeues = 0
         problems = subject.guard_problems(transition_name)
         if problems:
             raise TransitionRefused(subject, transition_name, problems)
@@ -107,7 +111,27 @@ def fire_transition(
             task=task,
             reason=reason or transition_kwargs.get("reason", ""),
         )
+        _touch_release_of(model, pk, subject.last_progress_at)
     return subject
+
+
+def mark_progress(model: type[StatefulModel], pk: int, **fields: Any) -> None:
+    """Record that work on row ``pk`` moved on (saving ``fields`` with it), and so did its active release:
+    a release is as alive as the images and chart it waits for."""
+    now = timezone.now()
+    model.objects.filter(pk=pk).update(last_progress_at=now, **fields)
+    _touch_release_of(model, pk, now)
+
+
+# The field of an image or chart that names its release's version.
+RELEASE_VERSION_FIELD = {DockerImage: "tag", HelmChart: "app_version"}
+
+
+def _touch_release_of(model: type[StatefulModel], pk: int, at) -> None:
+    field = RELEASE_VERSION_FIELD.get(model)
+    if field is not None:
+        versions = model.objects.filter(pk=pk).values(field)
+        ReleaseVersion.objects.active().filter(version__in=versions).update(last_progress_at=at)
 
 
 def record_artifact(release: ReleaseVersion, target: DockerImage | HelmChart) -> ReleaseArtifact:

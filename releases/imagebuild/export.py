@@ -1,4 +1,4 @@
-"""Turn an image saved by the Docker engine into an OCI image manifest with gzip layers on disk.
+"""Turn an image saved by the Docker engine into an OCI image layout with gzip layers on disk.
 
 ``docker save`` streams a tar; Docker 20.10 writes the legacy layout (``manifest.json``,
 ``<config>.json``, ``<id>/layer.tar``), Docker 25+ an OCI layout (``index.json``, ``blobs/sha256``)
@@ -8,6 +8,10 @@ the image is never held in memory.
 
 Compression is deterministic (gzip mtime 0, no file name, fixed level), so exporting the same
 image twice gives the same layer digests and the same manifest digest.
+
+The export directory is an OCI image layout (image-spec ``image-layout.md``): ``oci-layout``,
+``index.json`` naming the one manifest with its platform, and the blobs under ``blobs/sha256``, so
+syft, trivy (``--input``) and grype (``oci-dir:``) read it as it is.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import docker
 import docker.errors
 
 from releases.imagebuild.errors import ENGINE_UNAVAILABLE_ERRORS, EngineUnavailable, ExportError
-from releases.oci.index import PlatformManifest
+from releases.oci.index import PlatformManifest, build_index
 from releases.oci.manifest import Descriptor, build_manifest
 from releases.oci.media_types import INDEX_MEDIA_TYPES, OCI_CONFIG, OCI_LAYER_TAR_GZIP, OCI_MANIFEST
 
@@ -42,6 +46,9 @@ CHUNK = 1024 * 1024
 SMALL_FILE_LIMIT = 64 * 1024  # non-JSON files up to this size are kept in memory
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+OCI_LAYOUT_FILE = "oci-layout"
+OCI_LAYOUT_BYTES = b'{"imageLayoutVersion": "1.0.0"}'
+OCI_INDEX_FILE = "index.json"
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,7 @@ class ExportedImage:
     diff_ids: list[str] = field(default_factory=list)
     config_path: Path | None = None
     manifest_path: Path | None = None
+    layout_dir: Path | None = None  # the OCI image layout holding this image (scanners read it)
 
     @property
     def platform(self) -> str:
@@ -313,7 +321,7 @@ def _iter_image_chunks(client: docker.DockerClient, image_id: str) -> Iterator[b
 def export_image(
     client: docker.DockerClient, image_id: str, workdir: Path, *, compresslevel: int = GZIP_LEVEL
 ) -> ExportedImage:
-    """Save ``image_id`` from the engine into ``workdir/blobs/sha256`` as an OCI image.
+    """Save ``image_id`` from the engine into ``workdir`` as an OCI image layout (blobs, ``index.json``).
 
     The returned :class:`ExportedImage` names the config, the gzip layers (files under
     ``workdir``) and the OCI manifest. The config's ``rootfs.diff_ids`` are checked against the
@@ -384,7 +392,9 @@ def export_archive(
     manifest_file = blob_dir / manifest_digest.split(":", 1)[1]
     manifest_file.write_bytes(manifest_bytes)
 
-    return _exported(config_bytes, layers, manifest_bytes, config_file, manifest_file, diff_ids)
+    exported = _exported(config_bytes, layers, manifest_bytes, config_file, manifest_file, diff_ids)
+    write_oci_layout(workdir, exported)
+    return exported
 
 
 def _exported(
@@ -413,14 +423,40 @@ def _exported(
         diff_ids=diff_ids,
         config_path=config_path,
         manifest_path=manifest_path,
+        layout_dir=manifest_path.parents[2],  # <layout>/blobs/sha256/<hex>
     )
+
+
+def oci_layout_index(image: ExportedImage) -> bytes:
+    """The ``index.json`` of a layout holding only ``image``: its manifest with its platform."""
+    return build_index([image.platform_manifest()])
+
+
+def write_oci_layout(workdir: Path, image: ExportedImage) -> Path:
+    """Write ``oci-layout`` and ``index.json`` next to ``workdir/blobs`` for ``image``; return ``workdir``.
+
+    The bytes depend only on the image, so writing them again changes nothing. Each file is
+    written to a temporary name and renamed, so a crash never leaves a half-written index.
+    """
+    workdir = Path(workdir)
+    for name, content in ((OCI_LAYOUT_FILE, OCI_LAYOUT_BYTES), (OCI_INDEX_FILE, oci_layout_index(image))):
+        target = workdir / name
+        if target.is_file() and target.read_bytes() == content:
+            continue
+        partial = workdir / f".{name}.partial"
+        partial.write_bytes(content)
+        partial.replace(target)
+    return workdir
 
 
 def load_export(workdir: Path, manifest_digest: str) -> ExportedImage | None:
     """Re-read what :func:`export_image` wrote under ``workdir`` for ``manifest_digest``.
 
-    Returns ``None`` when any of its files is missing or the manifest's bytes no longer match
-    the digest, so a caller can tell "export gone" from a usable one.
+    Returns ``None`` when any of its blobs is missing or the manifest's bytes no longer match
+    the digest, so a caller can tell "export gone" from a usable one. ``oci-layout`` and
+    ``index.json`` are (re)written when missing or naming another manifest (an export made before
+    the directory was a full OCI layout, or a crash between the blobs and the index), so the
+    returned image's ``layout_dir`` can always be handed to a scanner.
     """
     blobs = Path(workdir) / "blobs" / "sha256"
     manifest_path = blobs / manifest_digest.split(":", 1)[1]
@@ -438,7 +474,9 @@ def load_export(workdir: Path, manifest_digest: str) -> ExportedImage | None:
         return None
     config_bytes = config_path.read_bytes()
     diff_ids = list((json.loads(config_bytes).get("rootfs") or {}).get("diff_ids") or [])
-    return _exported(config_bytes, layers, manifest_bytes, config_path, manifest_path, diff_ids)
+    exported = _exported(config_bytes, layers, manifest_bytes, config_path, manifest_path, diff_ids)
+    write_oci_layout(workdir, exported)
+    return exported
 
 
 def sha256_digest_of_file(path: Path) -> str:
@@ -452,3 +490,5 @@ def sha256_digest_of_file(path: Path) -> str:
 def remove_export(workdir: Path) -> None:
     """Delete what :func:`export_image` wrote under ``workdir``."""
     shutil.rmtree(Path(workdir) / "blobs", ignore_errors=True)
+    for name in (OCI_LAYOUT_FILE, OCI_INDEX_FILE):
+        (Path(workdir) / name).unlink(missing_ok=True)

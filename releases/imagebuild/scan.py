@@ -1,5 +1,8 @@
 """Built-in checks on an exported image, and an optional external vulnerability scanner.
 
+Both read the export before anything is pushed: the built-in checks its layers, the external
+scanner (trivy, grype) its OCI image layout directory.
+
 The built-in checks read the exported layers (gzip tar streams, never extracted to disk): required
 OCI labels, private keys and credentials in files, the size budget and a root user. Findings carry
 a severity (``low`` < ``medium`` < ``high`` < ``critical``); the caller decides with
@@ -19,10 +22,12 @@ import subprocess
 import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from releases.imagebuild.errors import ScannerError
 from releases.imagebuild.export import ExportedImage
+from releases.imagebuild.process import run_bounded
 
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")
@@ -323,26 +328,63 @@ def parse_scanner_output(data: Any, image_ref: str) -> list[Finding]:
     return [Finding("medium", "scanner.unparsed", image_ref, f"unrecognised scanner output: {summary}")]
 
 
-def scanner_argv(command: Sequence[str], image_ref: str) -> list[str]:
-    """``{image}`` in an argument is replaced by ``image_ref``; without it the ref is appended."""
+LAYOUT_PLACEHOLDER = "{layout}"
+
+
+def scanner_argv(command: Sequence[str], layout_dir: Path | str) -> list[str]:
+    """``{layout}`` in an argument is replaced by ``layout_dir``; without it the directory is appended.
+
+    Refuses (:class:`ScannerError`) the old ``{image}`` placeholder: the scan runs before the push,
+    so no registry reference can be pulled yet; the scanner must read the exported layout.
+    """
     if any("{image}" in arg for arg in command):
-        return [arg.replace("{image}", image_ref) for arg in command]
-    return [*command, image_ref]
+        raise ScannerError(
+            "IMAGE_SCANNER_COMMAND uses {image}, a registry reference that is not pushed yet when the scan "
+            "runs; scan the exported OCI layout instead with {layout}, e.g. "
+            "`trivy image -f json -q --input {layout}` or `grype -o json oci-dir:{layout}`"
+        )
+    if any(LAYOUT_PLACEHOLDER in arg for arg in command):
+        return [arg.replace(LAYOUT_PLACEHOLDER, str(layout_dir)) for arg in command]
+    return [*command, str(layout_dir)]
 
 
-def run_external_scanner(command: list[str], image_ref: str, *, timeout: float = 900.0) -> list[Finding]:
-    """Run a configured scanner that prints JSON on stdout (e.g. ``trivy image -f json -q``).
+def _named(finding: Finding, layout: str, name: str) -> Finding:
+    """The finding with the local layout path (trivy's ``Target``) replaced by the image's name."""
+    return Finding(
+        finding.severity,
+        finding.check,
+        finding.path.replace(layout, name),
+        finding.message.replace(layout, name),
+    )
 
-    A non-zero exit status is fine when stdout is JSON (``trivy --exit-code 1`` reports findings
-    that way). Raises :class:`ScannerError` when the scanner cannot run, times out or prints no JSON.
+
+def run_external_scanner(
+    command: Sequence[str], layout_dir: Path | str, *, name: str = "image", timeout: float = 900.0
+) -> list[Finding]:
+    """Run a configured scanner on the OCI image layout ``layout_dir``; it prints JSON on stdout.
+
+    The layout is what :func:`releases.imagebuild.export_image` wrote (``ExportedImage.layout_dir``),
+    so the image is scanned before it is pushed. The directory replaces ``{layout}`` in an
+    argument, or is appended as the last argument (see :func:`scanner_argv`). Commands that work:
+
+    - trivy: ``trivy image -f json -q --input {layout}`` (or ``trivy image -f json -q --input``);
+      add ``--skip-db-update --offline-scan`` where the machine has no network.
+    - grype: ``grype -o json oci-dir:{layout}``; where the machine has no network, keep it from
+      updating its database: ``env GRYPE_DB_AUTO_UPDATE=false grype -o json oci-dir:{layout}``.
+
+    trivy (``Results[].Vulnerabilities[]``, ``Secrets[]``) and grype (``matches[]``) JSON become
+    findings; the layout's local path in them (trivy's ``Target``) is replaced by ``name`` (e.g.
+    the platform), so findings do not depend on the build directory. A non-zero exit status is
+    fine when stdout is JSON (``trivy --exit-code 1`` reports findings that way). Raises
+    :class:`ScannerError` when the scanner cannot run, times out or prints no JSON.
     """
     if not command:
         raise ScannerError("no scanner command configured")
-    argv = scanner_argv(command, image_ref)
+    argv = scanner_argv(command, layout_dir)
     try:
-        result = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
-    except FileNotFoundError as exc:
-        raise ScannerError(f"scanner {argv[0]!r} is not installed") from exc
+        result = run_bounded(argv, timeout=timeout)
+    except (FileNotFoundError, PermissionError) as exc:
+        raise ScannerError(f"scanner {argv[0]!r} is not installed or cannot be run: {exc.strerror}") from exc
     except subprocess.TimeoutExpired as exc:
         raise ScannerError(f"scanner {argv[0]!r} timed out after {timeout:.0f}s") from exc
     stderr_tail = "\n".join(result.stderr.decode(errors="replace").strip().splitlines()[-10:])
@@ -352,4 +394,5 @@ def run_external_scanner(command: list[str], image_ref: str, *, timeout: float =
         raise ScannerError(
             f"scanner {argv[0]!r} exited with {result.returncode} without JSON output: {stderr_tail}"
         ) from exc
-    return parse_scanner_output(data, image_ref)
+    layout = str(layout_dir)
+    return [_named(finding, layout, name) for finding in parse_scanner_output(data, name)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from pathlib import Path, PurePosixPath
 
 from releases.imagebuild.errors import BuildPathError, SourceError
@@ -155,6 +156,87 @@ def read_file_at(
     if blob.returncode != 0:
         raise SourceError(f"git cat-file of {path} failed: {_tail(blob.stderr.decode(errors='replace'))}")
     return blob.stdout
+
+
+def _local_repository(repository_url: str) -> Path | None:
+    """The folder of a repository given as a local path (not a URL), else ``None``."""
+    if "://" in repository_url or not repository_url:
+        return None
+    path = Path(repository_url)
+    return path if path.is_dir() else None
+
+
+def commit_subject(repository_url: str, commit_sha: str, *, timeout: float = 30.0) -> str:
+    """The subject (first line of the message) of ``commit_sha`` in ``repository_url``.
+
+    A local clone is read in place (``git log``); a URL is read with a shallow, blob-less fetch of
+    that one commit into a temporary bare repository (all branches and tags, still without blobs,
+    when the server refuses fetching by object name). Raises :class:`SourceError` when the
+    repository cannot be read or the commit is not in it.
+    """
+    sha = commit_sha.strip().lower()
+    shown_url = redact_url(repository_url)
+    if not _SHA_RE.fullmatch(sha):
+        raise SourceError(f"commit_sha {commit_sha!r} is not a hexadecimal git object name (7-64 digits)")
+    local = _local_repository(repository_url)
+    if local is not None:
+        return _subject(local, sha, shown_url, timeout)
+    with tempfile.TemporaryDirectory(prefix="commit-subject-") as tmp:
+        bare = Path(tmp)
+        for args in (["init", "-q", "--bare", "."], ["remote", "add", "origin", repository_url]):
+            result = _git(args, bare, timeout)
+            if result.returncode != 0:
+                raise SourceError(f"git {args[0]} failed: {_tail(result.stderr)}")
+        fetched = False
+        if len(sha) in _FULL_SHA_LENGTHS:
+            result = _git(["fetch", "-q", "--depth=1", "--filter=blob:none", "--no-tags", "origin", sha], bare, timeout)
+            fetched = result.returncode == 0
+        if not fetched:
+            result = _git(
+                [
+                    "fetch",
+                    "-q",
+                    "--filter=blob:none",
+                    "origin",
+                    "+refs/heads/*:refs/heads/*",
+                    "+refs/tags/*:refs/tags/*",
+                ],
+                bare,
+                timeout,
+            )
+            if result.returncode != 0:
+                raise SourceError(f"cannot read repository {shown_url}: {_tail(result.stderr)}")
+        return _subject(bare, sha, shown_url, timeout)
+
+
+def _subject(repository: Path, sha: str, shown_url: str, timeout: float) -> str:
+    result = _git(["log", "-1", "--format=%s", f"{sha}^{{commit}}", "--"], repository, timeout)
+    if result.returncode != 0:
+        raise SourceError(f"commit {sha} not found in {shown_url}: {_tail(result.stderr)}")
+    return result.stdout.strip()
+
+
+def resolve_tag(repository_url: str, tag: str, *, timeout: float = 30.0) -> str:
+    """The commit ``refs/tags/<tag>`` names in ``repository_url`` (``git ls-remote``, no fetch).
+
+    An annotated tag is peeled (its ``^{}`` line: the commit, not the tag object). Raises
+    :class:`SourceError` when the repository cannot be read or has no such tag.
+    """
+    shown_url = redact_url(repository_url)
+    if not tag or tag.startswith("-") or any(ch in tag for ch in " ~^:?*[\\\0") or ".." in tag:
+        raise SourceError(f"{tag!r} is not a git tag name")
+    ref = f"refs/tags/{tag}"
+    result = _git(["ls-remote", "--tags", "--", repository_url, ref, f"{ref}^{{}}"], None, timeout)
+    if result.returncode != 0:
+        raise SourceError(f"cannot read repository {shown_url}: {_tail(result.stderr)}")
+    named: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        object_name, _, name = line.partition("\t")
+        named[name.strip()] = object_name.strip().lower()
+    commit = named.get(f"{ref}^{{}}") or named.get(ref)
+    if not commit:
+        raise SourceError(f"tag {tag} is not in {shown_url}; push the tag (git push origin {tag})")
+    return commit
 
 
 DEFAULT_DOCKERFILE = "Dockerfile"

@@ -3,10 +3,14 @@ and charts) where they live in the registry."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin
 
 from ..validators import SHA256_DIGEST_PATTERN, validate_positive_size, validate_sha256_digest
@@ -37,6 +41,20 @@ class StateTransition(models.Model):
         return f"{self.source} -> {self.target} ({self.transition}) by {who}"
 
 
+class StalledQuerySetMixin:
+    """``active()`` and ``stalled()`` for a stateful model's queryset (``active_states`` set by each)."""
+
+    active_states: tuple[str, ...] = ()
+
+    def active(self):
+        return self.filter(state__in=self.active_states)
+
+    def stalled(self, *, minutes: int | None = None):
+        """Active rows with no transition or progress report for ``minutes`` (``STALLED_AFTER_MINUTES``)."""
+        minutes = settings.STALLED_AFTER_MINUTES if minutes is None else minutes
+        return self.active().filter(last_progress_at__lt=timezone.now() - timedelta(minutes=minutes))
+
+
 class StatefulModel(ConcurrentTransitionMixin, models.Model):
     """A model whose ``state`` only moves through ``@transition`` methods.
 
@@ -47,9 +65,32 @@ class StatefulModel(ConcurrentTransitionMixin, models.Model):
     """
 
     state_transitions = GenericRelation(StateTransition)
+    last_progress_at = models.DateTimeField(
+        default=timezone.now,
+        db_index=True,
+        help_text="Last transition or progress report; the sweeper acts on active rows where it is old.",
+    )
+    stall_requeues = models.PositiveSmallIntegerField(
+        default=0, help_text="Times the sweeper re-enqueued it since its last state change."
+    )
+
+    #: The states in which a worker is expected to move the row on (set by each model).
+    active_states: tuple[str, ...] = ()
 
     class Meta:
         abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.active_states
+
+    @property
+    def stalled_since(self) -> datetime | None:
+        """When it last made progress, if it is active and has made none for ``STALLED_AFTER_MINUTES``."""
+        threshold = timezone.now() - timedelta(minutes=settings.STALLED_AFTER_MINUTES)
+        if self.is_active and self.last_progress_at and self.last_progress_at < threshold:
+            return self.last_progress_at
+        return None
 
     def full_clean(self, exclude=None, validate_unique=True, validate_constraints=True) -> None:
         # clean_fields() would assign ``state`` back, which the protected FSM field forbids; the
@@ -101,6 +142,17 @@ class RegistryArtifact(StatefulModel):
     @property
     def pinned_uri(self) -> str:
         return f"{self.repository}@{self.digest}"
+
+    @staticmethod
+    def version_once(version_field: str, name: str, noun: str) -> models.UniqueConstraint:
+        """One row per (registry, name, version): a version is published once."""
+        return models.UniqueConstraint(
+            fields=["registry", "name", version_field],
+            name=name,
+            violation_error_message=(
+                f"this {noun} already exists; published versions are immutable, publish a new version instead"
+            ),
+        )
 
     @staticmethod
     def registry_constraints(prefix: str, states: type[models.TextChoices]) -> list[models.BaseConstraint]:

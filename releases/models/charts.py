@@ -20,17 +20,19 @@ from ..validators import (
     validate_version_constraint,
 )
 from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
-from .base import RegistryArtifact
+from .base import RegistryArtifact, StalledQuerySetMixin
 from .images import DockerImage, ImmutableTagError, default_release_layout
 
-ACTIVE_CHART_STATES = [ChartState.VALIDATING, ChartState.PACKAGING, ChartState.UPLOADING]
+ACTIVE_CHART_STATES = (ChartState.VALIDATING, ChartState.PACKAGING, ChartState.UPLOADING)
 
 
 def default_chart_registry() -> str:
     return f"{settings.REGISTRY_NAMESPACE}/chart"
 
 
-class HelmChartQuerySet(models.QuerySet):
+class HelmChartQuerySet(StalledQuerySetMixin, models.QuerySet):
+    active_states = ACTIVE_CHART_STATES
+
     def indexed(self) -> HelmChartQuerySet:
         return self.filter(state=ChartState.INDEXED)
 
@@ -64,6 +66,14 @@ class HelmChart(RegistryArtifact):
     registry = models.CharField(max_length=255, default=default_chart_registry, validators=[validate_registry])
     values = models.JSONField(default=dict, blank=True, help_text="values.yaml: the default values.")
     templates = models.JSONField(default=list, blank=True, help_text="Template file names.")
+    chart_metadata = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "The Chart.yaml fields the chart repository's index.yaml carries, as helm repo index does: home, "
+            "sources, keywords, maintainers, icon, annotations, kubeVersion, type, deprecated."
+        ),
+    )
     package = models.BinaryField(blank=True, editable=False, help_text="The reproducible .tgz, as pushed.")
     package_digest = models.CharField(
         max_length=71, blank=True, validators=[validate_sha256_digest], help_text="sha256 of the .tgz."
@@ -84,17 +94,12 @@ class HelmChart(RegistryArtifact):
     )
 
     objects = HelmChartQuerySet.as_manager()
+    active_states = ACTIVE_CHART_STATES
 
     class Meta:
         ordering = ["name", "-created"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["registry", "name", "chart_version"],
-                name="chart_version_unique",
-                violation_error_message=(
-                    "this chart version already exists; published versions are immutable, publish a new version instead"
-                ),
-            ),
+            RegistryArtifact.version_once("chart_version", "chart_version_unique", "chart version"),
             models.CheckConstraint(
                 condition=~Q(state=ChartState.INDEXED) | Q(digest__regex=SHA256_DIGEST_PATTERN),
                 name="chart_indexed_has_digest",
@@ -231,13 +236,32 @@ class HelmChart(RegistryArtifact):
 
 
 class ChartDependency(models.Model):
-    """An external chart the Helm chart depends on (``dependencies:`` in Chart.yaml)."""
+    """An external chart the Helm chart depends on (``dependencies:`` in Chart.yaml), as Chart.lock
+    pins it: the version packaged in the chart's ``charts/`` folder and the sha256 of that archive.
+
+    Written only by a validation that found no problem; frozen with the chart once it is indexed.
+    """
 
     chart = models.ForeignKey(HelmChart, on_delete=models.CASCADE, related_name="dependencies")
     name = models.CharField(max_length=128, validators=[validate_repository_name])
     version = models.CharField(max_length=128, help_text="A version or constraint, e.g. ^1.2.0 or ~15.x.")
     repository = models.CharField(max_length=500, validators=[validate_http_url])
     condition = models.CharField(max_length=255, blank=True)
+    locked_version = models.CharField(
+        max_length=MAX_VERSION_LENGTH, blank=True, help_text="The version Chart.lock pins (helm dependency build)."
+    )
+    archive_digest = models.CharField(
+        max_length=71,
+        blank=True,
+        validators=[validate_sha256_digest],
+        help_text="sha256 of the dependency's .tgz packaged in charts/ (empty when vendored unpacked).",
+    )
+    lock_digest = models.CharField(
+        max_length=71,
+        blank=True,
+        validators=[validate_sha256_digest],
+        help_text="Chart.lock's digest (of Chart.yaml's dependencies and the lock) when the chart was validated.",
+    )
 
     class Meta:
         ordering = ["chart", "name"]

@@ -16,9 +16,9 @@ from ..validators import (
     validate_repository_name,
 )
 from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
-from .base import RegistryArtifact
+from .base import RegistryArtifact, StalledQuerySetMixin
 
-ACTIVE_IMAGE_STATES = [ImageState.QUEUED, ImageState.BUILDING, ImageState.SCANNING, ImageState.PUSHING]
+ACTIVE_IMAGE_STATES = (ImageState.QUEUED, ImageState.BUILDING, ImageState.SCANNING, ImageState.PUSHING)
 
 
 def default_image_registry() -> str:
@@ -39,7 +39,9 @@ class ImmutableTagError(ValidationError):
     """Raised when a change would alter what a published (immutable) tag points at."""
 
 
-class DockerImageQuerySet(models.QuerySet):
+class DockerImageQuerySet(StalledQuerySetMixin, models.QuerySet):
+    active_states = ACTIVE_IMAGE_STATES
+
     def available(self) -> DockerImageQuerySet:
         return self.filter(state=ImageState.AVAILABLE)
 
@@ -104,17 +106,12 @@ class DockerImage(RegistryArtifact):
     failure_reason = models.TextField(blank=True)
 
     objects = DockerImageQuerySet.as_manager()
+    active_states = ACTIVE_IMAGE_STATES
 
     class Meta:
         ordering = ["name", "-created"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["registry", "name", "tag"],
-                name="image_tag_unique",
-                violation_error_message=(
-                    "this image tag already exists; published versions are immutable, publish a new version instead"
-                ),
-            ),
+            RegistryArtifact.version_once("tag", "image_tag_unique", "image tag"),
             models.CheckConstraint(
                 condition=~Q(state=ImageState.AVAILABLE)
                 | (Q(digest__regex=SHA256_DIGEST_PATTERN) & Q(size__gt=0) & Q(build_date__isnull=False)),

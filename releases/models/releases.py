@@ -29,14 +29,16 @@ from ..validators import (
     validate_sha256_digest,
 )
 from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
-from .base import StatefulModel
+from .base import StalledQuerySetMixin, StatefulModel
 from .charts import HelmChart
 from .images import DockerImage, default_release_layout
 
-ACTIVE_RELEASE_STATES = [ReleaseState.PENDING, ReleaseState.BUILDING, ReleaseState.PUBLISHING]
+ACTIVE_RELEASE_STATES = (ReleaseState.PENDING, ReleaseState.BUILDING, ReleaseState.PUBLISHING)
 
 
-class ReleaseVersionQuerySet(models.QuerySet):
+class ReleaseVersionQuerySet(StalledQuerySetMixin, models.QuerySet):
+    active_states = ACTIVE_RELEASE_STATES
+
     def published(self) -> ReleaseVersionQuerySet:
         return self.filter(state=ReleaseState.PUBLISHED)
 
@@ -106,6 +108,7 @@ class ReleaseVersion(StatefulModel):
     updated = models.DateTimeField(auto_now=True)
 
     objects = ReleaseVersionQuerySet.as_manager()
+    active_states = ACTIVE_RELEASE_STATES
 
     class Meta:
         ordering = ["-release_date", "-pk"]

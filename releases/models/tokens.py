@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 
@@ -53,3 +55,22 @@ class ApiToken(models.Model):
     @property
     def can_write(self) -> bool:
         return self.scope == self.Scope.WRITE
+
+    @classmethod
+    def from_authorization(cls, header: str) -> ApiToken | None:
+        """The live token an ``Authorization`` header carries: ``Bearer <token>``, or HTTP basic auth
+        with the token as the password and any username (what ``helm repo add --username x
+        --password <token>`` sends). ``None`` for anything else."""
+        scheme, _, credentials = (header or "").strip().partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() == "bearer":
+            key = credentials
+        elif scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            key = decoded.partition(":")[2]
+        else:
+            return None
+        return cls.authenticate(key) if key else None

@@ -26,6 +26,7 @@ from ..locks import AUDIT_LOCK, exclusive
 from ..models import AuditFinding, AuditRun, DockerImage, HelmChart, ReleaseVersion, default_release_layout
 from ..notifications import notify
 from ..registry_client import registry_client, split_location
+from .errors import time_limit_cause
 
 logger = logging.getLogger(__name__)
 
@@ -165,47 +166,63 @@ def run_audit(*, triggered_by: str = "", on_progress: Callable[[int, int], None]
             status=AuditRun.Status.CRASHED, finished=timezone.now(), error="the audit stopped before it finished"
         )
         run = AuditRun.objects.create(triggered_by=triggered_by)
-        book = FindingBook(run)
-        latest_tags = (
-            DockerImage.objects.immutable_tags()
-            .exclude(tag__contains="-")
-            .values("registry", "name")
-            .distinct()
-            .count()
-        )
-        total = DockerImage.objects.immutable_tags().count() + HelmChart.objects.indexed().count() + latest_tags
-        checked = 0
-        unavailable_versions: set[str] = set()
-        for host in registry_hosts():
-            with registry_client(host) as client:
-                for result in audit_tags(client, expected_tags(host), concurrency=settings.AUDIT_CONCURRENCY):
-                    checked += 1
-                    problems = findings_of(result)
-                    kind, _, pk = result.expected.key.partition(":")
-                    checked_types = LATEST_TYPES if kind == "latest" else TAG_TYPES
-                    book.record(
-                        result.expected.repository,
-                        result.expected.tag,
-                        checked_types,
-                        problems,
-                        image_pk=int(pk) if kind == "image" else None,
-                        chart_pk=int(pk) if kind == "chart" else None,
-                    )
-                    if kind == "image" and any(p[0] != Type.UNREACHABLE for p in problems):
-                        unavailable_versions.add(result.expected.tag)
-                    if on_progress:
-                        on_progress(checked, total)
-        check_chart_app_versions(book, unavailable_versions)
-        with transaction.atomic():
-            run.finished = timezone.now()
-            run.status = AuditRun.Status.SUCCEEDED
-            run.tags_checked = checked
-            run.findings_by_type = dict(Counter(f.type for f in book.open.values()))
-            run.new_findings = len(book.new)
-            run.resolved_findings = book.resolved
-            run.save()
+        try:
+            _check_every_tag(run, on_progress)
+        except Exception as error:
+            # Recorded now, not by the next audit: a crash (or the time limit) is visible at once.
+            AuditRun.objects.filter(pk=run.pk, status=AuditRun.Status.RUNNING).update(
+                status=AuditRun.Status.CRASHED, finished=timezone.now(), error=crash_reason(error)
+            )
+            raise
     notify(AuditFinding.objects.open().filter(notified_at__isnull=True))
     return run
+
+
+def crash_reason(error: BaseException) -> str:
+    if time_limit_cause(error) is not None:
+        return (
+            f"the audit exceeded its {settings.AUDIT_TIME_LIMIT_SECONDS} s time limit (AUDIT_TIME_LIMIT_SECONDS); "
+            "the registry is slow or there are many tags: raise AUDIT_TIME_LIMIT_SECONDS or AUDIT_CONCURRENCY"
+        )
+    return f"unexpected {type(error).__name__}: {error} (the traceback is in the worker log)"
+
+
+def _check_every_tag(run: AuditRun, on_progress: Callable[[int, int], None] | None) -> None:
+    book = FindingBook(run)
+    latest_tags = (
+        DockerImage.objects.immutable_tags().exclude(tag__contains="-").values("registry", "name").distinct().count()
+    )
+    total = DockerImage.objects.immutable_tags().count() + HelmChart.objects.indexed().count() + latest_tags
+    checked = 0
+    unavailable_versions: set[str] = set()
+    for host in registry_hosts():
+        with registry_client(host) as client:
+            for result in audit_tags(client, expected_tags(host), concurrency=settings.AUDIT_CONCURRENCY):
+                checked += 1
+                problems = findings_of(result)
+                kind, _, pk = result.expected.key.partition(":")
+                checked_types = LATEST_TYPES if kind == "latest" else TAG_TYPES
+                book.record(
+                    result.expected.repository,
+                    result.expected.tag,
+                    checked_types,
+                    problems,
+                    image_pk=int(pk) if kind == "image" else None,
+                    chart_pk=int(pk) if kind == "chart" else None,
+                )
+                if kind == "image" and any(p[0] != Type.UNREACHABLE for p in problems):
+                    unavailable_versions.add(result.expected.tag)
+                if on_progress:
+                    on_progress(checked, total)
+    check_chart_app_versions(book, unavailable_versions)
+    with transaction.atomic():
+        run.finished = timezone.now()
+        run.status = AuditRun.Status.SUCCEEDED
+        run.tags_checked = checked
+        run.findings_by_type = dict(Counter(f.type for f in book.open.values()))
+        run.new_findings = len(book.new)
+        run.resolved_findings = book.resolved
+        run.save()
 
 
 def registry_hosts() -> list[str]:

@@ -3,8 +3,9 @@
 The chart is read from the release's layout (``.release-registry.yaml`` ``chart.path``), and its
 values.yaml is first pinned: each component with a ``values`` path gets the image this release
 pushed, by digest, so the rendered, validated and packaged chart all deploy exactly that.
-Validation lists every problem (Chart.yaml, values schema, rendered manifests against the
-Kubernetes schemas, environment variables, the images the manifests would run, images of
+Validation lists every problem (Chart.yaml, values schema, dependencies pinned by Chart.lock and
+fetched with ``helm dependency build``, rendered manifests against the Kubernetes schemas, the
+images the manifests would run, ``helm lint --strict``, environment variables, images of
 ``app_version`` available) and a chart with any problem ends ``invalid`` without a byte pushed.
 Packaging is reproducible, so a resumed upload sends the same archive, and the same immutability
 guard as images refuses a chart version that already holds other content.
@@ -21,6 +22,7 @@ from django.db import transaction
 
 from ..charts import (
     ChartPackageError,
+    DependencyBuild,
     EnvVarSpec,
     ImagePin,
     LoadedChart,
@@ -38,7 +40,10 @@ from ..charts import (
     render_chart,
     validate_manifests,
 )
+from ..charts import build_dependencies as helm_dependency_build
+from ..charts import lint_chart as helm_lint
 from ..charts.chartfile import MAX_VALUES_BYTES, VALUES_FILE
+from ..charts.chartfile import ChartDependency as DeclaredDependency
 from ..choices import ChartState, ImageState
 from ..layout import ReleaseLayout
 from ..locks import CHART_LOCK, exclusive
@@ -47,13 +52,18 @@ from ..oci import RegistryError, RegistryUnavailable
 from ..registry_client import registry_client
 from ..transitions import TransitionRefused, fire_transition, record_artifact
 from . import progress
-from .errors import PipelineBusy, PipelineError
+from .errors import PipelineBusy, PipelineError, reraise_time_limit
 from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (RegistryUnavailable,)
 
 
 report_progress = partial(progress.report_progress, HelmChart)
+
+
+def stage(chart_pk: int) -> str:
+    """Where this row's pipeline is (state and progress), for a failure reason."""
+    return progress.stage_of(HelmChart, chart_pk)
 
 
 def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
@@ -71,18 +81,24 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
         except TRANSIENT_ERRORS:
             raise
         except (PipelineError, RegistryError, ChartPackageError) as error:
+            reraise_time_limit(error)
             reject_chart(chart_pk, [str(error)], task=task)
             return ChartState.INVALID
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def reject_chart(chart_pk: int, problems: list[str], *, task: str = "") -> None:
-    chart = HelmChart.objects.get(pk=chart_pk)
-    if chart.state in (ChartState.INDEXED, ChartState.INVALID):
-        return
+def reject_chart(chart_pk: int, problems: list[str], *, task: str = "") -> bool:
+    """End an active chart ``invalid`` with every problem; False when it had already ended (or is gone)."""
+    chart = HelmChart.objects.filter(pk=chart_pk).first()
+    if chart is None or not chart.is_active:
+        return False
     report_progress(chart_pk, "invalid")
-    fire_transition(HelmChart, chart_pk, "reject", task=task, reason="; ".join(problems), problems=problems)
+    try:
+        fire_transition(HelmChart, chart_pk, "reject", task=task, reason="; ".join(problems), problems=problems)
+    except TransitionRefused:
+        return False  # another worker (or a person) ended it first
+    return True
 
 
 def _advance(chart_pk: int, workdir: Path, task: str) -> str:
@@ -115,6 +131,8 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
         except TransitionRefused as refused:  # the images went away between validation and now
             reject_chart(chart_pk, refused.reasons, task=task)
             return ChartState.INVALID
+    else:  # resumed: this fresh checkout needs the validated dependencies in charts/ again
+        rebuild_dependencies(chart, loaded, chart_dir)
     packaged = package(chart, chart_dir)
     if chart.state == ChartState.PACKAGING:
         chart = fire_transition(
@@ -147,7 +165,11 @@ def validate(chart: HelmChart, loaded: LoadedChart, chart_dir: Path) -> list[str
         EnvVarSpec(v.name, v.required, v.secret, v.default_value, v.scope) for v in chart.environment_variables.all()
     ]
     problems += check_environment(loaded.values, variables)
+    dependencies = DependencyBuild()
     if not loaded.problems:
+        dependencies = build_dependencies(chart, loaded, chart_dir)
+        problems += dependencies.problems
+    if not loaded.problems and not dependencies.problems:
         report_progress(chart.pk, "rendering templates")
         try:
             documents = render_chart(settings.HELM_BIN, chart_dir, kube_version=settings.KUBERNETES_VERSION)
@@ -158,19 +180,18 @@ def validate(chart: HelmChart, loaded: LoadedChart, chart_dir: Path) -> list[str
         else:
             problems += validate_manifests(documents, settings.KUBERNETES_VERSION)
             problems += check_deployed_images(chart, documents)
+        problems += lint_chart(chart, chart_dir)
     problems += chart.missing_app_images(require_available=True)
     if not problems:  # what a refused chart holds (a secret's value, say) is never stored or served
         with transaction.atomic():
             HelmChart.objects.filter(pk=chart.pk).update(
-                values=loaded.values, templates=loaded.templates, description=loaded.description
+                values=loaded.values,
+                templates=loaded.templates,
+                description=loaded.description,
+                chart_metadata=loaded.index_metadata,
             )
             chart.dependencies.all().delete()
-            ChartDependency.objects.bulk_create(
-                ChartDependency(
-                    chart=chart, name=d.name, version=d.version, repository=d.repository, condition=d.condition
-                )
-                for d in loaded.dependencies
-            )
+            ChartDependency.objects.bulk_create(_dependency_row(chart, d, dependencies) for d in loaded.dependencies)
     return problems
 
 
@@ -227,6 +248,65 @@ def check_deployed_images(chart: HelmChart, documents: list[dict]) -> list[str]:
     )
     HelmChart.objects.filter(pk=chart.pk).update(warnings=warnings)
     return problems
+
+
+def _dependency_row(chart: HelmChart, declared: DeclaredDependency, dependencies: DependencyBuild) -> ChartDependency:
+    locked = dependencies.locked_as(declared.name)
+    return ChartDependency(
+        chart=chart,
+        name=declared.name,
+        version=declared.version,
+        repository=declared.repository,
+        condition=declared.condition,
+        locked_version=locked.version if locked else "",
+        archive_digest=locked.archive_digest if locked else "",
+        lock_digest=dependencies.lock_digest,
+    )
+
+
+def _helm_home(chart: HelmChart) -> Path:
+    """helm's cache, configuration and logins for this chart's run, removed with its workdir."""
+    return Path(settings.BUILD_WORKDIR) / f"chart-{chart.pk}" / "helm-home"
+
+
+def build_dependencies(chart: HelmChart, loaded: LoadedChart, chart_dir: Path) -> DependencyBuild:
+    """Fetch the dependencies Chart.lock pins into ``charts/`` (``helm dependency build`` against the
+    declared OCI and HTTP repositories); its problems name the dependency or Chart.lock to fix."""
+    if loaded.dependencies:
+        report_progress(chart.pk, f"fetching {len(loaded.dependencies)} dependencies")
+    return helm_dependency_build(
+        settings.HELM_BIN,
+        chart_dir,
+        loaded.dependencies,
+        helm_home=_helm_home(chart),
+        insecure_hosts=settings.REGISTRY_INSECURE_HOSTS,
+    )
+
+
+def rebuild_dependencies(chart: HelmChart, loaded: LoadedChart, chart_dir: Path) -> None:
+    """Fetch again, for a resumed packaging, the dependencies validation recorded; refuses
+    (``PipelineError``) a dependency whose archive is no longer the one validated."""
+    if not loaded.dependencies:
+        return
+    dependencies = build_dependencies(chart, loaded, chart_dir)
+    if dependencies.problems:
+        raise PipelineError("; ".join(dependencies.problems))
+    for recorded in chart.dependencies.exclude(archive_digest=""):
+        locked = dependencies.locked_as(recorded.name)
+        if locked is None or locked.archive_digest != recorded.archive_digest:
+            raise PipelineError(
+                f"dependency {recorded.name} {recorded.locked_version} was validated as {recorded.archive_digest} "
+                f"but its repository now serves {locked.archive_digest if locked else 'nothing'}; publish a new "
+                "chart version"
+            )
+
+
+def lint_chart(chart: HelmChart, chart_dir: Path) -> list[str]:
+    """``helm lint --strict`` findings (warnings and errors), each one a problem of the chart."""
+    report_progress(chart.pk, "linting")
+    return helm_lint(
+        settings.HELM_BIN, chart_dir, kube_version=settings.KUBERNETES_VERSION, helm_home=_helm_home(chart)
+    )
 
 
 def package(chart: HelmChart, chart_dir: Path) -> PackagedChart:

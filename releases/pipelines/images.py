@@ -46,10 +46,10 @@ from ..oci.digest import sha256_digest
 from ..oci.media_types import OCI_INDEX
 from ..redaction import redact_url
 from ..registry_client import registry_client
-from ..transitions import fire_transition, public_text, record_artifact
+from ..transitions import TransitionRefused, fire_transition, mark_progress, public_text, record_artifact
 from ..versions import is_prerelease, parse_version
 from . import progress
-from .errors import PipelineBusy, PipelineError
+from .errors import PipelineBusy, PipelineError, reraise_time_limit
 from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
@@ -72,12 +72,17 @@ class BuildLog:
     def flush(self) -> None:
         if self.pending:
             text = "\n".join(self.pending) + "\n"
-            DockerImage.objects.filter(pk=self.image_pk).update(build_log=Concat(F("build_log"), Value(text)))
+            mark_progress(DockerImage, self.image_pk, build_log=Concat(F("build_log"), Value(text)))
             self.pending = []
         self.last_flush = time.monotonic()
 
 
 report_progress = partial(progress.report_progress, DockerImage)
+
+
+def stage(image_pk: int) -> str:
+    """Where this row's pipeline is (state and progress), for a failure reason."""
+    return progress.stage_of(DockerImage, image_pk)
 
 
 def workdir_for(image: DockerImage) -> Path:
@@ -102,16 +107,22 @@ def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
         except TRANSIENT_ERRORS:
             raise
         except (PipelineError, RegistryError, ImageBuildError) as error:
+            reraise_time_limit(error)
             fail_image(image_pk, str(error), task=task)
             return ImageState.FAILED
 
 
-def fail_image(image_pk: int, reason: str, *, task: str = "") -> None:
-    image = DockerImage.objects.get(pk=image_pk)
-    if image.state in (ImageState.AVAILABLE, ImageState.FAILED):
-        return
+def fail_image(image_pk: int, reason: str, *, task: str = "") -> bool:
+    """End an active image ``failed`` with ``reason``; False when it had already ended (or is gone)."""
+    image = DockerImage.objects.filter(pk=image_pk).first()
+    if image is None or not image.is_active:
+        return False
     report_progress(image_pk, "failed")
-    fire_transition(DockerImage, image_pk, "fail", task=task, reason=reason)
+    try:
+        fire_transition(DockerImage, image_pk, "fail", task=task, reason=reason)
+    except TransitionRefused:
+        return False  # another worker (or a person) ended it first
+    return True
 
 
 def _advance(image_pk: int, task: str) -> str:
@@ -242,14 +253,23 @@ def require_export(image: DockerImage, platform: str) -> ExportedImage:
 
 
 def scan(image: DockerImage) -> list[Finding]:
+    """The built-in checks and the configured scanner on every platform's export, before the push.
+
+    The scanner reads each platform's OCI image layout (nothing is in the registry yet); its
+    findings are named after the platform. Blocking findings fail the image.
+    """
     findings: list[Finding] = []
+    scanner_command = settings.IMAGE_SCANNER_COMMAND.split() if settings.IMAGE_SCANNER_COMMAND else []
     for export in load_exports(image):
         report_progress(image.pk, f"scanning {export.platform}")
-        for finding in scan_image(export.image, max_size_bytes=settings.IMAGE_SIZE_BUDGET_BYTES):
+        platform_findings = scan_image(export.image, max_size_bytes=settings.IMAGE_SIZE_BUDGET_BYTES)
+        if scanner_command:
+            platform_findings += run_external_scanner(
+                scanner_command, platform_dir(image, export.platform), name=export.platform
+            )
+        for finding in platform_findings:
             if finding not in findings:
                 findings.append(finding)
-    if settings.IMAGE_SCANNER_COMMAND:
-        findings += run_external_scanner(settings.IMAGE_SCANNER_COMMAND.split(), image.reference)
     blocking = severity_at_least(findings, settings.IMAGE_SCAN_FAIL_SEVERITY)
     DockerImage.objects.filter(pk=image.pk).update(scan_findings=[f.__dict__ for f in findings])
     if blocking:

@@ -40,6 +40,39 @@ def test_ci_client_creates_a_release_with_a_write_token(writer):
     assert ReleaseVersion.objects.get().pr_number == 42
 
 
+def test_pr_number_is_read_from_the_release_commit_when_not_given(writer, settings, release_please_repo):
+    sha = release_please_repo.release("1.4.0", 43)
+    settings.SOURCE_REPOSITORY_URL = release_please_repo.url
+    body = {**RELEASE, "commit_sha": sha}
+    del body["pr_number"]
+
+    response = writer.post("/api/v1/releases/", body, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["pr_number"] == 43
+
+
+def test_a_given_pr_number_wins_over_the_commit(writer, settings, release_please_repo):
+    sha = release_please_repo.release("1.4.0", 43)
+    settings.SOURCE_REPOSITORY_URL = release_please_repo.url
+    response = writer.post("/api/v1/releases/", {**RELEASE, "commit_sha": sha}, format="json")
+    assert response.json()["pr_number"] == 42
+
+
+def test_an_unreadable_source_repository_leaves_pr_number_empty_and_says_why(writer, settings, tmp_path, caplog):
+    settings.SOURCE_REPOSITORY_URL = f"file://{tmp_path / 'gone'}"
+    body = dict(RELEASE)
+    del body["pr_number"]
+
+    with caplog.at_level("WARNING", logger="releases.services"):
+        response = writer.post("/api/v1/releases/", body, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["pr_number"] is None
+    assert "release 1.4.0: pr_number not read from commit" in caplog.text
+    assert "cannot read repository" in caplog.text
+
+
 @pytest.mark.parametrize(("scope", "status"), [(None, 401), ("read", 403)])
 def test_writes_need_a_write_token(scope, status):
     response = client_with(scope).post("/api/v1/releases/", RELEASE, format="json")

@@ -18,6 +18,8 @@ from releases.github import compute_signature
 from releases.models import ApiToken, ReleaseVersion
 from tests.fixtures.factories import COMMIT
 
+REPOSITORY = {"full_name": "stianfro/threek8s"}
+
 pytestmark = pytest.mark.django_db
 
 
@@ -53,8 +55,8 @@ def test_oversize_api_body_is_refused_with_413_naming_the_limit(writer, settings
 
 def test_oversize_webhook_body_is_refused_with_413(client, settings):
     settings.REQUEST_BODY_MAX_BYTES = 1024
-    settings.GITHUB_WEBHOOK_SECRET = "secret"
-    body = json.dumps({"action": "published", "release": {"body": "x" * 2000}}).encode()
+    settings.GITHUB_WEBHOOK_SECRET, settings.GITHUB_REPOSITORY = "secret", "stianfro/threek8s"
+    body = json.dumps({"action": "published", "release": {"body": "x" * 2000}, "repository": REPOSITORY}).encode()
 
     response = client.post(
         "/hooks/github/",
@@ -115,8 +117,8 @@ def asgi_post(path: str, chunks: list[bytes], headers: list[tuple[bytes, bytes]]
 def test_oversize_chunked_body_is_refused_by_the_bytes_read(settings):
     # DRF reads no body without a Content-Length; the webhook reads request.body whatever it declares.
     settings.REQUEST_BODY_MAX_BYTES = 4096
-    settings.GITHUB_WEBHOOK_SECRET = "secret"
-    body = json.dumps({"action": "published", "release": {"body": "x" * 10_000}}).encode()
+    settings.GITHUB_WEBHOOK_SECRET, settings.GITHUB_REPOSITORY = "secret", "stianfro/threek8s"
+    body = json.dumps({"action": "published", "release": {"body": "x" * 10_000}, "repository": REPOSITORY}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"x-github-event", b"release"),
@@ -133,8 +135,8 @@ def test_oversize_chunked_body_is_refused_by_the_bytes_read(settings):
 
 def test_chunked_body_under_the_limit_is_read_whole(settings):
     settings.REQUEST_BODY_MAX_BYTES = 64 * 1024
-    settings.GITHUB_WEBHOOK_SECRET = "secret"
-    body = json.dumps({"action": "created", "release": {"body": "x" * 10_000}}).encode()
+    settings.GITHUB_WEBHOOK_SECRET, settings.GITHUB_REPOSITORY = "secret", "stianfro/threek8s"
+    body = json.dumps({"action": "created", "release": {"body": "x" * 10_000}, "repository": REPOSITORY}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"x-github-event", b"release"),
@@ -167,10 +169,12 @@ def test_default_limits_refuse_a_changelog_over_256_kib_with_400(writer):
 
 def test_webhook_refuses_oversize_notes(client, settings):
     settings.CHANGELOG_MAX_BYTES = 1024
-    settings.GITHUB_WEBHOOK_SECRET = "secret"
+    settings.GITHUB_WEBHOOK_SECRET, settings.GITHUB_REPOSITORY = "secret", "stianfro/threek8s"
     settings.PUBLISH_ON_WEBHOOK = False
     release = {"tag_name": "v1.4.0", "target_commitish": COMMIT, "draft": False, "prerelease": False}
-    body = json.dumps({"action": "published", "release": {**release, "body": "x" * 2000}}).encode()
+    body = json.dumps(
+        {"action": "published", "release": {**release, "body": "x" * 2000}, "repository": REPOSITORY}
+    ).encode()
 
     response = client.post(
         "/hooks/github/",

@@ -34,6 +34,7 @@ def release_event(action: str = "published", tag: str = "v1.4.0", commitish: str
 @pytest.fixture(autouse=True)
 def webhook_settings(settings):
     settings.GITHUB_WEBHOOK_SECRET = SECRET
+    settings.GITHUB_REPOSITORY = "stianfro/threek8s"
     settings.PUBLISH_ON_WEBHOOK = False
 
 
@@ -98,12 +99,50 @@ def test_ignored_events_say_why(client):
     assert not ReleaseVersion.objects.exists()
 
 
-def test_branch_as_target_is_refused_with_what_to_do(client):
+def test_branch_as_target_is_resolved_by_the_tag_in_the_source_repository(client, settings, release_please_repo):
+    # Given a release whose GitHub event names the branch, the annotated tag naming the release commit
+    release_please_repo.commit("feat: charts page (#41)")
+    tagged = release_please_repo.release("1.4.0", 43)
+    release_please_repo.commit("feat: after the release (#44)")  # main moved on since
+    settings.SOURCE_REPOSITORY_URL = release_please_repo.url
+
+    # When the event arrives
+    body = release_event(commitish="main")
+    response = deliver(client, body, signature=compute_signature(SECRET, body))
+
+    # Then the release is the tag's commit (peeled), with the PR its subject names
+    assert response.status_code == 201, response.json()
+    release = ReleaseVersion.objects.get()
+    assert (release.commit_sha, release.pr_number) == (tagged, 43)
+
+
+def test_branch_as_target_with_an_unknown_tag_is_refused_with_what_to_do(client, settings, release_please_repo):
+    release_please_repo.release("1.3.0", 40)
+    settings.SOURCE_REPOSITORY_URL = release_please_repo.url
     body = release_event(commitish="main")
     response = deliver(client, body, signature=compute_signature(SECRET, body))
     assert response.status_code == 422
-    assert "commit_sha" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert "tag v1.4.0 is not in" in detail and "push the tag" in detail and "commit_sha" in detail
+    assert not GitHubDelivery.objects.exists() and not ReleaseVersion.objects.exists()
+
+
+def test_branch_as_target_without_a_source_repository_is_refused_with_what_to_do(client, settings):
+    settings.SOURCE_REPOSITORY_URL = ""
+    body = release_event(commitish="main")
+    response = deliver(client, body, signature=compute_signature(SECRET, body))
+    assert response.status_code == 422
+    assert "SOURCE_REPOSITORY_URL is not set" in response.json()["detail"]
     assert not GitHubDelivery.objects.exists()
+
+
+def test_pr_number_comes_from_the_release_commit_when_the_notes_name_none(client, settings, release_please_repo):
+    sha = release_please_repo.release("1.4.0", 43)
+    settings.SOURCE_REPOSITORY_URL = release_please_repo.url
+    body = release_event(commitish=sha)
+    response = deliver(client, body, signature=compute_signature(SECRET, body))
+    assert response.status_code == 201, response.json()
+    assert ReleaseVersion.objects.get().pr_number == 43
 
 
 def test_no_secret_configured_refuses_everything(client, settings):

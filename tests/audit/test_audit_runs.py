@@ -9,6 +9,7 @@ import hmac
 import io
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -133,7 +134,7 @@ def test_latest_behind_is_a_warning(published):
 
 class WebhookReceiver:
     def __init__(self) -> None:
-        self.calls: list[tuple[bytes, str]] = []
+        self.calls: list[tuple[bytes, str, str]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -142,7 +143,9 @@ class WebhookReceiver:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.calls.append((body, self.headers.get("X-Signature-256", "")))
+                receiver.calls.append(
+                    (body, self.headers.get("X-Signature-256", ""), self.headers.get("X-Signature-Timestamp", ""))
+                )
                 self.send_response(204)
                 self.end_headers()
 
@@ -160,10 +163,11 @@ def test_new_findings_are_notified_once_with_a_valid_signature(published, settin
     run_audit()
     run_audit()
 
-    types = sorted(json.loads(body)["finding"]["type"] for body, _ in receiver.calls)
+    types = sorted(json.loads(body)["finding"]["type"] for body, _, _ in receiver.calls)
     assert types == ["chart_app_version_broken", "mismatch"]
-    for body, signature in receiver.calls:
-        expected = "sha256=" + hmac.new(b"audit-secret", body, hashlib.sha256).hexdigest()
+    for body, signature, timestamp in receiver.calls:
+        assert abs(int(timestamp) - time.time()) < 300
+        expected = "sha256=" + hmac.new(b"audit-secret", f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(signature, expected)
     receiver.server.shutdown()
 

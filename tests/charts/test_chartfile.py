@@ -272,3 +272,43 @@ def test_alias_limits_can_be_overridden(tmp_path: Path) -> None:
     )
     assert len(refused.problems) == 1
     assert refused.problems[0].startswith("values.yaml: refused at line 3, column 10: its aliases (*name) expand")
+
+
+def test_index_metadata_is_kept_from_chart_yaml(tmp_path: Path) -> None:
+    chart_yaml = GOOD_CHART_YAML + (
+        "home: https://threek8s.example.com\nsources: [https://github.com/stianfro/threek8s]\n"
+        "keywords: [kubernetes, demo]\nmaintainers:\n- name: Stian\n  email: s@example.com\n"
+        "icon: https://threek8s.example.com/icon.png\nannotations:\n  category: demo\n"
+        "kubeVersion: '>=1.25.0-0'\ntype: application\ndeprecated: false\n"
+    )
+    chart = load_chart(
+        write_chart(tmp_path / "c", chart_yaml=chart_yaml), expected_name="threek8s", expected_app_version="1.0.0"
+    )
+    assert chart.problems == []
+    assert chart.index_metadata == {
+        "home": "https://threek8s.example.com",
+        "sources": ["https://github.com/stianfro/threek8s"],
+        "keywords": ["kubernetes", "demo"],
+        "maintainers": [{"name": "Stian", "email": "s@example.com"}],
+        "icon": "https://threek8s.example.com/icon.png",
+        "annotations": {"category": "demo"},
+        "kubeVersion": ">=1.25.0-0",
+        "type": "application",
+    }
+
+
+def test_ill_formed_index_metadata_is_a_problem_each(tmp_path: Path) -> None:
+    chart_yaml = GOOD_CHART_YAML + (
+        "keywords: kubernetes\nmaintainers:\n- email: s@example.com\nannotations:\n  replicas: 3\ndeprecated: 'yes'\n"
+    )
+    chart = load_chart(
+        write_chart(tmp_path / "c", chart_yaml=chart_yaml), expected_name="threek8s", expected_app_version="1.0.0"
+    )
+    assert chart.problems == [
+        "Chart.yaml: keywords: must be a list of strings; fix keywords (helm repo index publishes it)",
+        "Chart.yaml: maintainers: must be a list of {name, email, url} mappings of strings, each with a name; "
+        "fix maintainers (helm repo index publishes it)",
+        "Chart.yaml: annotations: must map names to string values (quote numbers and booleans); "
+        "fix annotations (helm repo index publishes it)",
+        "Chart.yaml: deprecated: must be true or false; fix deprecated (helm repo index publishes it)",
+    ]

@@ -263,3 +263,32 @@ def test_index_lists_versions_by_semver_precedence_newest_first() -> None:
     for bad in ("1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0+", "1.0.0-01"):
         with pytest.raises(ValueError, match="not semver"):
             render_index([fake_entry(bad)], GENERATED)
+
+
+def test_chart_metadata_is_written_in_helms_key_order_and_parses_back() -> None:
+    metadata = {
+        "deprecated": True,
+        "keywords": ["kubernetes", "demo"],
+        "maintainers": [{"name": "Stian", "email": "s@example.com"}],
+        "annotations": {"artifacthub.io/license": "MIT", "note": "a: b # not a comment"},
+        "kubeVersion": ">=1.25.0-0",
+        "home": "https://threek8s.example.com",
+        "not-a-chart-field": "ignored",
+    }
+    text = render_index([fake_entry("1.0.0", metadata=metadata)], GENERATED).decode()
+
+    (parsed,) = yaml.safe_load(text)["entries"]["threek8s"]
+    assert {key: parsed[key] for key in metadata if key != "not-a-chart-field"} == {
+        key: value for key, value in metadata.items() if key != "not-a-chart-field"
+    }
+    assert "not-a-chart-field" not in parsed
+    keys = [
+        line.strip(" -").split(":")[0]
+        for line in text.splitlines()
+        if line.startswith(("  - ", "    ")) and not line.startswith(("     ", "    -"))
+    ]
+    assert keys == sorted(keys)
+
+
+def test_entries_without_metadata_are_unchanged() -> None:
+    assert render_index([fake_entry("1.0.0")], GENERATED) == render_index([fake_entry("1.0.0", metadata={})], GENERATED)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from releases.imagebuild import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, ExportError, export_archive
-from releases.imagebuild.export import SMALL_FILE_LIMIT
+from releases.imagebuild import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, ExportError, export_archive, load_export
+from releases.imagebuild.export import SMALL_FILE_LIMIT, remove_export
 from tests.imagebuild import chunks, saved_archive
 
 BIG = os.urandom(SMALL_FILE_LIMIT * 3)  # a layer larger than the in-memory limit is streamed
@@ -88,3 +88,59 @@ def test_diff_id_mismatch(tmp_path: Path) -> None:
 def test_not_a_tar(tmp_path: Path) -> None:
     with pytest.raises(ExportError):
         export_archive([b"this is not a tar archive" * 100], tmp_path / "x")
+
+
+def test_export_is_an_oci_image_layout(tmp_path: Path) -> None:
+    image = _export(tmp_path, "a")
+    layout = tmp_path / "a"
+    assert image.layout_dir == layout
+    assert json.loads((layout / "oci-layout").read_bytes()) == {"imageLayoutVersion": "1.0.0"}
+    index = json.loads((layout / "index.json").read_bytes())
+    assert index["schemaVersion"] == 2
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert index["manifests"] == [
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": image.manifest_digest,
+            "size": len(image.manifest_bytes),
+            "platform": {"architecture": "amd64", "os": "linux"},
+        }
+    ]
+    # Every blob the manifest names is under blobs/sha256, named by its digest.
+    manifest = json.loads((layout / "blobs" / "sha256" / image.manifest_digest.split(":")[1]).read_bytes())
+    for descriptor in [manifest["config"], *manifest["layers"]]:
+        blob = (layout / "blobs" / "sha256" / descriptor["digest"].split(":")[1]).read_bytes()
+        assert "sha256:" + hashlib.sha256(blob).hexdigest() == descriptor["digest"]
+        assert len(blob) == descriptor["size"]
+    assert sorted(path.name for path in layout.iterdir()) == ["blobs", "index.json", "oci-layout"]
+
+
+def test_layout_files_are_deterministic(tmp_path: Path) -> None:
+    _export(tmp_path, "a")
+    _export(tmp_path, "b", layout="oci")
+    for name in ("oci-layout", "index.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_load_export_completes_an_export_made_before_the_layout(tmp_path: Path) -> None:
+    # Given an export recorded before a crash by a version that wrote only blobs/
+    image = _export(tmp_path, "a")
+    index_bytes = (tmp_path / "a" / "index.json").read_bytes()
+    (tmp_path / "a" / "index.json").unlink()
+    (tmp_path / "a" / "oci-layout").unlink()
+    # When the pipeline resumes from it
+    loaded = load_export(tmp_path / "a", image.manifest_digest)
+    # Then it is the same image, and the directory is a full layout again
+    assert loaded is not None
+    assert loaded.manifest_bytes == image.manifest_bytes
+    assert [blob.digest for blob in loaded.layers] == [blob.digest for blob in image.layers]
+    assert loaded.layout_dir == tmp_path / "a"
+    assert (tmp_path / "a" / "index.json").read_bytes() == index_bytes
+    assert (tmp_path / "a" / "oci-layout").is_file()
+    assert load_export(tmp_path / "a", "sha256:" + "0" * 64) is None
+
+
+def test_remove_export_removes_the_layout(tmp_path: Path) -> None:
+    _export(tmp_path, "a")
+    remove_export(tmp_path / "a")
+    assert list((tmp_path / "a").iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -220,36 +221,59 @@ def _fake_scanner(tmp_path: Path, output: str, exit_code: int = 0) -> Path:
     return script
 
 
-def test_trivy_output(tmp_path: Path) -> None:
-    script = _fake_scanner(tmp_path, json.dumps(TRIVY), exit_code=1)  # trivy --exit-code 1
-    findings = run_external_scanner([str(script), "image", "-f", "json"], "reg/app:1")
-    assert json.loads((tmp_path / "argv.json").read_text()) == ["image", "-f", "json", "reg/app:1"]
+def test_trivy_output_names_the_platform_not_the_layout_path(tmp_path: Path) -> None:
+    layout = tmp_path / "export" / "linux-amd64"
+    trivy = {**TRIVY, "ArtifactName": str(layout)}
+    trivy["Results"] = [{**TRIVY["Results"][0], "Target": f"{layout} (debian 12.5)"}, *TRIVY["Results"][1:]]
+    script = _fake_scanner(tmp_path, json.dumps(trivy), exit_code=1)  # trivy --exit-code 1
+    findings = run_external_scanner([str(script), "image", "-f", "json", "--input"], layout, name="linux/amd64")
+    assert json.loads((tmp_path / "argv.json").read_text()) == ["image", "-f", "json", "--input", str(layout)]
     assert [f.severity for f in findings] == ["critical", "low", "low"]
     assert findings[0].check == "scanner.vulnerability"
-    assert findings[0].path == "reg/app:1 (debian 12.5):openssl"
+    assert findings[0].path == "linux/amd64 (debian 12.5):openssl"
     assert findings[0].message == "CVE-2024-0001 in openssl 3.0.11 (fixed in 3.0.13): bad thing"
 
 
-def test_grype_output_and_placeholder(tmp_path: Path) -> None:
+def test_grype_output_and_layout_placeholder(tmp_path: Path) -> None:
     script = _fake_scanner(tmp_path, json.dumps(GRYPE))
-    findings = run_external_scanner([str(script), "registry:{image}", "-o", "json"], "reg/app@sha256:abc")
-    assert json.loads((tmp_path / "argv.json").read_text()) == ["registry:reg/app@sha256:abc", "-o", "json"]
+    findings = run_external_scanner([str(script), "-o", "json", "oci-dir:{layout}"], tmp_path / "layout")
+    assert json.loads((tmp_path / "argv.json").read_text()) == ["-o", "json", f"oci-dir:{tmp_path / 'layout'}"]
     assert findings == [
         Finding("high", "scanner.vulnerability", "requests", "GHSA-xxxx in requests 1.0 (fixed in 2.0)")
     ]
 
 
+def test_registry_reference_placeholder_is_refused_with_the_fix(tmp_path: Path) -> None:
+    script = _fake_scanner(tmp_path, json.dumps(GRYPE))
+    with pytest.raises(ScannerError, match=r"not pushed yet .* with \{layout\}, e\.g\. `trivy image"):
+        run_external_scanner([str(script), "registry:{image}"], tmp_path / "layout")
+    assert not (tmp_path / "argv.json").exists()
+
+
 def test_unknown_json_gives_one_finding(tmp_path: Path) -> None:
     script = _fake_scanner(tmp_path, json.dumps({"tool": "other", "issues": 3}))
-    findings = run_external_scanner([str(script)], "reg/app:1")
+    findings = run_external_scanner([str(script)], tmp_path / "layout", name="linux/arm64/v8")
     assert len(findings) == 1
     assert findings[0].check == "scanner.unparsed"
+    assert findings[0].path == "linux/arm64/v8"
     assert '"issues": 3' in findings[0].message
 
 
 def test_scanner_failures(tmp_path: Path) -> None:
     script = _fake_scanner(tmp_path, "fatal: no such image", exit_code=2)
     with pytest.raises(ScannerError, match="exited with 2 without JSON output: scanner diagnostics"):
-        run_external_scanner([str(script)], "reg/app:1")
+        run_external_scanner([str(script)], tmp_path / "layout")
     with pytest.raises(ScannerError, match="not installed"):
-        run_external_scanner([str(tmp_path / "missing-scanner")], "reg/app:1")
+        run_external_scanner([str(tmp_path / "missing-scanner")], tmp_path / "layout")
+
+
+def test_scanner_timeout_stops_the_tool_a_wrapper_started(tmp_path: Path) -> None:
+    # A wrapper (like a pip entry point) whose child keeps stdout open: killing only the wrapper
+    # would leave the caller waiting for the child.
+    wrapper = tmp_path / "wrapper-scanner"
+    wrapper.write_text("#!/bin/sh\nsleep 60\necho '{}'\n")
+    os.chmod(wrapper, 0o755)
+    started = time.monotonic()
+    with pytest.raises(ScannerError, match="timed out after 1s"):
+        run_external_scanner([str(wrapper)], tmp_path / "layout", timeout=1)
+    assert time.monotonic() - started < 20

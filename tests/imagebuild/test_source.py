@@ -244,3 +244,41 @@ def test_read_file_at_an_unknown_commit_says_so(layout_repository, tmp_path):
 
     with pytest.raises(SourceError, match="not found"):
         read_file_at(f"file://{repo}", "f" * 40, ".release-registry.yaml", tmp_path / "w", max_bytes=1024)
+
+
+# -- reading one commit's subject, resolving a tag -------------------------------------------------
+
+
+def test_commit_subject_is_read_from_a_local_clone_and_from_a_url(release_please_repo):
+    from releases.imagebuild.source import commit_subject
+
+    sha = release_please_repo.release("1.4.0", 43)
+    release_please_repo.commit("feat: later work (#44)")
+
+    assert commit_subject(str(release_please_repo.root), sha) == "chore(main): release 1.4.0 (#43)"
+    assert commit_subject(release_please_repo.url, sha) == "chore(main): release 1.4.0 (#43)"
+
+
+def test_commit_subject_of_an_unknown_commit_or_repository_says_which(release_please_repo, tmp_path):
+    from releases.imagebuild.source import commit_subject
+
+    release_please_repo.release("1.4.0", 43)
+    with pytest.raises(SourceError, match="not found in"):
+        commit_subject(release_please_repo.url, "c" * 40)
+    with pytest.raises(SourceError, match="cannot read repository"):
+        commit_subject(f"file://{tmp_path / 'nowhere'}", "c" * 40)
+
+
+def test_resolve_tag_peels_annotated_tags(release_please_repo):
+    from releases.imagebuild.source import resolve_tag
+
+    annotated = release_please_repo.release("1.4.0", 43)
+    lightweight = release_please_repo.release("1.5.0", 50, annotated=False)
+
+    assert release_please_repo.tag_object("1.4.0") != annotated  # a tag object, peeled below
+    assert resolve_tag(release_please_repo.url, "v1.4.0") == annotated
+    assert resolve_tag(release_please_repo.url, "v1.5.0") == lightweight
+    with pytest.raises(SourceError, match="tag v9.9.9 is not in .*push the tag"):
+        resolve_tag(release_please_repo.url, "v9.9.9")
+    with pytest.raises(SourceError, match="not a git tag name"):
+        resolve_tag(release_please_repo.url, "--upload-pack=touch /tmp/x")

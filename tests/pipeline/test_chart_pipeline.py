@@ -5,21 +5,26 @@ listing every problem, with nothing pushed."""
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 import subprocess
+import tarfile
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+from django.core.cache import cache
+from django.utils import timezone
 
-from releases.charts import package_chart, push_chart
+from releases.charts import load_chart, package_chart, push_chart
 from releases.choices import ChartState, EnvironmentScope, ImageState
 from releases.models import EnvironmentVariable, HelmChart, ReleaseArtifact
 from releases.oci import RegistryClient
-from releases.pipelines.charts import run_chart_pipeline
+from releases.pipelines.charts import package, rebuild_dependencies, run_chart_pipeline
 from releases.tasks import publish_chart
-from tests.fixtures.factories import make_image, make_release
+from tests.fixtures.factories import digest_of, make_image, make_release
+from tests.fixtures.helm import write_small_chart
 
 pytestmark = [pytest.mark.django_db, pytest.mark.services]
 
@@ -172,6 +177,11 @@ INVALID = [
         "portz",
         id="kubernetes-would-reject",
     ),
+    pytest.param(
+        {"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n"},
+        "helm lint: [WARNING] templates/cm.yaml: object name does not conform",
+        id="helm-lint-strict-warns",
+    ),
 ]
 
 
@@ -232,3 +242,162 @@ def test_republishing_a_chart_version_with_other_content_is_refused(chart_source
     assert any(f"already points to {before}" in problem for problem in chart.problems), chart.problems
     with registry(settings) as client:
         assert client.head_manifest(chart_repository(settings), "1.0.0").digest == before
+
+
+# -- charts with dependencies, charts with metadata ---------------------------------------------------
+
+
+def with_dependencies(chart_source: ChartSource, helm_bin: str, helm_home, dependencies: list[dict]) -> None:
+    """Chart.yaml declares ``dependencies``; Chart.lock is what ``helm dependency update`` writes for
+    them (the author's step); charts/ stays uncommitted, as in most repositories."""
+    chart_dir = chart_source.root / "chart"
+    metadata = yaml.safe_load(chart_source.read("Chart.yaml"))
+    metadata["dependencies"] = dependencies
+    (chart_dir / "Chart.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
+    updated = subprocess.run(
+        [helm_bin, "dependency", "update", str(chart_dir), "--plain-http"],
+        capture_output=True,
+        text=True,
+        env=helm_home,
+    )
+    assert updated.returncode == 0, updated.stderr
+    shutil.rmtree(chart_dir / "charts")
+
+
+@pytest.fixture
+def fresh_index_cache():
+    """The index cache is keyed by a generation counter that restarts when a transactional test
+    empties the database; an index cached by an earlier test must not answer for this one."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def index_in_our_repository(name: str, version: str, config_map: str, tmp_path: Path) -> bytes:
+    """A chart indexed by this service, so /charts/ serves it."""
+    packaged = package_chart(write_small_chart(tmp_path / f"{name}-source", name, version, config_map))
+    HelmChart.objects.create(
+        name=name,
+        chart_version=version,
+        app_version=version,
+        state=ChartState.INDEXED,
+        digest=digest_of(f"{name}:{version}"),
+        package=packaged.data,
+        package_digest=packaged.digest,
+        indexed_at=timezone.now(),
+    )
+    return packaged.data
+
+
+def test_chart_with_dependencies_from_a_registry_and_a_chart_repository_is_published_with_them(
+    chart_source, pushed_sub_chart, live_server, fresh_index_cache, helm_bin, helm_home, tmp_path
+):
+    # Given sub from an OCI registry (helm push) and common from this service's own /charts/, locked
+    sub_repository, sub_archive = pushed_sub_chart
+    common_archive = index_in_our_repository("common", "0.3.0", "from-common", tmp_path)
+    charts_url = f"{live_server.url}/charts"
+    with_dependencies(
+        chart_source,
+        helm_bin,
+        helm_home,
+        [
+            {"name": "sub", "version": "^0.1.0", "repository": sub_repository},
+            {"name": "common", "version": "~0.3.0", "repository": charts_url, "condition": "common.enabled"},
+        ],
+    )
+    lock_digest = yaml.safe_load(chart_source.read("Chart.lock"))["digest"]
+    chart = plan_chart(chart_source.commit())
+
+    # When the chart is published
+    assert run_chart_pipeline(chart.pk) == ChartState.INDEXED, HelmChart.objects.get(pk=chart.pk).problems
+
+    # Then each dependency is recorded as Chart.lock pins it, with the digest of the archive packaged
+    chart.refresh_from_db()
+    recorded = {d.name: d for d in chart.dependencies.all()}
+    assert {name: (d.version, d.repository, d.locked_version, d.lock_digest) for name, d in recorded.items()} == {
+        "sub": ("^0.1.0", sub_repository, "0.1.0", lock_digest),
+        "common": ("~0.3.0", charts_url, "0.3.0", lock_digest),
+    }
+    assert recorded["sub"].archive_digest == "sha256:" + hashlib.sha256(sub_archive).hexdigest()
+    assert recorded["common"].archive_digest == "sha256:" + hashlib.sha256(common_archive).hexdigest()
+    assert recorded["common"].condition == "common.enabled"
+    with tarfile.open(fileobj=io.BytesIO(bytes(chart.package)), mode="r:gz") as archive:
+        assert archive.extractfile("threek8s/charts/sub-0.1.0.tgz").read() == sub_archive
+        assert archive.extractfile("threek8s/charts/common-0.3.0.tgz").read() == common_archive
+        assert "threek8s/Chart.lock" in archive.getnames()
+    (tmp_path / "published.tgz").write_bytes(bytes(chart.package))
+    rendered = subprocess.run(
+        [helm_bin, "template", str(tmp_path / "published.tgz")], check=True, capture_output=True, text=True
+    ).stdout
+    assert "name: from-sub" in rendered and "name: from-common" in rendered
+
+    # And a resumed packaging (a fresh checkout, dependencies fetched again) gives the same bytes
+    fresh = tmp_path / "resumed"
+    subprocess.run(["git", "clone", "-q", str(chart_source.root), str(fresh)], check=True)
+    loaded = load_chart(fresh / "chart", expected_name="threek8s", expected_app_version="1.0.0")
+    rebuild_dependencies(chart, loaded, fresh / "chart")
+    assert package(chart, fresh / "chart").digest == chart.package_digest
+
+
+def test_chart_whose_lock_does_not_match_chart_yaml_ends_invalid_naming_it(
+    chart_source, pushed_sub_chart, settings, helm_bin, helm_home
+):
+    # Given Chart.yaml's constraint was edited after Chart.lock was written
+    sub_repository, _ = pushed_sub_chart
+    with_dependencies(
+        chart_source, helm_bin, helm_home, [{"name": "sub", "version": "^0.1.0", "repository": sub_repository}]
+    )
+    chart_yaml = chart_source.read("Chart.yaml").replace("^0.1.0", "~0.1.0")
+    chart = plan_chart(chart_source.commit({"Chart.yaml": chart_yaml}))
+
+    # When it is published
+    assert run_chart_pipeline(chart.pk) == ChartState.INVALID
+
+    # Then it is refused naming Chart.lock, and nothing is stored or pushed
+    chart.refresh_from_db()
+    assert any(p.startswith("Chart.lock: does not match Chart.yaml") for p in chart.problems), chart.problems
+    assert not chart.dependencies.exists() and chart.chart_metadata == {} and not chart.package_digest
+    with registry(settings) as client:
+        assert client.list_tags(chart_repository(settings)) == []
+
+
+def test_index_carries_the_chart_metadata_and_helm_searches_it(
+    chart_source, live_server, fresh_index_cache, helm_bin, helm_home
+):
+    # Given a chart whose Chart.yaml says who keeps it, where it lives, and that it is deprecated
+    metadata = {
+        "home": "https://threek8s.example.com",
+        "sources": ["https://github.com/stianfro/threek8s"],
+        "keywords": ["kubernetes", "zebracorn"],
+        "maintainers": [{"name": "Stian", "email": "stian@example.com", "url": "https://example.com/stian"}],
+        "icon": "https://threek8s.example.com/icon.png",
+        "annotations": {"artifacthub.io/license": "MIT", "category": "demo"},
+        "kubeVersion": ">=1.25.0-0",
+        "deprecated": True,
+    }
+    chart_yaml = yaml.safe_load(chart_source.read("Chart.yaml"))
+    chart = plan_chart(chart_source.commit({"Chart.yaml": yaml.safe_dump({**chart_yaml, **metadata})}))
+    assert run_chart_pipeline(chart.pk) == ChartState.INDEXED, HelmChart.objects.get(pk=chart.pk).problems
+
+    # When helm adds our repository and searches it by a keyword only Chart.yaml holds
+    subprocess.run(
+        [helm_bin, "repo", "add", "threek8s", f"{live_server.url}/charts/"],
+        check=True,
+        capture_output=True,
+        env=helm_home,
+    )
+    found = subprocess.run(
+        [helm_bin, "search", "repo", "zebracorn", "-o", "yaml"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=helm_home,
+    ).stdout
+
+    # Then helm finds the chart, and the index helm downloaded carries every field as helm repo index writes it
+    assert [entry["name"] for entry in yaml.safe_load(found)] == ["threek8s/threek8s"]
+    cached = Path(helm_home["HELM_REPOSITORY_CACHE"]) / "threek8s-index.yaml"
+    (entry,) = yaml.safe_load(cached.read_text())["entries"]["threek8s"]
+    assert {key: entry[key] for key in metadata} == metadata
+    assert entry["type"] == "application"
+    assert HelmChart.objects.get(pk=chart.pk).chart_metadata == {**metadata, "type": "application"}

@@ -28,7 +28,7 @@ def migrate(target: tuple[str, str] | None = None):
 @pytest.mark.django_db(transaction=True)
 def test_0011_recomputes_the_keys_of_existing_rows_and_going_back_restores_them() -> None:
     try:
-        # Given rows written by the code before 0010, with its keys
+        # Given rows written by the code before 0011, with its keys
         apps = migrate(BEFORE)
         Release = apps.get_model("releases", "ReleaseVersion")
         Image = apps.get_model("releases", "DockerImage")
@@ -39,7 +39,7 @@ def test_0011_recomputes_the_keys_of_existing_rows_and_going_back_restores_them(
             Chart.objects.create(chart_version=version, app_version=version, version_order=old_sort_key(version))
         Image.objects.create(name="threek8s-backend", tag="latest", tag_order=old_sort_key("latest"))
 
-        # When 0010 runs
+        # When 0011 runs
         after = migrate(AFTER)
 
         # Then every key is the collation-independent one, and the order is semver's (read with the

@@ -18,7 +18,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from releases.choices import ArtifactType, ChartState, ImageState, ReleaseState
-from releases.db_triggers import TABLES, TABLES_0002, TABLES_0013, ensure_triggers
+from releases.db_triggers import TABLES, TABLES_0002, TABLES_0013, TABLES_0016, ensure_triggers
 from releases.models import (
     ChartDependency,
     DockerImage,
@@ -43,12 +43,29 @@ RULES = {rule.table: rule for rule in TABLES}
 
 # What may still change on a published row (see the module docstring of releases.db_triggers).
 BOOKKEEPING = {
-    "releases_releaseversion": {"version_order": "zz-resorted", "updated": LATER},
+    "releases_releaseversion": {
+        "version_order": "zz-resorted",
+        "updated": LATER,
+        "last_progress_at": LATER,
+        "stall_requeues": 1,
+    },
     "releases_releaseartifact": {},
-    "releases_helmchart": {"progress": "indexed; re-read", "updated": LATER, "version_order": "zz-resorted"},
+    "releases_helmchart": {
+        "progress": "indexed; re-read",
+        "updated": LATER,
+        "version_order": "zz-resorted",
+        "last_progress_at": LATER,
+        "stall_requeues": 1,
+    },
     "releases_chartdependency": {},
     "releases_helmchart_environment_variables": {},
-    "releases_dockerimage": {"progress": "available; latest moved", "updated": LATER, "tag_order": "zz-resorted"},
+    "releases_dockerimage": {
+        "progress": "available; latest moved",
+        "updated": LATER,
+        "tag_order": "zz-resorted",
+        "last_progress_at": LATER,
+        "stall_requeues": 1,
+    },
     "releases_dockerimage_environment_variables": {},
 }
 
@@ -179,6 +196,7 @@ CHANGES: dict[str, dict[str, Any]] = {
         "registry": "ghcr.io/stianfro/threek8s/other",
         "values": {"replicas": 9},
         "templates": ["other.yaml"],
+        "chart_metadata": {"keywords": ["rewritten"]},
         "digest": digest_of("repackaged"),
         "size": 999,
         "package": b"other bytes",
@@ -197,6 +215,9 @@ CHANGES: dict[str, dict[str, Any]] = {
         "version": "^15.0.0",
         "repository": "https://charts.example.com",
         "condition": "postgresql.enabled",
+        "locked_version": "15.9.9",
+        "archive_digest": digest_of("another archive"),
+        "lock_digest": digest_of("another lock"),
     },
     "releases_helmchart_environment_variables": {
         "id": lambda w: w.chart_link.pk + 1000,
@@ -508,11 +529,26 @@ def test_migration_0013_is_reversible(alias):
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", SQLITE])
-def test_migration_0014_is_reversible_and_freezes_the_layout_columns(alias):
+def test_migration_0016_is_reversible_and_freezes_the_new_chart_columns(alias):
     try:
-        call_command("migrate", "releases", "0013", database=alias, verbosity=0)
+        call_command("migrate", "releases", "0015", database=alias, verbosity=0)
         definitions = trigger_definitions(alias)
         assert set(definitions) == trigger_names(alias, TABLES_0013)
+        assert not any("lock_digest" in text or "chart_metadata" in text for text in definitions.values())
+    finally:
+        call_command("migrate", "releases", database=alias, verbosity=0)
+    definitions = trigger_definitions(alias)
+    assert set(definitions) == trigger_names(alias, TABLES)
+    assert any("lock_digest" in text for text in definitions.values())
+    assert any("chart_metadata" in text for text in definitions.values())
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", SQLITE])
+def test_migration_0017_is_reversible_and_freezes_the_layout_columns(alias):
+    try:
+        call_command("migrate", "releases", "0016", database=alias, verbosity=0)
+        definitions = trigger_definitions(alias)
+        assert set(definitions) == trigger_names(alias, TABLES_0016)
         assert not any("image_pins" in sql or "build_args" in sql for sql in definitions.values())
     finally:
         call_command("migrate", "releases", database=alias, verbosity=0)

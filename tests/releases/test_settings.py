@@ -36,6 +36,8 @@ def start(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProc
         ({"DEBUG": "true", "CELERY_BROKER_URL": "amqp://guest@x//"}, "CELERY_BROKER_URL="),
         ({"DEBUG": "true", "REGISTRY_NAMESPACE": "Not A Namespace"}, "REGISTRY_NAMESPACE="),
         ({"DEBUG": "true", "IMAGE_SIZE_BUDGET_BYTES": "big"}, "IMAGE_SIZE_BUDGET_BYTES="),
+        ({"DEBUG": "true", "STALLED_AFTER_MINUTES": "0"}, "STALLED_AFTER_MINUTES=0 must be at least 1"),
+        ({"DEBUG": "true", "BUILD_TIME_LIMIT_SECONDS": "an hour"}, "BUILD_TIME_LIMIT_SECONDS="),
     ],
 )
 def test_bad_value_fails_at_start_naming_the_variable(env, named):

@@ -205,3 +205,12 @@ def test_concurrent_transitions_have_exactly_one_winner(postgres_only, model, st
     assert f"another worker moved it out of {state} first" in loser
     assert model.objects.get(pk=row.pk).state == target
     assert StateTransition.objects.filter(object_id=row.pk, transition=name).count() == 1
+
+
+def test_readme_state_diagrams_are_drawn_from_the_models():
+    from pathlib import Path
+
+    from releases.management.commands.state_diagrams import diagrams
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert diagrams() in readme, "README's state diagrams are stale: paste `manage.py state_diagrams`"

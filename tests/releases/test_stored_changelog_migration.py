@@ -32,9 +32,9 @@ def test_migration_fills_stored_forms_of_existing_releases():
         # When migrating
         new_apps = migrate(AFTER).loader.project_state(AFTER).apps
 
-        # Then each has the sections and HTML of its notes (read with the models of that state: later
-        # migrations add columns the schema has not got yet)
-        notes_only, with_changelog = new_apps.get_model("releases", "ReleaseVersion").objects.order_by("version")
+        # Then each has the sections and HTML of its notes
+        NewRelease = new_apps.get_model("releases", "ReleaseVersion")
+        notes_only, with_changelog = NewRelease.objects.order_by("version")
         assert with_changelog.parsed_changelog == {
             "component": None,
             "sections": parse_release_notes(NOTES).to_dict()["sections"],

@@ -18,7 +18,8 @@ from releases.models import ReleaseVersion
 class Command(BaseCommand):
     help = (
         "Import the releases of a Release Please CHANGELOG.md as draft releases. Each release's commit is "
-        "the one its git tag points at (--tag-format), read from --repository."
+        "the one its git tag points at (--tag-format), read from --repository; its pr_number is the pull "
+        "request that commit's subject names (Release Please's 'chore(main): release 1.4.0 (#43)')."
     )
 
     def add_arguments(self, parser) -> None:
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             raise CommandError(f"{changelog} has no release headings such as '## [1.4.0](...) (2026-11-20)'")
         if manifest:
             self.check_manifest(manifest, package, releases[0].version)
-        imported, existing, problems = 0, 0, []
+        imported, with_pr, existing, problems = 0, 0, 0, []
         for number, notes in enumerate(reversed(releases), 1):
             self.progress(number, len(releases), notes.version)
             if ReleaseVersion.objects.filter(version=notes.version).exists():
@@ -55,9 +56,10 @@ class Command(BaseCommand):
                 )
                 continue
             try:
-                services.create_release(
+                release = services.create_release(
                     version=notes.version,
                     commit_sha=commit_sha,
+                    source_repository=repository,
                     changelog=notes.markdown.strip() + "\n",
                     release_date=timezone.make_aware(datetime.combine(notes.date, time()))
                     if notes.date
@@ -70,8 +72,14 @@ class Command(BaseCommand):
                 existing += 1
                 continue
             imported += 1
+            with_pr += release.pr_number is not None
         self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS(f"imported {imported} release(s); {existing} already present"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"imported {imported} release(s), {with_pr} with the pull request their commit names; "
+                f"{existing} already present"
+            )
+        )
         for problem in problems:
             self.stderr.write(f"  not imported: {problem}")
         if problems:

@@ -3,17 +3,12 @@ and build args; charts their warnings and the values they were pinned with. The 
 with published rows (``releases.db_triggers``); images planned before get their component from the
 spec's names.
 
-Reversible: migrating back to 0013 restores 0013's triggers.
+Reversible: migrating back to 0016 restores 0016's triggers.
 """
 
 from django.db import migrations, models
 
-from releases.db_triggers import (
-    freeze_layout_columns,
-    lift_0013_triggers,
-    lift_layout_triggers,
-    restore_0013_triggers,
-)
+from releases.db_triggers import freeze_layout_columns, lift_on_sqlite, restore_0016_triggers
 
 SPEC_NAMES = {"threek8s-frontend": "frontend", "threek8s-backend": "backend"}
 
@@ -27,11 +22,11 @@ def components_of_planned_images(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('releases', '0013_published_rows_immutable'),
+        ('releases', '0016_chart_dependency_locks_and_index_metadata'),
     ]
 
     operations = [
-        migrations.RunPython(lift_0013_triggers, restore_0013_triggers),
+        migrations.RunPython(lift_on_sqlite, lift_on_sqlite),
         migrations.AddField(
             model_name='dockerimage',
             name='build_args',
@@ -58,5 +53,5 @@ class Migration(migrations.Migration):
             field=models.JSONField(blank=True, default=dict, editable=False, help_text='The effective .release-registry.yaml (defaults filled in) the release was planned with.'),
         ),
         migrations.RunPython(components_of_planned_images, migrations.RunPython.noop),
-        migrations.RunPython(freeze_layout_columns, lift_layout_triggers),
+        migrations.RunPython(freeze_layout_columns, restore_0016_triggers),
     ]
