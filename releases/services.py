@@ -9,6 +9,7 @@ transaction has not committed yet.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -320,8 +321,13 @@ def audit_now(*, triggered_by: str, on_progress: Callable[[int, int], None] | No
 
 
 def start_audit(*, triggered_by: str) -> str:
-    """Enqueue a tag-immutability audit now; returns the task id. A running audit makes it skip."""
-    return audit_published_tags.delay(triggered_by=triggered_by).id
+    """Enqueue a tag-immutability audit once the transaction commits; returns the task id it will
+    have. A running audit makes it skip."""
+    task_id = str(uuid.uuid4())
+    transaction.on_commit(
+        lambda: audit_published_tags.apply_async(kwargs={"triggered_by": triggered_by}, task_id=task_id)
+    )
+    return task_id
 
 
 def _person(actor: AbstractBaseUser | None) -> AbstractBaseUser | None:
