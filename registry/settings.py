@@ -289,6 +289,9 @@ BUILD_WORKDIR = Path(env_str("BUILD_WORKDIR", str(BASE_DIR / "var" / "builds")))
 
 CHART_NAME = env_str("CHART_NAME", "threek8s")
 CHART_PATH = env_str("CHART_PATH", "chart/")
+# Images a chart may deploy from outside REGISTRY_NAMESPACE without a warning: globs matched against
+# the reference as written and its fully qualified form (busybox:1.36 is docker.io/library/busybox:1.36).
+CHART_ALLOWED_IMAGES = env_list("CHART_ALLOWED_IMAGES", [])
 HELM_BIN = env_str("HELM_BIN", "") or shutil.which("helm") or str(BASE_DIR / ".tools" / "bin" / "helm")
 KUBERNETES_VERSION = env_str("KUBERNETES_VERSION", "1.31.0")
 CHART_REPOSITORY_URL = env_str("CHART_REPOSITORY_URL", "")

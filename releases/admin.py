@@ -189,6 +189,8 @@ class DockerImageAdmin(TransitionAdmin):
         "build_log",
         "scan_findings",
         "failure_reason",
+        "component",
+        "build_args",
         "signed_with",
         "signatures",
         "provenance",
@@ -240,6 +242,8 @@ class HelmChartAdmin(TransitionAdmin):
         "size",
         "progress",
         "problems",
+        "warnings",
+        "image_pins",
         "shown_values",
         "chart_metadata",
         "last_progress_at",
@@ -251,7 +255,7 @@ class HelmChartAdmin(TransitionAdmin):
     filter_horizontal = ("environment_variables",)
     inlines = [ChartDependencyInline, StateTransitionInline]
 
-    @admin.display(description="values (secret variables masked)")
+    @admin.display(description="values as published: pinned to the images' digests (secret variables masked)")
     def shown_values(self, obj: HelmChart) -> str:
         secret_names = set(EnvironmentVariable.objects.filter(secret=True).values_list("name", flat=True))
         return format_html("<pre>{}</pre>", json.dumps(mask_secret_values(obj.values, secret_names), indent=2))
@@ -297,8 +301,22 @@ class ReleaseVersionAdmin(TransitionAdmin):
     )
     list_filter = ("state", StalledFilter)
     search_fields = ("version", "commit_sha", "changelog", "release_notes")
-    readonly_fields = ("failure_reason", "failed_artifact", "published_at", "last_progress_at", "stall_requeues")
+    readonly_fields = (
+        "failure_reason",
+        "failed_artifact",
+        "published_at",
+        "shown_layout",
+        "last_progress_at",
+        "stall_requeues",
+    )
     inlines = [ReleaseArtifactInline, StateTransitionInline]
+
+    @admin.display(description="layout (.release-registry.yaml with the defaults filled in)")
+    def shown_layout(self, obj: ReleaseVersion) -> str:
+        if not obj.layout:
+            return "not planned yet"
+        return format_html("<pre>{}</pre>", json.dumps(obj.layout, indent=2))
+
     date_hierarchy = "release_date"
 
     def get_queryset(self, request: HttpRequest):

@@ -37,6 +37,13 @@ class ArtifactType(models.TextChoices):
     HELM_CHART = "helm-chart"
 
 
+class ImageComponent(models.TextChoices):
+    """The two components a release builds an image of (``.release-registry.yaml`` ``images:``)."""
+
+    FRONTEND = "frontend"
+    BACKEND = "backend"
+
+
 class EnvironmentScope(models.TextChoices):
     FRONTEND = "frontend"
     BACKEND = "backend"
@@ -45,10 +52,19 @@ class EnvironmentScope(models.TextChoices):
 
 DOCKER_ARTIFACT_TYPES = (ArtifactType.DOCKER_FRONTEND, ArtifactType.DOCKER_BACKEND)
 
-# The image each docker artifact type points at, by image name.
+# The image each docker artifact type points at, by image name: the spec's names, the defaults of a
+# release whose source has no .release-registry.yaml (a release's own names are in its layout).
 IMAGE_NAME_BY_ARTIFACT_TYPE = {
     ArtifactType.DOCKER_FRONTEND: "threek8s-frontend",
     ArtifactType.DOCKER_BACKEND: "threek8s-backend",
+}
+ARTIFACT_TYPE_BY_COMPONENT = {
+    ImageComponent.FRONTEND: ArtifactType.DOCKER_FRONTEND,
+    ImageComponent.BACKEND: ArtifactType.DOCKER_BACKEND,
+}
+COMPONENT_BY_ARTIFACT_TYPE = {kind: component for component, kind in ARTIFACT_TYPE_BY_COMPONENT.items()}
+DEFAULT_IMAGE_NAME_BY_COMPONENT = {
+    component: IMAGE_NAME_BY_ARTIFACT_TYPE[kind] for component, kind in ARTIFACT_TYPE_BY_COMPONENT.items()
 }
 
 # Platforms an image may be built for; amd64 is mandatory (spec: "must include at least amd64").

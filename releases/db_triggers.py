@@ -24,7 +24,7 @@ about what was published:
 - ``last_progress_at``/``stall_requeues``: the stalled-work sweeper's clock and budget.
 
 Everything else is frozen, including ``build_log``, ``scan_findings``, ``failure_reason``,
-``problems`` and the signing records (``signed_with``, ``signatures``, ``provenance``, 0017):
+``problems`` and the signing records (``signed_with``, ``signatures``, ``provenance``, 0018):
 nothing writes them after publication, and they record how the artifact was made.
 An update that writes the same values again (``save()`` of an unchanged row) is allowed.
 
@@ -87,6 +87,7 @@ TABLES = [
             "release_notes",
             "parsed_changelog",
             "changelog_html",
+            "layout",
             "state",
             "failure_reason",
             "failed_artifact",
@@ -122,6 +123,8 @@ TABLES = [
             "indexed_at",
             "state",
             "problems",
+            "warnings",
+            "image_pins",
             "signed_with",
             "signatures",
             "created",
@@ -167,8 +170,10 @@ TABLES = [
             "build_date",
             "labels",
             "platform_digests",
+            "component",
             "context_path",
             "dockerfile_path",
+            "build_args",
             "state",
             "build_log",
             "scan_findings",
@@ -204,23 +209,33 @@ def _without(rules: list[Rule], columns: dict[str, tuple[str, ...]]) -> list[Rul
     ]
 
 
-# The signing records (migration 0017): what was signed at publication.
+# The signing records (migration 0018): what was signed at publication.
 _SIGNING_COLUMNS = {
     "releases_helmchart": ("signed_with", "signatures"),
     "releases_dockerimage": ("signed_with", "signatures", "provenance"),
 }
 
-# What migration 0016 installed, kept as it was: before 0017 added the signing records.
-TABLES_0016 = _without(TABLES, _SIGNING_COLUMNS)
+# What migration 0017 installed: before 0018 added the signing records.
+TABLES_0017 = _without(TABLES, _SIGNING_COLUMNS)
 
-# What migration 0013 installed, kept as it was: before 0014 added the chart's index metadata and
+# What migration 0016 installed: before 0017 added the release's layout, an image's component and
+# build args, a chart's warnings and pins.
+TABLES_0016 = _without(
+    TABLES_0017,
+    {
+        "releases_releaseversion": ("layout",),
+        "releases_dockerimage": ("component", "build_args"),
+        "releases_helmchart": ("warnings", "image_pins"),
+    },
+)
+
+# What migration 0013 installed, kept as it was: before 0016 added the chart's index metadata and
 # its dependencies' Chart.lock pins.
 TABLES_0013 = _without(
-    TABLES,
+    TABLES_0016,
     {
-        "releases_helmchart": ("chart_metadata", *_SIGNING_COLUMNS["releases_helmchart"]),
+        "releases_helmchart": ("chart_metadata",),
         "releases_chartdependency": ("locked_version", "archive_digest", "lock_digest"),
-        "releases_dockerimage": _SIGNING_COLUMNS["releases_dockerimage"],
     },
 )
 
@@ -246,7 +261,8 @@ MIGRATIONS = [
     ("0002_immutability_triggers", TABLES_0002),
     ("0013_published_rows_immutable", TABLES_0013),
     ("0016_chart_dependency_locks_and_index_metadata", TABLES_0016),
-    ("0017_signing", TABLES),
+    ("0017_release_layout", TABLES_0017),
+    ("0018_signing", TABLES),
 ]
 
 
@@ -390,12 +406,25 @@ def restore_0013_triggers(apps, schema_editor) -> None:
         _install(schema_editor, TABLES_0013)
 
 
-# Migration 0017: the signing records (signed_with, signatures, provenance) are frozen too.
+# Migration 0017 (release layout): its new columns are frozen too.
+def freeze_layout_columns(apps, schema_editor) -> None:
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES_0017)
+
+
+def restore_0016_triggers(apps, schema_editor) -> None:
+    if not _migrating_sqlite(schema_editor):
+        _drop(schema_editor, TABLES)
+        _install(schema_editor, TABLES_0016)
+
+
+# Migration 0018: the signing records (signed_with, signatures, provenance) are frozen too.
 def freeze_signing_records(apps, schema_editor) -> None:
     if not _migrating_sqlite(schema_editor):
         _install(schema_editor, TABLES)
 
 
-def restore_0016_triggers(apps, schema_editor) -> None:
+def restore_0017_triggers(apps, schema_editor) -> None:
     if not _migrating_sqlite(schema_editor):
-        _install(schema_editor, TABLES_0016)
+        _drop(schema_editor, TABLES)
+        _install(schema_editor, TABLES_0017)

@@ -9,6 +9,7 @@ transaction has not committed yet.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -18,17 +19,20 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from .changelog import pr_number_from_subject
-from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ChartState, ImageState
+from .choices import ChartState, EnvironmentScope, ImageState, ReleaseState
 from .imagebuild.errors import SourceError
 from .imagebuild.source import commit_subject, resolve_tag
-from .models import AuditRun, DockerImage, HelmChart, ReleaseVersion, StatefulModel
+from .layout import LAYOUT_FILE, LayoutInvalid, ReleaseLayout
+from .models import AuditRun, DockerImage, EnvironmentVariable, HelmChart, ReleaseVersion, StatefulModel
 from .pipelines.audit import AuditAlreadyRunning, run_audit
+from .pipelines.source import read_layout
 from .tasks import audit_published_tags, build_image_signature, orchestrate_release, publish_chart_signature
 from .transitions import TransitionRefused, fire_transition
 
 __all__ = [
     "PERMISSION_TO",
     "AuditAlreadyRunning",
+    "PlanRefused",
     "ReleaseExists",
     "TagUnresolved",
     "TransitionRefused",
@@ -39,6 +43,7 @@ __all__ = [
     "may",
     "plan_release",
     "publish_release",
+    "read_release_layout",
     "retry_image",
     "retry_chart",
     "retry_release",
@@ -75,6 +80,11 @@ class ReleaseExists(Exception):
     def __init__(self, version: str) -> None:
         self.version = version
         super().__init__(f"release {version} already exists; Release Please versions are created once")
+
+
+class PlanRefused(TransitionRefused):
+    """The release's ``.release-registry.yaml`` cannot be used (or read): nothing was planned. The
+    reasons list every problem; a draft release has failed with them (``refuse_plan``)."""
 
 
 class TagUnresolved(Exception):
@@ -163,34 +173,86 @@ def commit_of_tag(tag: str) -> str:
         ) from None
 
 
-def plan_release(release_pk: int) -> ReleaseVersion:
-    """Create the rows a release publishes: both images and the chart, at the release's version.
+def plan_release(release_pk: int, *, layout: ReleaseLayout | None = None) -> ReleaseVersion:
+    """Create the rows a release publishes: its two images and the chart, at the release's version.
 
-    Idempotent: rows that exist are kept as they are (a retried plan never resets pushed work).
-    Refuses (``ValidationError``) a version that is not valid semver.
+    The first plan stores the release's layout (``layout``, read from its commit by
+    ``read_release_layout``; the defaults without one) and every later step follows the stored one:
+    image names, build contexts, Dockerfiles and build args, the chart's path. Images are linked to
+    the environment variables of their component's scope (and ``both``), the chart to all of them.
+    Idempotent: rows that exist are kept as they are (a retried plan never resets pushed work) and a
+    stored layout is never replaced, so later changes of names or defaults never touch planned or
+    published rows. Refuses (``ValidationError``) a version that is not valid semver.
     """
     with transaction.atomic():
         release = ReleaseVersion.objects.select_for_update().get(pk=release_pk)
         release.full_clean(exclude=["state"])
-        for name in IMAGE_NAME_BY_ARTIFACT_TYPE.values():
-            image, created = DockerImage.objects.get_or_create(name=name, tag=release.version)
+        if not release.layout:
+            release.layout = (layout or release.effective_layout()).to_json()
+            release.save(update_fields=["layout"])
+        variables = list(EnvironmentVariable.objects.all())
+        for planned in release.effective_layout().images:
+            image, created = DockerImage.objects.get_or_create(
+                name=planned.name,
+                tag=release.version,
+                defaults={
+                    "component": planned.component,
+                    "context_path": planned.context,
+                    "dockerfile_path": planned.dockerfile,
+                    "build_args": dict(planned.build_args),
+                },
+            )
             if created:
                 image.full_clean()
-        if not release.charts().exists():
+            if not image.tag_is_immutable:
+                scopes = {planned.component, EnvironmentScope.BOTH}
+                image.environment_variables.set([v for v in variables if v.scope in scopes])
+        chart = release.charts().first()
+        if chart is None:
             chart = HelmChart(name=settings.CHART_NAME, chart_version=release.version, app_version=release.version)
             chart.full_clean()
             chart.save()
+        if chart.state != ChartState.INDEXED:
+            chart.environment_variables.set(variables)
     return release
+
+
+def read_release_layout(release: ReleaseVersion, *, actor: AbstractBaseUser | None = None) -> ReleaseLayout | None:
+    """The layout to plan ``release`` with, read from its commit; ``None`` when it was planned before
+    (its stored layout is kept). Runs git, so call it outside a transaction.
+
+    Refuses (``PlanRefused``) a layout that cannot be used, listing every problem; a draft release
+    fails with them (``draft -> failed``), before anything is built.
+    """
+    if release.layout or release.images().exists():
+        return None
+    try:
+        return read_layout(release)
+    except LayoutInvalid as invalid:
+        if release.state == ReleaseState.DRAFT:
+            fire_transition(
+                ReleaseVersion,
+                release.pk,
+                "refuse_plan",
+                actor=_person(actor),
+                task=_client(actor),
+                reason="; ".join(invalid.problems),
+                artifact=LAYOUT_FILE,
+            )
+        raise PlanRefused(release, "plan", invalid.problems) from None
 
 
 def publish_release(release_pk: int, *, actor: AbstractBaseUser | None = None) -> ReleaseVersion:
     """Plan a draft release's images and chart and start publishing it (draft -> pending).
 
     The orchestration is enqueued only once the transaction commits. Refuses (``TransitionRefused``)
-    a release that is not a draft, or whose plan is incomplete.
+    a release that is not a draft, or whose plan is incomplete; (``PlanRefused``) one whose
+    ``.release-registry.yaml`` cannot be used, which then has failed with every problem listed.
     """
+    release = ReleaseVersion.objects.get(pk=release_pk)
+    layout = read_release_layout(release, actor=actor) if release.state == ReleaseState.DRAFT else None
     with transaction.atomic():
-        plan_release(release_pk)
+        plan_release(release_pk, layout=layout)
         release = fire_transition(
             ReleaseVersion, release_pk, "submit", actor=_person(actor), task=_client(actor), reason="publish requested"
         )
@@ -200,11 +262,16 @@ def publish_release(release_pk: int, *, actor: AbstractBaseUser | None = None) -
 
 def retry_release(release_pk: int, *, actor: AbstractBaseUser | None = None) -> ReleaseVersion:
     """Resume a failed release (failed -> pending): failed images and an invalid chart are queued
-    again; images already available are kept (never rebuilt). Refuses a release that has not failed."""
+    again; images already available are kept (never rebuilt). A release that failed at planning is
+    planned now. Refuses a release that has not failed, and (``PlanRefused``) one whose
+    ``.release-registry.yaml`` still cannot be used."""
+    release = ReleaseVersion.objects.get(pk=release_pk)
+    layout = read_release_layout(release, actor=actor) if release.state == ReleaseState.FAILED else None
     with transaction.atomic():
         release = fire_transition(
             ReleaseVersion, release_pk, "retry", actor=_person(actor), task=_client(actor), reason="retry requested"
         )
+        release = plan_release(release_pk, layout=layout)
         for image in release.images().filter(state=ImageState.FAILED):
             fire_transition(DockerImage, image.pk, "retry", actor=_person(actor), reason=f"release {release} retried")
         for chart in release.charts().filter(state=ChartState.INVALID):
@@ -254,8 +321,13 @@ def audit_now(*, triggered_by: str, on_progress: Callable[[int, int], None] | No
 
 
 def start_audit(*, triggered_by: str) -> str:
-    """Enqueue a tag-immutability audit now; returns the task id. A running audit makes it skip."""
-    return audit_published_tags.delay(triggered_by=triggered_by).id
+    """Enqueue a tag-immutability audit once the transaction commits; returns the task id it will
+    have. A running audit makes it skip."""
+    task_id = str(uuid.uuid4())
+    transaction.on_commit(
+        lambda: audit_published_tags.apply_async(kwargs={"triggered_by": triggered_by}, task_id=task_id)
+    )
+    return task_id
 
 
 def _person(actor: AbstractBaseUser | None) -> AbstractBaseUser | None:

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed
 
-from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ArtifactType
+from .choices import ARTIFACT_TYPE_BY_COMPONENT, ArtifactType
 from .models import DockerImage, HelmChart, ReleaseArtifact, ReleaseVersion, StatefulModel, StateTransition
 from .redaction import scrub
 
@@ -135,11 +135,17 @@ def _touch_release_of(model: type[StatefulModel], pk: int, at) -> None:
 
 
 def record_artifact(release: ReleaseVersion, target: DockerImage | HelmChart) -> ReleaseArtifact:
-    """Record an available image or an indexed chart as an artifact of its release (idempotent)."""
+    """Record an available image or an indexed chart as an artifact of its release (idempotent).
+
+    An image's artifact type is that of its component in the release's layout; refuses
+    (``ValueError``) an image the release did not plan."""
     if isinstance(target, HelmChart):
         kind, fields = ArtifactType.HELM_CHART, {"helm_chart": target}
     else:
-        kind = next(t for t, name in IMAGE_NAME_BY_ARTIFACT_TYPE.items() if name == target.name)
+        component = release.effective_layout().component_of(target.name)
+        if component is None:
+            raise ValueError(f"image {target.name} is not one of release {release}'s images {release.image_names()}")
+        kind = ARTIFACT_TYPE_BY_COMPONENT[component]
         fields = {"docker_image": target}
     artifact = ReleaseArtifact.objects.filter(release=release, type=kind).first()
     if artifact is not None:

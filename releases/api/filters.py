@@ -3,7 +3,7 @@
 import django_filters
 from rest_framework.filters import OrderingFilter
 
-from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ArtifactType, ChartState, EnvironmentScope, ImageState, ReleaseState
+from ..choices import COMPONENT_BY_ARTIFACT_TYPE, ArtifactType, ChartState, EnvironmentScope, ImageState, ReleaseState
 from ..models import AuditFinding, DockerImage, EnvironmentVariable, HelmChart, ReleaseVersion
 
 
@@ -36,7 +36,7 @@ class DockerImageFilter(StalledFilterMixin):
         fields = ["state", "name", "tag"]
 
     def filter_type(self, queryset, name, value):
-        return queryset.filter(name=IMAGE_NAME_BY_ARTIFACT_TYPE[value])
+        return queryset.filter(component=COMPONENT_BY_ARTIFACT_TYPE[value])
 
 
 class HelmChartFilter(StalledFilterMixin):

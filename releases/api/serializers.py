@@ -109,13 +109,14 @@ class ReleaseSerializer(ModelCleanSerializer):
             "failure_reason",
             "failed_artifact",
             "published_at",
+            "layout",
             "last_progress_at",
             "stalled_since",
             "artifacts",
             "signing",
             "links",
         ]
-        read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at", "last_progress_at"]
+        read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at", "last_progress_at", "layout"]
         # A duplicate version is a conflict (409), answered by the view, not a field error. Its
         # length is the model's rule too (validate_semver says why 128 and what to do).
         extra_kwargs = {"version": {"validators": [], "max_length": None}}
@@ -156,7 +157,15 @@ class ReleaseSerializer(ModelCleanSerializer):
 # No stalled_since in lists: list pages are cached until the data changes, and a release becomes
 # stalled by time passing, not by a write (the detail and the image/chart lists have it). No signing
 # either: it reads the images and charts of each release (two queries per release).
-DETAIL_ONLY_RELEASE_FIELDS = {"changelog", "release_notes", "links", "last_progress_at", "stalled_since", "signing"}
+DETAIL_ONLY_RELEASE_FIELDS = {
+    "changelog",
+    "release_notes",
+    "links",
+    "layout",
+    "last_progress_at",
+    "stalled_since",
+    "signing",
+}
 
 
 class ReleaseListSerializer(ReleaseSerializer):
@@ -171,11 +180,25 @@ class ReleaseListSerializer(ReleaseSerializer):
         return self.get_links(release)["self"]
 
 
+class LinkedVariableSerializer(serializers.ModelSerializer):
+    """An environment variable an image or chart takes; a secret's value is never returned (null)."""
+
+    default_value = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EnvironmentVariable
+        fields = ["name", "default_value", "description", "required", "scope", "secret"]
+
+    def get_default_value(self, variable: EnvironmentVariable) -> str | None:
+        return None if variable.secret else variable.default_value
+
+
 class DockerImageSerializer(serializers.ModelSerializer):
     """``signed``: whether publishing signed it (``signed_with`` names the key, ``signatures`` the
     cosign ``.sig``/``.att`` manifests per digest); its provenance and SBOM are at ``provenance/``
     and ``sbom/``."""
 
+    environment_variables = LinkedVariableSerializer(many=True, read_only=True)
     stalled_since = StalledSinceField()
     signed = serializers.BooleanField(source="is_signed", read_only=True)
 
@@ -184,6 +207,7 @@ class DockerImageSerializer(serializers.ModelSerializer):
         fields = [
             "name",
             "tag",
+            "component",
             "registry",
             "architecture",
             "base_image",
@@ -192,6 +216,10 @@ class DockerImageSerializer(serializers.ModelSerializer):
             "build_date",
             "labels",
             "platform_digests",
+            "context_path",
+            "dockerfile_path",
+            "build_args",
+            "environment_variables",
             "state",
             "progress",
             "last_progress_at",
@@ -211,9 +239,11 @@ class ChartDependencySerializer(serializers.ModelSerializer):
 
 
 class HelmChartSerializer(serializers.ModelSerializer):
-    """``values`` never show a secret variable's value, however it got into the chart."""
+    """``values`` (as published: pinned to the release's image digests) never show a secret
+    variable's value, however it got into the chart."""
 
     dependencies = ChartDependencySerializer(many=True, read_only=True)
+    environment_variables = LinkedVariableSerializer(many=True, read_only=True)
     values = serializers.SerializerMethodField()
     signed = serializers.BooleanField(source="is_signed", read_only=True)
 
@@ -238,7 +268,9 @@ class HelmChartSerializer(serializers.ModelSerializer):
             "dependencies",
             "chart_metadata",
             "values",
+            "image_pins",
             "templates",
+            "environment_variables",
             "digest",
             "size",
             "state",
@@ -246,6 +278,7 @@ class HelmChartSerializer(serializers.ModelSerializer):
             "last_progress_at",
             "stalled_since",
             "problems",
+            "warnings",
             "signed",
             "signed_with",
             "signatures",

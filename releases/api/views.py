@@ -181,7 +181,7 @@ class HealthView(APIView):
 
 
 class DockerImageViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = DockerImage.objects.all()
+    queryset = DockerImage.objects.prefetch_related("environment_variables")
     serializer_class = DockerImageSerializer
     filterset_class = filters.DockerImageFilter
     filter_backends = [*viewsets.GenericViewSet.filter_backends, SemverOrderingFilter]
@@ -263,7 +263,7 @@ class SigningPublicKeyView(APIView):
 
 
 class HelmChartViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = HelmChart.objects.prefetch_related("dependencies")
+    queryset = HelmChart.objects.prefetch_related("dependencies", "environment_variables")
     serializer_class = HelmChartSerializer
     filterset_class = filters.HelmChartFilter
     filter_backends = [*viewsets.GenericViewSet.filter_backends, SemverOrderingFilter]

@@ -9,6 +9,9 @@
 * :func:`build_dependencies` - ``helm dependency build`` pinned by Chart.lock (:mod:`.dependencies`);
 * :func:`lint_chart` - ``helm lint --strict`` findings (:mod:`.lint`);
 * :func:`check_environment` - the env-var convention of the chart's values (:mod:`.environment`);
+* :func:`deployed_images` / :func:`deployed_image_problems` - the images rendered manifests would
+  run, against what a release published (:mod:`.images`);
+* :func:`pin_values` - values.yaml pointing at the pushed images by digest (:mod:`.pinning`);
 * :func:`package_chart` - a reproducible chart .tgz (:mod:`.package`);
 * :func:`push_chart` - the chart as an OCI artifact, immutable per version (:mod:`.oci`);
 * :func:`render_index` - a Helm repository ``index.yaml`` (:mod:`.repo_index`).
@@ -19,9 +22,17 @@ from releases.charts.confine import chart_path_problems
 from releases.charts.dependencies import DependencyBuild, LockedDependency, build_dependencies, helm_environment
 from releases.charts.environment import EnvVarSpec, check_environment, mask_secret_values
 from releases.charts.helmignore import IgnoreRules, IgnoreSyntaxError, chart_files
+from releases.charts.images import (
+    DeployedImage,
+    ImageReference,
+    PublishedImage,
+    deployed_image_problems,
+    deployed_images,
+)
 from releases.charts.lint import lint_chart, lint_findings
 from releases.charts.oci import PushedChart, build_chart_manifest, chart_annotations, oci_tag, push_chart
 from releases.charts.package import ChartPackageError, PackagedChart, package_chart
+from releases.charts.pinning import ImagePin, PinnedValues, pin_values
 from releases.charts.render import (
     DEFAULT_KUBERNETES_VERSION,
     RenderFailed,
@@ -38,6 +49,11 @@ __all__ = [
     "ChartDependency",
     "ChartLimits",
     "ChartPackageError",
+    "DeployedImage",
+    "ImagePin",
+    "ImageReference",
+    "PinnedValues",
+    "PublishedImage",
     "DependencyBuild",
     "LockedDependency",
     "EnvVarSpec",
@@ -56,12 +72,15 @@ __all__ = [
     "chart_files",
     "chart_path_problems",
     "check_environment",
+    "deployed_image_problems",
+    "deployed_images",
     "helm_environment",
     "lint_chart",
     "lint_findings",
     "load_chart",
     "oci_tag",
     "package_chart",
+    "pin_values",
     "push_chart",
     "render_chart",
     "render_index",

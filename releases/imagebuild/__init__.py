@@ -39,7 +39,7 @@ from releases.imagebuild.scan import (
     scanner_argv,
     severity_at_least,
 )
-from releases.imagebuild.source import build_paths, checkout
+from releases.imagebuild.source import build_paths, checkout, read_file_at
 
 __all__ = [
     "OCI_CONFIG",
@@ -64,6 +64,7 @@ __all__ = [
     "build_paths",
     "build_platform_image",
     "checkout",
+    "read_file_at",
     "connect_engine",
     "export_archive",
     "export_image",

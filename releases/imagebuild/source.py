@@ -57,7 +57,6 @@ def checkout(repository_url: str, commit_sha: str, dest: Path, *, timeout: float
     Returns ``dest``.
     """
     sha = commit_sha.strip().lower()
-    shown_url = redact_url(repository_url)
     if not _SHA_RE.fullmatch(sha):
         raise SourceError(f"commit_sha {commit_sha!r} is not a hexadecimal git object name (7-64 digits)")
     dest = Path(dest)
@@ -65,6 +64,24 @@ def checkout(repository_url: str, commit_sha: str, dest: Path, *, timeout: float
         raise SourceError(f"checkout destination {dest} is not empty")
     dest.mkdir(parents=True, exist_ok=True)
 
+    full_sha = _fetch_commit(repository_url, sha, dest, timeout)
+    result = _git(["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", full_sha], dest, timeout)
+    if result.returncode != 0:
+        raise SourceError(f"git checkout of {full_sha} failed: {_tail(result.stderr)}")
+    head = _git(["rev-parse", "HEAD"], dest, timeout).stdout.strip()
+    if not head.startswith(sha):
+        raise SourceError(f"checked out {head} but {sha} was asked for")
+    return dest
+
+
+def _fetch_commit(repository_url: str, sha: str, dest: Path, timeout: float) -> str:
+    """Fetch ``sha`` from ``repository_url`` into the empty folder ``dest``; return its full object name.
+
+    A full SHA is fetched shallowly (depth 1) when the server allows fetching by object name;
+    otherwise, and for abbreviated SHAs, all branches and tags are fetched and the commit is
+    looked up among them.
+    """
+    shown_url = redact_url(repository_url)
     for args in (["init", "-q", "."], ["remote", "add", "origin", repository_url]):
         result = _git(args, dest, timeout)
         if result.returncode != 0:
@@ -86,14 +103,59 @@ def checkout(repository_url: str, commit_sha: str, dest: Path, *, timeout: float
     resolved = _git(["rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}"], dest, timeout)
     if resolved.returncode != 0:
         raise SourceError(f"commit {sha} not found in {shown_url}; push it or fix the release's commit_sha")
-    full_sha = resolved.stdout.strip()
-    result = _git(["-c", "advice.detachedHead=false", "checkout", "-q", "--detach", full_sha], dest, timeout)
-    if result.returncode != 0:
-        raise SourceError(f"git checkout of {full_sha} failed: {_tail(result.stderr)}")
-    head = _git(["rev-parse", "HEAD"], dest, timeout).stdout.strip()
-    if not head.startswith(sha):
-        raise SourceError(f"checked out {head} but {sha} was asked for")
-    return dest
+    return resolved.stdout.strip()
+
+
+def read_file_at(
+    repository_url: str, commit_sha: str, path: str, workdir: Path, *, max_bytes: int, timeout: float = 120.0
+) -> bytes | None:
+    """The bytes of the file ``path`` (relative to the repository root) at ``commit_sha``, or
+    ``None`` when the commit has no such file. Nothing is checked out: the commit is fetched
+    (shallowly when the server allows it) into ``workdir``, which must not exist or be empty.
+
+    Raises :class:`SourceError` when the repository or the commit cannot be read, or when
+    ``path`` is a symbolic link, a folder or a submodule (commit it as a regular file), or larger
+    than ``max_bytes``.
+    """
+    sha = commit_sha.strip().lower()
+    if not _SHA_RE.fullmatch(sha):
+        raise SourceError(f"commit_sha {commit_sha!r} is not a hexadecimal git object name (7-64 digits)")
+    workdir = Path(workdir)
+    if workdir.exists() and any(workdir.iterdir()):
+        raise SourceError(f"destination {workdir} is not empty")
+    workdir.mkdir(parents=True, exist_ok=True)
+    full_sha = _fetch_commit(repository_url, sha, workdir, timeout)
+    listed = _git(["ls-tree", "-z", full_sha, "--", path], workdir, timeout)
+    if listed.returncode != 0:
+        raise SourceError(f"git ls-tree of {full_sha[:12]} failed: {_tail(listed.stderr)}")
+    if not listed.stdout:
+        return None
+    mode, kind, _rest = listed.stdout.split(" ", 2)
+    if kind != "blob" or mode not in ("100644", "100755"):
+        what = {"120000": "a symbolic link", "160000": "a submodule"}.get(mode, f"a {kind}")
+        raise SourceError(f"{path} is {what} at commit {full_sha[:12]}; commit it as a regular file")
+    size = _git(["cat-file", "-s", f"{full_sha}:{path}"], workdir, timeout)
+    if size.returncode != 0:
+        raise SourceError(f"git cat-file of {path} failed: {_tail(size.stderr)}")
+    if int(size.stdout.strip()) > max_bytes:
+        raise SourceError(
+            f"{path} is {int(size.stdout.strip()):,} bytes at commit {full_sha[:12]}, over the limit of "
+            f"{max_bytes:,} bytes; keep it to the release's configuration"
+        )
+    try:
+        blob = subprocess.run(
+            ["git", "cat-file", "blob", f"{full_sha}:{path}"],
+            cwd=workdir,
+            capture_output=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"},
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SourceError(f"git cat-file timed out after {timeout:.0f}s") from exc
+    if blob.returncode != 0:
+        raise SourceError(f"git cat-file of {path} failed: {_tail(blob.stderr.decode(errors='replace'))}")
+    return blob.stdout
 
 
 def _local_repository(repository_url: str) -> Path | None:

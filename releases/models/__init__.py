@@ -5,7 +5,7 @@ from .base import StatefulModel, StateTransition
 from .charts import ChartDependency, HelmChart
 from .environment import EnvironmentVariable
 from .generations import DataGeneration
-from .images import DockerImage, ImmutableTagError
+from .images import DockerImage, ImmutableTagError, default_release_layout
 from .releases import ReleaseArtifact, ReleaseVersion
 from .tokens import ApiToken
 from .webhooks import GitHubDelivery
@@ -25,4 +25,5 @@ __all__ = [
     "ReleaseVersion",
     "StateTransition",
     "StatefulModel",
+    "default_release_layout",
 ]

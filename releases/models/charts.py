@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -7,7 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django_fsm import FSMField, transition
 
-from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ChartState, ImageState
+from ..choices import ChartState, ImageState
+from ..layout import ReleaseLayout
 from ..validators import (
     SHA256_DIGEST_PATTERN,
     validate_http_url,
@@ -19,7 +21,7 @@ from ..validators import (
 )
 from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
 from .base import RegistryArtifact, StalledQuerySetMixin
-from .images import DockerImage, ImmutableTagError
+from .images import DockerImage, ImmutableTagError, default_release_layout
 
 ACTIVE_CHART_STATES = (ChartState.VALIDATING, ChartState.PACKAGING, ChartState.UPLOADING)
 
@@ -82,6 +84,14 @@ class HelmChart(RegistryArtifact):
     )
     state = FSMField(default=ChartState.VALIDATING, choices=ChartState.choices, protected=True)
     problems = models.JSONField(default=list, blank=True, help_text="Every problem found, when invalid.")
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="What validation noticed without refusing (images outside the namespace)."
+    )
+    image_pins = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per component, the values the published chart was pinned with (registry, repository, tag@digest).",
+    )
 
     objects = HelmChartQuerySet.as_manager()
     active_states = ACTIVE_CHART_STATES
@@ -100,14 +110,24 @@ class HelmChart(RegistryArtifact):
     def __str__(self) -> str:
         return f"{self.repository}:{self.chart_version}"
 
+    def app_image_names(self) -> dict[str, str]:
+        """Component -> image name, as the release of ``app_version`` was planned (its layout)."""
+        # By name, not import: the release model imports this one.
+        release_model = apps.get_model("releases", "ReleaseVersion")
+        stored = release_model.objects.filter(version=self.app_version).values_list("layout", flat=True).first()
+        return ReleaseLayout.from_json(stored, defaults=default_release_layout()).names()
+
     def app_images(self) -> models.QuerySet:
         """The frontend and backend images this chart's ``app_version`` refers to."""
-        return DockerImage.objects.filter(tag=self.app_version, name__in=IMAGE_NAME_BY_ARTIFACT_TYPE.values())
+        return DockerImage.objects.filter(tag=self.app_version, name__in=self.app_image_names().values())
 
     def missing_app_images(self, *, require_available: bool) -> list[str]:
-        found = {image.name: image for image in self.app_images()}
+        names = self.app_image_names()
+        found = {
+            image.name: image for image in DockerImage.objects.filter(tag=self.app_version, name__in=names.values())
+        }
         problems = []
-        for name in IMAGE_NAME_BY_ARTIFACT_TYPE.values():
+        for name in names.values():
             image = found.get(name)
             if image is None:
                 problems.append(f"image {name}:{self.app_version} does not exist; plan or build it first")

@@ -6,7 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField, transition
 
-from ..choices import MOVING_TAG, ImageState
+from ..choices import DEFAULT_IMAGE_NAME_BY_COMPONENT, MOVING_TAG, ImageComponent, ImageState
+from ..layout import ReleaseLayout, default_layout
 from ..validators import (
     SHA256_DIGEST_PATTERN,
     validate_architectures,
@@ -22,6 +23,12 @@ ACTIVE_IMAGE_STATES = (ImageState.QUEUED, ImageState.BUILDING, ImageState.SCANNI
 
 def default_image_registry() -> str:
     return settings.REGISTRY_NAMESPACE
+
+
+def default_release_layout() -> ReleaseLayout:
+    """The layout of a release whose source has no ``.release-registry.yaml`` (or that was planned
+    before layouts were read): ``CHART_PATH`` and the spec's image names."""
+    return default_layout(settings.CHART_PATH, DEFAULT_IMAGE_NAME_BY_COMPONENT)
 
 
 def default_architectures() -> list[str]:
@@ -77,6 +84,12 @@ class DockerImage(RegistryArtifact):
     platform_digests = models.JSONField(
         default=dict, blank=True, help_text="Manifest digest per platform, e.g. linux/arm64."
     )
+    component = models.CharField(
+        max_length=16,
+        choices=ImageComponent.choices,
+        blank=True,
+        help_text="Which of the release's components this image is (its artifact type).",
+    )
     provenance = models.JSONField(
         default=dict,
         blank=True,
@@ -84,6 +97,9 @@ class DockerImage(RegistryArtifact):
     )
     context_path = models.CharField(max_length=255, blank=True, help_text="Build context in the source repo.")
     dockerfile_path = models.CharField(max_length=255, blank=True, help_text="Relative to the context.")
+    build_args = models.JSONField(
+        default=dict, blank=True, help_text="Build arguments of this image (over IMAGE_BUILD_ARGS)."
+    )
     environment_variables = models.ManyToManyField(
         "releases.EnvironmentVariable", blank=True, related_name="docker_images"
     )
@@ -163,6 +179,8 @@ class DockerImage(RegistryArtifact):
             self.context_path = self.default_context_path()
         if not self.dockerfile_path:
             self.dockerfile_path = "Dockerfile"
+        if not self.component:  # an image planned by hand under a spec name
+            self.component = default_release_layout().component_of(self.name) or ""
         self.tag_order = column_sort_key(self.tag)
         super().save(*args, **kwargs)
 

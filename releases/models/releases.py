@@ -9,13 +9,14 @@ from django_fsm import FSMField, transition
 
 from ..changelog import stored_forms
 from ..choices import (
+    COMPONENT_BY_ARTIFACT_TYPE,
     DOCKER_ARTIFACT_TYPES,
-    IMAGE_NAME_BY_ARTIFACT_TYPE,
     ArtifactType,
     ChartState,
     ImageState,
     ReleaseState,
 )
+from ..layout import ReleaseLayout
 from ..validators import (
     GIT_SHA_PATTERN,
     SHA256_DIGEST_PATTERN,
@@ -30,7 +31,7 @@ from ..validators import (
 from ..versions import MAX_VERSION_LENGTH, SORT_KEY_MAX_LENGTH, column_sort_key
 from .base import StalledQuerySetMixin, StatefulModel
 from .charts import HelmChart
-from .images import DockerImage
+from .images import DockerImage, default_release_layout
 
 ACTIVE_RELEASE_STATES = (ReleaseState.PENDING, ReleaseState.BUILDING, ReleaseState.PUBLISHING)
 
@@ -48,8 +49,11 @@ class ReleaseVersion(StatefulModel):
     State machine (``state``)::
 
         draft -> pending -> building -> publishing -> published
-                    |           |            |
-                    +-----------+------------+--> failed --retry--> pending
+          |         |           |            |
+          +---------+-----------+------------+--> failed --retry--> pending
+
+    ``draft -> failed`` is ``refuse_plan``: the release's ``.release-registry.yaml`` cannot be
+    used, so nothing is planned or built (``retry`` reads it again and plans).
 
     Refuses: a version that is not semver; a commit SHA that is not a full git hash; leaving
     ``draft`` before both images and the chart of the version are planned; ``publishing`` before
@@ -91,6 +95,12 @@ class ReleaseVersion(StatefulModel):
         blank=True, editable=False, help_text="The notes as sanitized HTML, rendered when they were written."
     )
     state = FSMField(default=ReleaseState.DRAFT, choices=ReleaseState.choices, protected=True)
+    layout = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="The effective .release-registry.yaml (defaults filled in) the release was planned with.",
+    )
     failure_reason = models.TextField(blank=True)
     failed_artifact = models.CharField(max_length=255, blank=True, help_text="Which artifact broke it.")
     published_at = models.DateTimeField(null=True, blank=True)
@@ -144,8 +154,16 @@ class ReleaseVersion(StatefulModel):
     def semver(self):
         return parse_semver(self.version)
 
+    def effective_layout(self) -> ReleaseLayout:
+        """What the release builds and deploys: its stored layout, or the defaults before it was planned."""
+        return ReleaseLayout.from_json(self.layout, defaults=default_release_layout())
+
+    def image_names(self) -> dict[str, str]:
+        """Component -> image name of this release."""
+        return self.effective_layout().names()
+
     def images(self) -> models.QuerySet:
-        return DockerImage.objects.filter(tag=self.version, name__in=IMAGE_NAME_BY_ARTIFACT_TYPE.values())
+        return DockerImage.objects.filter(tag=self.version, name__in=self.image_names().values())
 
     def charts(self) -> models.QuerySet:
         return HelmChart.objects.filter(app_version=self.version)
@@ -185,12 +203,17 @@ class ReleaseVersion(StatefulModel):
         if ReleaseVersion.objects.published().filter(version=self.version).exclude(pk=self.pk).exists():
             problems.append(f"version {self.version} is already published")
         planned = set(self.images().values_list("name", flat=True))
-        for name in IMAGE_NAME_BY_ARTIFACT_TYPE.values():
+        for name in self.image_names().values():
             if name not in planned:
                 problems.append(f"image {name}:{self.version} is not planned")
         if not self.charts().exists():
             problems.append(f"no Helm chart with appVersion {self.version} is planned")
         return problems
+
+    @transition(field=state, source=ReleaseState.DRAFT, target=ReleaseState.FAILED)
+    def refuse_plan(self, reason: str = "", artifact: str = "") -> None:
+        self.failure_reason = reason
+        self.failed_artifact = artifact
 
     @transition(field=state, source=ReleaseState.PENDING, target=ReleaseState.BUILDING)
     def start_build(self) -> None:
@@ -209,7 +232,7 @@ class ReleaseVersion(StatefulModel):
         states = dict(self.images().values_list("name", "state"))
         return [
             f"image {name}:{self.version} is {states.get(name, 'missing')}, not available"
-            for name in IMAGE_NAME_BY_ARTIFACT_TYPE.values()
+            for name in self.image_names().values()
             if states.get(name) != ImageState.AVAILABLE
         ]
 
@@ -307,7 +330,8 @@ class ReleaseArtifact(models.Model):
         if target is None:
             return
         if isinstance(target, DockerImage):
-            expected_name = IMAGE_NAME_BY_ARTIFACT_TYPE[self.type]
+            names = self.release.image_names() if self.release_id else default_release_layout().names()
+            expected_name = names[COMPONENT_BY_ARTIFACT_TYPE[self.type]]
             if target.name != expected_name:
                 errors.setdefault("docker_image", []).append(
                     f"a {self.type} artifact points at {expected_name}, not {target.name}"

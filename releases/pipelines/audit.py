@@ -23,9 +23,9 @@ from django.utils import timezone
 from ..audit import ExpectedTag, TagResult, TagStatus, audit_tags, latest_behind
 from ..audit.model import normalize_platforms
 from ..charts import oci_tag
-from ..choices import IMAGE_NAME_BY_ARTIFACT_TYPE, MOVING_TAG, ImageState
+from ..choices import MOVING_TAG, ImageState
 from ..locks import AUDIT_LOCK, exclusive
-from ..models import AuditFinding, AuditRun, DockerImage, HelmChart
+from ..models import AuditFinding, AuditRun, DockerImage, HelmChart, ReleaseVersion, default_release_layout
 from ..notifications import notify
 from ..oci import RegistryClient
 from ..registry_client import registry_client, split_location
@@ -277,10 +277,19 @@ def registry_hosts() -> list[str]:
 
 def check_chart_app_versions(book: FindingBook, broken_versions: set[str]) -> None:
     """A published chart's appVersion must still resolve to available images with the recorded digests."""
-    names = list(IMAGE_NAME_BY_ARTIFACT_TYPE.values())
-    available = set(DockerImage.objects.filter(state=ImageState.AVAILABLE, name__in=names).values_list("name", "tag"))
+    # Each release names its images in its own layout; a chart needs those of its appVersion.
+    names_by_version = {
+        release.version: list(release.image_names().values())
+        for release in ReleaseVersion.objects.only("pk", "version", "layout")
+    }
+    default_names = list(default_release_layout().names().values())
+    every_name = set(default_names).union(*names_by_version.values())
+    available = set(
+        DockerImage.objects.filter(state=ImageState.AVAILABLE, name__in=every_name).values_list("name", "tag")
+    )
     for chart in HelmChart.objects.indexed().only("pk", "registry", "name", "chart_version", "app_version"):
         repository = chart.repository_path
+        names = names_by_version.get(chart.app_version, default_names)
         missing = [name for name in names if (name, chart.app_version) not in available]
         problems = []
         if missing or chart.app_version in broken_versions:

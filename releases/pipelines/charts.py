@@ -1,11 +1,14 @@
 """One ``HelmChart`` from ``validating`` to ``indexed``: validate, package, upload; resumable.
 
+The chart is read from the release's layout (``.release-registry.yaml`` ``chart.path``), and its
+values.yaml is first pinned: each component with a ``values`` path gets the image this release
+pushed, by digest, so the rendered, validated and packaged chart all deploy exactly that.
 Validation lists every problem (Chart.yaml, values schema, dependencies pinned by Chart.lock and
-fetched with ``helm dependency build``, rendered manifests against the Kubernetes schemas,
-``helm lint --strict``, environment variables, images of ``app_version`` available) and a chart
-with any problem ends ``invalid`` without a byte pushed. Packaging is reproducible, so a resumed
-upload sends the same archive, and the same immutability guard as images refuses a chart version
-that already holds other content.
+fetched with ``helm dependency build``, rendered manifests against the Kubernetes schemas, the
+images the manifests would run, ``helm lint --strict``, environment variables, images of
+``app_version`` available) and a chart with any problem ends ``invalid`` without a byte pushed.
+Packaging is reproducible, so a resumed upload sends the same archive, and the same immutability
+guard as images refuses a chart version that already holds other content.
 """
 
 from __future__ import annotations
@@ -21,22 +24,30 @@ from ..charts import (
     ChartPackageError,
     DependencyBuild,
     EnvVarSpec,
+    ImagePin,
     LoadedChart,
     PackagedChart,
+    PinnedValues,
+    PublishedImage,
     RenderFailed,
     check_environment,
+    deployed_image_problems,
+    deployed_images,
     load_chart,
     package_chart,
+    pin_values,
     push_chart,
     render_chart,
     validate_manifests,
 )
 from ..charts import build_dependencies as helm_dependency_build
 from ..charts import lint_chart as helm_lint
+from ..charts.chartfile import MAX_VALUES_BYTES, VALUES_FILE
 from ..charts.chartfile import ChartDependency as DeclaredDependency
-from ..choices import ChartState
+from ..choices import ChartState, ImageState
+from ..layout import ReleaseLayout
 from ..locks import CHART_LOCK, exclusive
-from ..models import ChartDependency, HelmChart
+from ..models import ChartDependency, HelmChart, ReleaseVersion
 from ..oci import RegistryError, RegistryUnavailable
 from ..registry_client import registry_client
 from ..signing import SigningError
@@ -99,22 +110,26 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
     if chart.state in (ChartState.INDEXED, ChartState.INVALID):
         return chart.state
     release = release_of(chart.app_version)
+    layout = release.effective_layout()
     report_progress(chart_pk, f"checking out {release.commit_sha[:12]}")
     source = checkout_source(release, workdir / "source")
-    chart_dir = source / settings.CHART_PATH
+    chart_dir = source / layout.chart_path
     if not chart_dir.resolve().is_relative_to(source.resolve()):
         raise PipelineError(
-            f"CHART_PATH {settings.CHART_PATH} resolves outside the repository (a symlink?); commit the chart "
-            "as a real folder"
+            f"the chart path {layout.chart_path} ({layout.source}) resolves outside the repository (a symlink?); "
+            "commit the chart as a real folder"
         )
+    pinned = pin_chart_values(chart_dir, release, layout)
     loaded = load_chart(chart_dir, expected_name=chart.name, expected_app_version=release.version)
     if chart.state == ChartState.VALIDATING:
-        problems = validate(chart, loaded, chart_dir)
+        problems = [*pinned.problems, *loaded.problems] if pinned.problems else validate(chart, loaded, chart_dir)
         if problems:
             reject_chart(chart_pk, problems, task=task)
             return ChartState.INVALID
         try:
-            chart = fire_transition(HelmChart, chart_pk, "start_packaging", task=task)
+            chart = fire_transition(
+                HelmChart, chart_pk, "start_packaging", task=task, changes={"image_pins": pinned.pins}
+            )
         except TransitionRefused as refused:  # the images went away between validation and now
             reject_chart(chart_pk, refused.reasons, task=task)
             return ChartState.INVALID
@@ -175,6 +190,7 @@ def validate(chart: HelmChart, loaded: LoadedChart, chart_dir: Path) -> list[str
             problems.append(f"helm is not installed at {settings.HELM_BIN}; run bin/install-helm or set HELM_BIN")
         else:
             problems += validate_manifests(documents, settings.KUBERNETES_VERSION)
+            problems += check_deployed_images(chart, documents)
         problems += lint_chart(chart, chart_dir)
     problems += chart.missing_app_images(require_available=True)
     if not problems:  # what a refused chart holds (a secret's value, say) is never stored or served
@@ -187,6 +203,61 @@ def validate(chart: HelmChart, loaded: LoadedChart, chart_dir: Path) -> list[str
             )
             chart.dependencies.all().delete()
             ChartDependency.objects.bulk_create(_dependency_row(chart, d, dependencies) for d in loaded.dependencies)
+    return problems
+
+
+def pin_chart_values(chart_dir: Path, release: ReleaseVersion, layout: ReleaseLayout) -> PinnedValues:
+    """Rewrite the checkout's values.yaml so every component with a ``values`` path in the layout
+    deploys the image this release pushed, by digest (``releases.charts.pinning``).
+
+    The same release gives the same bytes, so a resumed packaging reproduces the recorded archive.
+    A values.yaml that is missing, a link, too big or not UTF-8 is left to ``load_chart`` to report.
+    """
+    components = [planned for planned in layout.images if planned.values]
+    values_file = chart_dir / VALUES_FILE
+    if not components or values_file.is_symlink() or not values_file.is_file():
+        return PinnedValues("")
+    if values_file.stat().st_size > MAX_VALUES_BYTES:
+        return PinnedValues("")
+    try:
+        text = values_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return PinnedValues("")
+    images = {image.name: image for image in release.images()}
+    pins, problems = [], []
+    for planned in components:
+        image = images.get(planned.name)
+        if image is None or not image.digest:
+            problems.append(
+                f"image {planned.name}:{release.version} has no pushed digest to pin {planned.values} to; "
+                "publish the images first"
+            )
+            continue
+        pins.append(ImagePin(planned.component, planned.values, image.repository, image.tag, image.digest))
+    if problems:
+        return PinnedValues(text, problems=problems)
+    pinned = pin_values(text, pins)
+    if not pinned.problems and pinned.text != text:
+        values_file.write_text(pinned.text, encoding="utf-8")
+    return pinned
+
+
+def check_deployed_images(chart: HelmChart, documents: list[dict]) -> list[str]:
+    """The problems of the images the rendered ``documents`` would run: under ``REGISTRY_NAMESPACE``
+    only this release's images, at its version or digest. Images outside the namespace and not in
+    ``CHART_ALLOWED_IMAGES`` are recorded as the chart's warnings."""
+    release = release_of(chart.app_version)
+    published = [
+        PublishedImage(image.repository, image.tag, image.digest)
+        for image in release.images().filter(state=ImageState.AVAILABLE).order_by("name")
+    ]
+    problems, warnings = deployed_image_problems(
+        deployed_images(documents),
+        namespace=settings.REGISTRY_NAMESPACE,
+        published=published,
+        allowed=settings.CHART_ALLOWED_IMAGES,
+    )
+    HelmChart.objects.filter(pk=chart.pk).update(warnings=warnings)
     return problems
 
 

@@ -252,8 +252,10 @@ def build(image: DockerImage) -> list[PlatformExport]:
         raise PipelineError(
             f"{image.context_path}{image.dockerfile_path} at commit {release.commit_sha[:12]}: {refused}"
         ) from refused
+    # The image's own build args (from .release-registry.yaml) are more specific than the service's.
+    build_args = {**settings.IMAGE_BUILD_ARGS, **image.build_args}
     try:
-        base_image = final_base_image(dockerfile.read_text(), settings.IMAGE_BUILD_ARGS)
+        base_image = final_base_image(dockerfile.read_text(), build_args)
     except Exception as error:
         raise PipelineError(f"cannot read the final FROM of {dockerfile.name}: {error}") from error
     labels = oci_labels(image, release, datetime.now(UTC).replace(microsecond=0))
@@ -268,7 +270,7 @@ def build(image: DockerImage) -> list[PlatformExport]:
         try:
             with engine_lock():
                 image_id = build_platform_image(
-                    client, context, str(dockerfile), platform, labels, log, build_args=settings.IMAGE_BUILD_ARGS
+                    client, context, str(dockerfile), platform, labels, log, build_args=build_args
                 )
         except EngineUnavailable:
             log.flush()

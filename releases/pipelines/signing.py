@@ -156,7 +156,10 @@ def provenance_predicate(image: DockerImage, platform: str) -> dict[str, Any]:
         version=image.tag,
         started_on=started,
         finished_on=finished,
-        build_args={name: public_text(value) for name, value in settings.IMAGE_BUILD_ARGS.items()},
+        build_args={
+            name: public_text(str(value))
+            for name, value in {**settings.IMAGE_BUILD_ARGS, **(image.build_args or {})}.items()
+        },
         base_image=image.base_image or None,
         base_image_digest=base_digest,
         invocation_id=f"{image.repository}:{image.tag}/{platform}",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from releases.imagebuild import BuildPathError, SourceError, build_paths, checkout
+from releases.imagebuild import BuildPathError, SourceError, build_paths, checkout, read_file_at
 from releases.redaction import redact_url
 
 
@@ -193,6 +193,57 @@ def test_missing_context_and_dockerfile(source: Path) -> None:
         "dockerfile_path 'Dockerfile' (backend/Dockerfile in the repository) is not a file; fix the image's "
         "dockerfile_path (it is relative to the context) or the repository",
     ]
+
+
+# read_file_at(): one file of one commit, nothing checked out -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def layout_repository(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A commit with .release-registry.yaml and a link to it, then a commit without the file."""
+    repo = tmp_path_factory.mktemp("layout-upstream")
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / ".release-registry.yaml").write_text("chart:\n  path: helm/app\n")
+    (repo / "linked.yaml").symlink_to(".release-registry.yaml")
+    (repo / "big.yaml").write_text("x" * 2048)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "with layout")
+    with_file = _git(repo, "rev-parse", "HEAD")
+    _git(repo, "rm", "-q", ".release-registry.yaml")
+    _git(repo, "commit", "-q", "-m", "without layout")
+    return repo, with_file, _git(repo, "rev-parse", "HEAD")
+
+
+def test_read_file_at_returns_the_file_of_that_commit_without_a_checkout(layout_repository, tmp_path):
+    repo, with_file, _ = layout_repository
+
+    data = read_file_at(f"file://{repo}", with_file, ".release-registry.yaml", tmp_path / "w", max_bytes=1024)
+
+    assert data == b"chart:\n  path: helm/app\n"
+    assert not (tmp_path / "w" / ".release-registry.yaml").exists()
+
+
+def test_read_file_at_a_commit_without_the_file_is_none(layout_repository, tmp_path):
+    repo, _, without = layout_repository
+
+    assert read_file_at(f"file://{repo}", without, ".release-registry.yaml", tmp_path / "w", max_bytes=1024) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "message"), [("linked.yaml", "is a symbolic link"), ("big.yaml", "over the limit of 1,024 bytes")]
+)
+def test_read_file_at_refuses_links_and_oversize_files(layout_repository, tmp_path, path, message):
+    repo, with_file, _ = layout_repository
+
+    with pytest.raises(SourceError, match=message):
+        read_file_at(f"file://{repo}", with_file, path, tmp_path / "w", max_bytes=1024)
+
+
+def test_read_file_at_an_unknown_commit_says_so(layout_repository, tmp_path):
+    repo, _, _ = layout_repository
+
+    with pytest.raises(SourceError, match="not found"):
+        read_file_at(f"file://{repo}", "f" * 40, ".release-registry.yaml", tmp_path / "w", max_bytes=1024)
 
 
 # -- reading one commit's subject, resolving a tag -------------------------------------------------

@@ -97,7 +97,7 @@ def release_form(release: ReleaseVersion, transition: str) -> dict[str, str]:
 def test_refused_transition_shows_its_reason(staff_client):
     release = ReleaseVersion.objects.create(version="3.0.0", commit_sha="b" * 40)
     response = staff_client.post(change_url(release), release_form(release, "retry"), follow=True)
-    assert "refused: cannot retry from state draft; from draft you may submit" in response.content.decode()
+    assert "refused: cannot retry from state draft; from draft you may refuse_plan, submit" in response.content.decode()
     assert ReleaseVersion.objects.get(pk=release.pk).state == ReleaseState.DRAFT
 
 
@@ -194,3 +194,25 @@ def test_api_token_is_shown_once_and_stored_hashed(staff_client):
     assert shown.startswith("rr_")
     assert token.key_hash == ApiToken.hash(shown) and shown not in token.key_hash
     assert ApiToken.authenticate(shown) == token
+
+
+def test_the_admin_shows_the_release_layout_and_the_chart_pins_and_warnings(staff_client):
+    # Given a planned release and a chart as validation left them (published rows are frozen)
+    release = ReleaseVersion.objects.create(
+        version="1.5.0",
+        commit_sha="c" * 40,
+        layout={"source": ".release-registry.yaml at abc", "chart": {"path": "helm/threek8s"}, "images": {}},
+    )
+    pinned_tag = "1.5.0@sha256:" + "1" * 64
+    chart = HelmChart.objects.create(
+        chart_version="1.5.0",
+        app_version="1.5.0",
+        image_pins={"frontend": {"values": "frontend.image", "tag": pinned_tag}},
+        warnings=["Pod/test: spec.containers[0].image: deploys busybox:1.36, outside the namespace"],
+    )
+
+    release_page = staff_client.get(change_url(release)).content.decode()
+    chart_page = staff_client.get(change_url(chart)).content.decode()
+
+    assert "helm/threek8s" in release_page and ".release-registry.yaml at abc" in release_page
+    assert pinned_tag in chart_page and "deploys busybox:1.36" in chart_page

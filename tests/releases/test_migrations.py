@@ -42,7 +42,8 @@ def test_0011_recomputes_the_keys_of_existing_rows_and_going_back_restores_them(
         # When 0011 runs
         after = migrate(AFTER)
 
-        # Then every key is the collation-independent one, and the order is semver's
+        # Then every key is the collation-independent one, and the order is semver's (read with the
+        # models of that state: later migrations add columns the schema has not got yet)
         for model, key, source in (
             (after.get_model("releases", "ReleaseVersion"), "version_order", "version"),
             (after.get_model("releases", "HelmChart"), "version_order", "chart_version"),

@@ -18,7 +18,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from releases.choices import ArtifactType, ChartState, ImageState, ReleaseState
-from releases.db_triggers import TABLES, TABLES_0002, TABLES_0013, TABLES_0016, ensure_triggers
+from releases.db_triggers import TABLES, TABLES_0002, TABLES_0013, TABLES_0016, TABLES_0017, ensure_triggers
 from releases.models import (
     ChartDependency,
     DockerImage,
@@ -169,6 +169,7 @@ CHANGES: dict[str, dict[str, Any]] = {
         "release_notes": "rewritten",
         "parsed_changelog": {"component": None, "sections": [{"title": "Rewritten", "entries": []}]},
         "changelog_html": "<p>rewritten</p>",
+        "layout": {"source": "rewritten", "chart": {"path": "other/"}},
         "state": ReleaseState.FAILED,
         "failure_reason": "rewritten",
         "failed_artifact": "rewritten",
@@ -205,6 +206,8 @@ CHANGES: dict[str, dict[str, Any]] = {
         "problems": ["rewritten"],
         "signed_with": "f" * 64,
         "signatures": {digest_of("repackaged"): {"of": "chart", "signature": digest_of("other sig")}},
+        "warnings": ["rewritten"],
+        "image_pins": {"frontend": {"values": "frontend.image", "tag": "1.0.1"}},
         "created": LATER,
     },
     "releases_chartdependency": {
@@ -238,8 +241,10 @@ CHANGES: dict[str, dict[str, Any]] = {
         "signed_with": "f" * 64,
         "signatures": {digest_of("rebuilt"): {"of": "index", "signature": digest_of("other sig")}},
         "provenance": {"linux/amd64": {"payload": "", "payloadType": "x", "signatures": []}},
+        "component": "backend",
         "context_path": "other/",
         "dockerfile_path": "Other.Dockerfile",
+        "build_args": {"NODE_VERSION": "22"},
         "state": ImageState.FAILED,
         "build_log": "rewritten",
         "scan_findings": [{"severity": "low", "check": "edited"}],
@@ -544,14 +549,28 @@ def test_migration_0016_is_reversible_and_freezes_the_new_chart_columns(alias):
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", SQLITE])
-def test_migration_0017_freezes_the_signing_records_and_is_reversible(alias):
+def test_migration_0017_is_reversible_and_freezes_the_layout_columns(alias):
     try:
         call_command("migrate", "releases", "0016", database=alias, verbosity=0)
         definitions = trigger_definitions(alias)
         assert set(definitions) == trigger_names(alias, TABLES_0016)
-        assert not any("signed_with" in text or "provenance" in text for text in definitions.values())
+        assert not any("image_pins" in sql or "build_args" in sql for sql in definitions.values())
+    finally:
+        call_command("migrate", "releases", database=alias, verbosity=0)
+    definitions = trigger_definitions(alias)
+    assert any("image_pins" in sql for sql in definitions.values())
+    assert any('"layout"' in sql for sql in definitions.values())
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", SQLITE])
+def test_migration_0018_freezes_the_signing_records_and_is_reversible(alias):
+    try:
+        call_command("migrate", "releases", "0017", database=alias, verbosity=0)
+        definitions = trigger_definitions(alias)
+        assert set(definitions) == trigger_names(alias, TABLES_0017)
+        assert not any("signed_with" in sql or "provenance" in sql for sql in definitions.values())
     finally:
         call_command("migrate", "releases", database=alias, verbosity=0)
     definitions = trigger_definitions(alias)
     assert set(definitions) == trigger_names(alias, TABLES)
-    assert any("signed_with" in text and "provenance" in text for text in definitions.values())
+    assert any("signed_with" in sql and "provenance" in sql for sql in definitions.values())

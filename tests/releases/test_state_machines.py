@@ -41,6 +41,7 @@ GRAPHS = {
     },
     ReleaseVersion: {
         (RS.DRAFT, "submit"): RS.PENDING,
+        (RS.DRAFT, "refuse_plan"): RS.FAILED,  # .release-registry.yaml cannot be used: nothing is planned
         (RS.PENDING, "start_build"): RS.BUILDING,
         (RS.BUILDING, "start_publishing"): RS.PUBLISHING,
         (RS.PUBLISHING, "mark_published"): RS.PUBLISHED,

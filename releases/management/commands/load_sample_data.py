@@ -77,13 +77,8 @@ class Command(BaseCommand):
                 changelog=SAMPLE_CHANGELOG,
                 release_notes="First release of threek8s.",
             )
-        services.plan_release(release.pk)
-        for image in DockerImage.objects.filter(tag=SAMPLE_VERSION):
-            image.environment_variables.set(
-                [v for v in variables if v.scope in (EnvironmentScope.BOTH, image.name.removeprefix("threek8s-"))]
-            )
+        services.plan_release(release.pk)  # links the images and the chart to their variables
         chart = release.charts().get()
-        chart.environment_variables.set(variables)
         if not chart.dependencies.exists():
             ChartDependency.objects.create(
                 chart=chart,

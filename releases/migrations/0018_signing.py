@@ -1,22 +1,22 @@
 """What was signed at publication (key id, .sig/.att manifest digests, the SLSA provenance), frozen
 with the published row by the triggers of ``releases.db_triggers`` (``TABLES``).
 
-The audit's finding types for signatures and attestations. Reversible: migrating back to 0016
-restores the triggers of 0016.
+The audit's finding types for signatures and attestations. Reversible: migrating back to 0017
+restores the triggers of 0017.
 """
 
 from django.db import migrations, models
 
-from releases.db_triggers import freeze_signing_records, lift_on_sqlite, restore_0016_triggers
+from releases.db_triggers import freeze_signing_records, lift_on_sqlite, restore_0017_triggers
 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("releases", "0016_chart_dependency_locks_and_index_metadata"),
+        ("releases", "0017_release_layout"),
     ]
 
     operations = [
-        migrations.RunPython(lift_on_sqlite, restore_0016_triggers),
+        migrations.RunPython(lift_on_sqlite, lift_on_sqlite),
         migrations.AddField(
             model_name="dockerimage",
             name="provenance",
@@ -80,5 +80,5 @@ class Migration(migrations.Migration):
                 max_length=32,
             ),
         ),
-        migrations.RunPython(freeze_signing_records, lift_on_sqlite),
+        migrations.RunPython(freeze_signing_records, restore_0017_triggers),
     ]
