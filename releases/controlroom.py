@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -88,12 +89,12 @@ class ReleaseSummary:
     def history(self, row: Any) -> list[StateTransition]:
         return self.transitions.get((self.content_types[type(row)], row.pk), [])
 
-    @property
+    @cached_property
     def started(self) -> datetime | None:
         submitted = [t.at for t in self.history(self.release) if t.transition in ("submit", "retry")]
         return submitted[0] if submitted else None
 
-    @property
+    @cached_property
     def finished(self) -> datetime | None:
         if self.release.is_active or self.started is None:
             return None
@@ -107,7 +108,7 @@ class ReleaseSummary:
         end = self.finished or self.now
         return human_seconds((end - self.started).total_seconds())
 
-    @property
+    @cached_property
     def artifacts(self) -> list[ArtifactStatus]:
         by_name = {image.name: image for image in self.images}
         rows: list[ArtifactStatus] = []
@@ -159,8 +160,10 @@ class ReleaseSummary:
         spans: list[tuple[str, datetime, datetime | None]] = []
         first_start = self._first_stage_start(row)
         first_state = history[0].source if history else row.state
-        if first_start is not None and first_state in active:
-            spans.append((first_state, max(first_start, self.origin), history[0].at if history else None))
+        first_end = history[0].at if history else None
+        # A chart rejected before the release ever published had not started: no first bar for it.
+        if first_start is not None and first_state in active and (first_end is None or first_end >= first_start):
+            spans.append((first_state, max(first_start, self.origin), first_end))
         for index, step in enumerate(history):
             if step.target in active:
                 end = history[index + 1].at if index + 1 < len(history) else None

@@ -73,6 +73,8 @@ def test_size_picture_draws_the_budget_and_marks_images_over_it():
     over = marks(svg, "cr-over-budget")
     assert [b.get("data-image") for b in over] == ["threek8s-frontend"]
     assert "budget 50.0 MiB" in svg
+    far = size_budget_svg(points, 2**30, "sizes")
+    assert not marks(far, "cr-budget") and "budget 1.0 GiB: far above, off the scale" in far
 
 
 def test_empty_pictures_say_so():
