@@ -57,21 +57,32 @@ def platform_digests_html(platform_digests: dict, repository: str, index_digest:
     """Each platform's manifest digest, pinned reference and a copy button; the index first."""
     rows = []
     if index_digest:
-        rows.append(("index (all platforms)", index_digest))
-    rows += sorted((platform_digests or {}).items())
+        rows.append(("index (all platforms)", index_digest, ""))
+    for platform, entry in sorted((platform_digests or {}).items()):
+        # The push records per platform {"digest", "size", "os", "architecture", ...}; older rows a bare digest.
+        digest = entry.get("digest", "") if isinstance(entry, dict) else str(entry)
+        size = entry.get("size") if isinstance(entry, dict) else None
+        rows.append((platform, digest, f"{size:,} bytes" if isinstance(size, int) else ""))
     if not rows:
         return "— (recorded by the push)"
     body = format_html_join(
         "",
-        "<tr><td>{}</td><td><code>{}</code>{}</td><td><code>{}</code>{}</td></tr>",
+        "<tr><td>{}</td><td><code>{}</code>{}</td><td><code>{}</code>{}</td><td>{}</td></tr>",
         (
-            (platform, digest, copy_button(digest), f"{repository}@{digest}", copy_button(f"{repository}@{digest}"))
-            for platform, digest in rows
+            (
+                platform,
+                digest,
+                copy_button(digest),
+                f"{repository}@{digest}",
+                copy_button(f"{repository}@{digest}"),
+                size,
+            )
+            for platform, digest, size in rows
         ),
     )
     return format_html(
         '<table class="cr-table cr-platforms"><thead><tr><th>platform</th><th>digest</th><th>pull by digest</th>'
-        "</tr></thead><tbody>{}</tbody></table>",
+        "<th>size</th></tr></thead><tbody>{}</tbody></table>",
         body,
     )
 

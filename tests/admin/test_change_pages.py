@@ -50,7 +50,10 @@ def test_image_page_shows_digests_findings_labels_and_environment_as_tables(supe
         "threek8s-backend",
         "2.0.0",
         ImageState.FAILED,
-        platform_digests={"linux/amd64": "sha256:" + "a" * 64, "linux/arm64": "sha256:" + "b" * 64},
+        platform_digests={
+            "linux/amd64": {"digest": "sha256:" + "a" * 64, "size": 3739, "os": "linux", "architecture": "amd64"},
+            "linux/arm64": "sha256:" + "b" * 64,  # the bare digest older rows recorded
+        },
         scan_findings=[
             {"severity": "low", "check": "size", "path": "/", "message": "big"},
             {"severity": "critical", "check": "secret", "path": "/app/.env", "message": "a key"},
@@ -66,6 +69,7 @@ def test_image_page_shows_digests_findings_labels_and_environment_as_tables(supe
 
     assert page.count('data-copy="sha256:' + "a" * 64 + '"') == 1
     assert f'data-copy="{image.repository}@sha256:{"b" * 64}"' in page
+    assert "3,739 bytes" in page and "'os'" not in page
     severities = [p.split('"')[0] for p in page.split('data-severity="')[1:]]
     assert severities == ["critical", "high", "low"]
     assert "<code>org.opencontainers.image.version</code></th><td>2.0.0" in page
