@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.token_auth",
     "tests.fixtures.celery_worker",
     "tests.fixtures.helm",
+    "tests.fixtures.faults",
 ]
 
 

@@ -1,0 +1,214 @@
+"""Faults of the real services under a release, caused while a real Celery worker publishes it.
+
+Each test publishes the sample release (both images, amd64 only, and the chart) with real worker
+processes, PostgreSQL, Redis, dockerd, docker-registry and helm, breaks one thing mid-way, and
+holds the same promise: the release ends published (the work recovered by itself) or failed with a
+reason a person can act on, after which ``retry`` publishes it; every tag in the registry points at
+the digest the database recorded; no artifact is recorded twice; no row is left active.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+
+from releases import services
+from releases.choices import MOVING_TAG, ChartState, ImageState, ReleaseState
+from releases.models import DockerImage, HelmChart, ReleaseArtifact, ReleaseVersion, StateTransition
+from releases.oci import RegistryClient
+from releases.sandbox.registry import RunningRegistry
+from tests.fixtures.celery_worker import ROOT, worker_environment
+from tests.fixtures.faults import (
+    restart_dockerd,
+    restart_registry,
+    terminate_backends,
+    wait_for,
+)
+from tests.fixtures.proxy import BreakingProxy
+from tests.releases.test_stalled_work import assert_nothing_active
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services, pytest.mark.faults]
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+VERSION = "1.0.0"
+ENDED = {ReleaseState.PUBLISHED, ReleaseState.FAILED}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@dataclass
+class FaultRun:
+    """One release under fault: the worker environment, where its artifacts go, and the checks."""
+
+    env: dict[str, str]
+    registry: RunningRegistry  # the real registry behind any proxy: where the tags are checked
+    namespace: str
+    start_worker: Callable[[dict[str, str]], subprocess.Popen]
+    commit_sha: str
+    release_pk: int = 0
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    def worker(self, **overrides: str) -> subprocess.Popen:
+        process = self.start_worker({**self.env, **overrides})
+        self.workers.append(process)
+        return process
+
+    def kill_workers(self) -> None:
+        """SIGKILL every worker of this run, with its pool processes (its own process group)."""
+        for process in self.workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+    def publish(self) -> ReleaseVersion:
+        release = services.create_release(version=VERSION, commit_sha=self.commit_sha, pr_number=1)
+        self.release_pk = release.pk
+        return services.publish_release(release.pk)
+
+    def release(self) -> ReleaseVersion:
+        return ReleaseVersion.objects.get(pk=self.release_pk)
+
+    def image(self, name: str = "threek8s-backend") -> DockerImage:
+        return DockerImage.objects.get(name=name, tag=VERSION)
+
+    def chart(self) -> HelmChart:
+        return HelmChart.objects.get(chart_version=VERSION)
+
+    def wait_ended(self, timeout: float = 240) -> ReleaseVersion:
+        """The release once it and everything it started have ended."""
+
+        def ended() -> ReleaseVersion | None:
+            release = self.release()
+            if release.state in ENDED and not any_active():
+                return release
+            return None
+
+        return wait_for(ended, timeout, f"release {VERSION} and its artifacts to end", interval=0.5)
+
+    def retry_until_published(self, release: ReleaseVersion) -> ReleaseVersion:
+        """A failed release must say why; ``retry`` then publishes it."""
+        if release.state == ReleaseState.FAILED:
+            assert release.failure_reason, "a failed release must say why"
+            services.retry_release(release.pk)
+            release = self.wait_ended()
+        return release
+
+    def assert_published_consistently(self) -> None:
+        release = self.release()
+        assert release.state == ReleaseState.PUBLISHED, release.failure_reason
+        assert_nothing_active()
+        # No artifact recorded twice: one per kind, one transition to each final state.
+        kinds = Counter(ReleaseArtifact.objects.filter(release=release).values_list("type", flat=True))
+        assert sorted(kinds) == ["docker-backend", "docker-frontend", "helm-chart"] and set(kinds.values()) == {1}
+        for row, final in [(self.image("threek8s-backend"), "mark_available"), (self.image("threek8s-frontend"), "mark_available"), (self.chart(), "mark_indexed")]:
+            transitions = StateTransition.objects.filter(
+                content_type=ContentType.objects.get_for_model(type(row)), object_id=row.pk, transition=final
+            )
+            assert transitions.count() == 1, f"{row}: {final} fired {transitions.count()} times"
+        assert StateTransition.objects.filter(object_id=release.pk, transition="mark_published").count() == 1
+        # Every tag in the registry points at what the database recorded, and nothing else is tagged.
+        recorded = {
+            image.repository_path: {image.tag: image.digest, MOVING_TAG: image.digest}
+            for image in DockerImage.objects.filter(tag=VERSION)
+        }
+        chart = self.chart()
+        recorded[chart.repository_path] = {chart.chart_version: chart.digest}
+        with RegistryClient(self.registry.host) as client:
+            for repository, tags in recorded.items():
+                live = {tag: client.head_manifest(repository, tag) for tag in client.list_tags(repository)}
+                assert {tag: ref.digest for tag, ref in live.items() if ref} == tags, repository
+        for artifact in ReleaseArtifact.objects.filter(release=release):
+            assert artifact.uri.endswith("@" + artifact.checksum)
+
+
+def any_active() -> bool:
+    return (
+        ReleaseVersion.objects.active().exists()
+        or DockerImage.objects.active().exists()
+        or HelmChart.objects.active().exists()
+    )
+
+
+def sample_source(root: Path) -> str:
+    """The sample (examples/) committed to a real git repository at version 1.0.0; its commit."""
+    shutil.copytree(EXAMPLES, root)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "-c", "user.email=ci@example.com", "-c", "user.name=CI", "add", "-A")
+    git(root, "-c", "user.email=ci@example.com", "-c", "user.name=CI", "commit", "-q", "-m", "chore: release 1.0.0")
+    return git(root, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def fault_run(tmp_path, settings, oci_registry, docker_host, multiarch_base_image, helm_bin, celery_worker_factory):
+    """A factory of :class:`FaultRun`: ``fault_run(registry=..., through=proxy_host)``."""
+
+    def make(registry: RunningRegistry | None = None, through: str | None = None, **env: str) -> FaultRun:
+        registry = registry or oci_registry
+        namespace = f"{through or registry.host}/f{uuid.uuid4().hex[:8]}"
+        settings.REGISTRY_NAMESPACE = namespace
+        base = {
+            "REGISTRY_NAMESPACE": namespace,
+            "SOURCE_REPOSITORY_URL": f"file://{tmp_path / 'threek8s'}",
+            "DOCKER_HOST": docker_host,
+            "BUILD_WORKDIR": str(tmp_path / "builds"),
+            "HELM_BIN": str(helm_bin),
+            "IMAGE_PLATFORMS": "linux/amd64",
+            "IMAGE_BUILD_ARGS": f"BASE_IMAGE={multiarch_base_image.reference}",
+            "IMAGE_SIZE_BUDGET_BYTES": str(50 * 1024 * 1024),
+            **env,
+        }
+        return FaultRun(
+            env=base,
+            registry=registry,
+            namespace=namespace,
+            start_worker=celery_worker_factory,
+            commit_sha=sample_source(tmp_path / "threek8s"),
+        )
+
+    return make
+
+
+def test_a_registry_rate_limiting_a_push_for_a_while_is_waited_out_and_the_release_published(fault_run, oci_registry):
+    # Given a registry that, from the first blob upload on, answers every request 429 or 503 with
+    # Retry-After: 1 for three seconds
+    window: dict[str, float] = {}
+
+    def rule(method: str, path: str, served: int) -> str:
+        now = time.monotonic()
+        if "start" not in window and method == "PUT" and "/blobs/" in path:
+            window["start"] = now
+        if "start" in window and now - window["start"] < 3:
+            return "429" if len(proxy.requests) % 2 else "503-retry-after"
+        return "forward"
+
+    proxy = BreakingProxy(oci_registry.url, rule, retry_after="1")
+    run = fault_run(through=proxy.host)
+    try:
+        run.worker()
+
+        # When the release is published through it
+        run.publish()
+        release = run.wait_ended()
+    finally:
+        proxy.close()
+
+    # Then the worker waited as asked and the release was published without a task retry
+    throttled = [r for r in proxy.requests if r[2] != "forward"]
+    assert throttled, "the fault never happened"
+    assert release.state == ReleaseState.PUBLISHED, release.failure_reason
+    run.assert_published_consistently()
+
