@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -25,11 +24,11 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 
 from releases import services
-from releases.choices import MOVING_TAG, ChartState, ImageState, ReleaseState
+from releases.choices import MOVING_TAG, ReleaseState
 from releases.models import DockerImage, HelmChart, ReleaseArtifact, ReleaseVersion, StateTransition
 from releases.oci import RegistryClient
 from releases.sandbox.registry import RunningRegistry
-from tests.fixtures.celery_worker import ROOT, worker_environment
+from tests.fixtures.celery_worker import worker_environment
 from tests.fixtures.faults import (
     restart_dockerd,
     restart_registry,
@@ -114,7 +113,11 @@ class FaultRun:
         # No artifact recorded twice: one per kind, one transition to each final state.
         kinds = Counter(ReleaseArtifact.objects.filter(release=release).values_list("type", flat=True))
         assert sorted(kinds) == ["docker-backend", "docker-frontend", "helm-chart"] and set(kinds.values()) == {1}
-        for row, final in [(self.image("threek8s-backend"), "mark_available"), (self.image("threek8s-frontend"), "mark_available"), (self.chart(), "mark_indexed")]:
+        for row, final in [
+            (self.image("threek8s-backend"), "mark_available"),
+            (self.image("threek8s-frontend"), "mark_available"),
+            (self.chart(), "mark_indexed"),
+        ]:
             transitions = StateTransition.objects.filter(
                 content_type=ContentType.objects.get_for_model(type(row)), object_id=row.pk, transition=final
             )
@@ -212,3 +215,113 @@ def test_a_registry_rate_limiting_a_push_for_a_while_is_waited_out_and_the_relea
     assert release.state == ReleaseState.PUBLISHED, release.failure_reason
     run.assert_published_consistently()
 
+
+def slow_base_pulls(upstream: str, seconds: float = 3.0) -> BreakingProxy:
+    """A proxy in front of the registry holding the base image, whose manifest answers are slow: a
+    build spends a few seconds pulling its base, long enough to break something during it."""
+    return BreakingProxy(
+        upstream,
+        lambda method, path, served: "slow" if "/manifests/" in path and "/base/" in path else "forward",
+        slow_seconds=seconds,
+    )
+
+
+def base_pulled_through(proxy: BreakingProxy) -> Callable[[], bool]:
+    return lambda: any("/manifests/" in path and "/base/" in path for _, path, _, _ in proxy.requests)
+
+
+def test_the_registry_killed_and_restarted_mid_push_is_retried_and_the_release_published(fault_run, registry_factory):
+    # Given a registry of this test, behind a proxy whose blob uploads are slow
+    registry = registry_factory(name="restarted-registry")
+    proxy = BreakingProxy(
+        registry.url,
+        lambda method, path, served: "slow" if method == "PUT" and "/blobs/" in path else "forward",
+        slow_seconds=1.0,
+    )
+    run = fault_run(registry=registry, through=proxy.host)
+    try:
+        run.worker()
+        run.publish()
+
+        # When it is SIGKILLed during the first blob upload and comes back 6 s later (longer than
+        # the client's own retries: the task has to retry)
+        wait_for(lambda: any(m == "PUT" and "/blobs/" in p for m, p, _, _ in proxy.requests), 120, "a blob upload")
+        restart_registry(registry, down_for=6)
+        release = run.wait_ended()
+    finally:
+        proxy.close()
+
+    # Then the push resumed and the release was published
+    assert release.state == ReleaseState.PUBLISHED, release.failure_reason
+    run.assert_published_consistently()
+
+
+def test_dockerd_restarted_mid_build_is_retried_and_the_release_published(
+    fault_run, oci_registry, running_dockerd, multiarch_base_image
+):
+    # Given builds whose base image pull is slow
+    proxy = slow_base_pulls(oci_registry.url)
+    base = multiarch_base_image.reference.replace(oci_registry.host, proxy.host)
+    run = fault_run(IMAGE_BUILD_ARGS=f"BASE_IMAGE={base}")
+    try:
+        run.worker()
+        run.publish()
+
+        # When the Docker engine is restarted while it pulls the base of the first build
+        wait_for(base_pulled_through(proxy), 120, "the first build to pull its base")
+        restart_dockerd(running_dockerd, down_for=2)
+        release = run.wait_ended()
+    finally:
+        proxy.close()
+
+    # Then the build was retried on the restarted engine (or failed saying so; retry publishes)
+    assert run.retry_until_published(release).state == ReleaseState.PUBLISHED
+    run.assert_published_consistently()
+
+
+def test_the_workers_database_connections_dropped_mid_build_are_recovered(
+    fault_run, oci_registry, multiarch_base_image
+):
+    # Given a worker whose PostgreSQL sessions are named, and builds whose base image pull is slow
+    proxy = slow_base_pulls(oci_registry.url)
+    base = multiarch_base_image.reference.replace(oci_registry.host, proxy.host)
+    application_name = f"fault-worker-{uuid.uuid4().hex[:8]}"
+    database_url = worker_environment({})["DATABASE_URL"] + f"?application_name={application_name}"
+    run = fault_run(IMAGE_BUILD_ARGS=f"BASE_IMAGE={base}", DATABASE_URL=database_url)
+    try:
+        run.worker()
+        run.publish()
+
+        # When every session of the worker is terminated while it builds (it holds the image's and
+        # the engine's advisory locks, and is about to record the build)
+        wait_for(base_pulled_through(proxy), 120, "the first build to pull its base")
+        terminated = terminate_backends(application_name)
+        release = run.wait_ended()
+    finally:
+        proxy.close()
+
+    # Then the release recovered, or failed saying why and retry publishes it
+    assert terminated >= 1
+    assert run.retry_until_published(release).state == ReleaseState.PUBLISHED
+    run.assert_published_consistently()
+
+
+def test_a_full_build_directory_fails_the_release_naming_the_disk_and_retry_publishes(fault_run, small_disk):
+    # Given a build directory on a disk with almost no space left
+    small_disk.fill(leave_bytes=64 * 1024)
+    run = fault_run(BUILD_WORKDIR=str(small_disk.path))
+    run.worker()
+
+    # When the release is published
+    run.publish()
+    release = run.wait_ended()
+
+    # Then it failed naming the full disk
+    assert release.state == ReleaseState.FAILED
+    assert "No space left on device" in release.failure_reason, release.failure_reason
+    assert "BUILD_WORKDIR" in release.failure_reason, release.failure_reason
+
+    # When space is freed and the release retried, then it is published
+    small_disk.free_up()
+    assert run.retry_until_published(release).state == ReleaseState.PUBLISHED
+    run.assert_published_consistently()
