@@ -16,7 +16,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,8 +102,10 @@ class FaultRun:
         """A failed release must say why; ``retry`` then publishes it."""
         if release.state == ReleaseState.FAILED:
             assert release.failure_reason, "a failed release must say why"
+            first = release.failure_reason
             services.retry_release(release.pk)
             release = self.wait_ended()
+            assert release.state == ReleaseState.PUBLISHED, f"after {first!r}, retried: {release.failure_reason}"
         return release
 
     def assert_published_consistently(self) -> None:
@@ -156,6 +158,20 @@ def sample_source(root: Path) -> str:
 
 
 @pytest.fixture
+def proxies() -> Iterator[Callable[..., BreakingProxy]]:
+    """``proxies(upstream, rule, ...)``: a :class:`BreakingProxy` open until the test ends (retries included)."""
+    opened: list[BreakingProxy] = []
+
+    def open_proxy(*args, **kwargs) -> BreakingProxy:
+        opened.append(BreakingProxy(*args, **kwargs))
+        return opened[-1]
+
+    yield open_proxy
+    for proxy in opened:
+        proxy.close()
+
+
+@pytest.fixture
 def fault_run(tmp_path, settings, oci_registry, docker_host, multiarch_base_image, helm_bin, celery_worker_factory):
     """A factory of :class:`FaultRun`: ``fault_run(registry=..., through=proxy_host)``."""
 
@@ -185,7 +201,9 @@ def fault_run(tmp_path, settings, oci_registry, docker_host, multiarch_base_imag
     return make
 
 
-def test_a_registry_rate_limiting_a_push_for_a_while_is_waited_out_and_the_release_published(fault_run, oci_registry):
+def test_a_registry_rate_limiting_a_push_for_a_while_is_waited_out_and_the_release_published(
+    fault_run, oci_registry, proxies
+):
     # Given a registry that, from the first blob upload on, answers every request 429 or 503 with
     # Retry-After: 1 for three seconds
     window: dict[str, float] = {}
@@ -198,28 +216,24 @@ def test_a_registry_rate_limiting_a_push_for_a_while_is_waited_out_and_the_relea
             return "429" if len(proxy.requests) % 2 else "503-retry-after"
         return "forward"
 
-    proxy = BreakingProxy(oci_registry.url, rule, retry_after="1")
+    proxy = proxies(oci_registry.url, rule, retry_after="1")
     run = fault_run(through=proxy.host)
-    try:
-        run.worker()
+    run.worker()
 
-        # When the release is published through it
-        run.publish()
-        release = run.wait_ended()
-    finally:
-        proxy.close()
+    # When the release is published through it
+    run.publish()
+    release = run.wait_ended()
 
-    # Then the worker waited as asked and the release was published without a task retry
-    throttled = [r for r in proxy.requests if r[2] != "forward"]
-    assert throttled, "the fault never happened"
+    # Then the worker waited as asked and the release was published without failing
+    assert any(action != "forward" for _, _, action, _ in proxy.requests), "the fault never happened"
     assert release.state == ReleaseState.PUBLISHED, release.failure_reason
     run.assert_published_consistently()
 
 
-def slow_base_pulls(upstream: str, seconds: float = 3.0) -> BreakingProxy:
+def slow_base_pulls(proxies, upstream: str, seconds: float = 3.0) -> BreakingProxy:
     """A proxy in front of the registry holding the base image, whose manifest answers are slow: a
     build spends a few seconds pulling its base, long enough to break something during it."""
-    return BreakingProxy(
+    return proxies(
         upstream,
         lambda method, path, served: "slow" if "/manifests/" in path and "/base/" in path else "forward",
         slow_seconds=seconds,
@@ -230,49 +244,55 @@ def base_pulled_through(proxy: BreakingProxy) -> Callable[[], bool]:
     return lambda: any("/manifests/" in path and "/base/" in path for _, path, _, _ in proxy.requests)
 
 
-def test_the_registry_killed_and_restarted_mid_push_is_retried_and_the_release_published(fault_run, registry_factory):
+def blob_upload_through(proxy: BreakingProxy, repository: str = "") -> Callable[[], bool]:
+    return lambda: any(m == "PUT" and "/blobs/" in p and repository in p for m, p, _, _ in proxy.requests)
+
+
+def slow_uploads(proxies, upstream: str, seconds: float = 1.0) -> BreakingProxy:
+    """A proxy in front of the registry whose blob uploads are slow: a push takes a few seconds."""
+    return proxies(
+        upstream,
+        lambda method, path, served: "slow" if method == "PUT" and "/blobs/" in path else "forward",
+        slow_seconds=seconds,
+    )
+
+
+def test_the_registry_killed_and_restarted_mid_push_is_retried_and_the_release_published(
+    fault_run, registry_factory, proxies
+):
     # Given a registry of this test, behind a proxy whose blob uploads are slow
     registry = registry_factory(name="restarted-registry")
-    proxy = BreakingProxy(
-        registry.url,
-        lambda method, path, served: "slow" if method == "PUT" and "/blobs/" in path else "forward",
-        slow_seconds=1.0,
-    )
+    proxy = slow_uploads(proxies, registry.url)
     run = fault_run(registry=registry, through=proxy.host)
-    try:
-        run.worker()
-        run.publish()
+    run.worker()
+    run.publish()
 
-        # When it is SIGKILLed during the first blob upload and comes back 6 s later (longer than
-        # the client's own retries: the task has to retry)
-        wait_for(lambda: any(m == "PUT" and "/blobs/" in p for m, p, _, _ in proxy.requests), 120, "a blob upload")
-        restart_registry(registry, down_for=6)
-        release = run.wait_ended()
-    finally:
-        proxy.close()
+    # When it is SIGKILLed during the first blob upload and comes back 6 s later (longer than the
+    # client's own retries: the task has to retry)
+    wait_for(blob_upload_through(proxy), 120, "a blob upload")
+    restart_registry(registry, down_for=6)
+    release = run.wait_ended()
 
     # Then the push resumed and the release was published
-    assert release.state == ReleaseState.PUBLISHED, release.failure_reason
+    assert any(status == 0 for *_, status in proxy.requests), "no request met the dead registry"
+    assert run.retry_until_published(release).state == ReleaseState.PUBLISHED
     run.assert_published_consistently()
 
 
 def test_dockerd_restarted_mid_build_is_retried_and_the_release_published(
-    fault_run, oci_registry, running_dockerd, multiarch_base_image
+    fault_run, oci_registry, running_dockerd, multiarch_base_image, proxies
 ):
     # Given builds whose base image pull is slow
-    proxy = slow_base_pulls(oci_registry.url)
+    proxy = slow_base_pulls(proxies, oci_registry.url)
     base = multiarch_base_image.reference.replace(oci_registry.host, proxy.host)
     run = fault_run(IMAGE_BUILD_ARGS=f"BASE_IMAGE={base}")
-    try:
-        run.worker()
-        run.publish()
+    run.worker()
+    run.publish()
 
-        # When the Docker engine is restarted while it pulls the base of the first build
-        wait_for(base_pulled_through(proxy), 120, "the first build to pull its base")
-        restart_dockerd(running_dockerd, down_for=2)
-        release = run.wait_ended()
-    finally:
-        proxy.close()
+    # When the Docker engine is restarted while it pulls the base of the first build
+    wait_for(base_pulled_through(proxy), 120, "the first build to pull its base")
+    restart_dockerd(running_dockerd, down_for=2)
+    release = run.wait_ended()
 
     # Then the build was retried on the restarted engine (or failed saying so; retry publishes)
     assert run.retry_until_published(release).state == ReleaseState.PUBLISHED
@@ -280,29 +300,26 @@ def test_dockerd_restarted_mid_build_is_retried_and_the_release_published(
 
 
 def test_the_workers_database_connections_dropped_mid_build_are_recovered(
-    fault_run, oci_registry, multiarch_base_image
+    fault_run, oci_registry, multiarch_base_image, proxies
 ):
     # Given a worker whose PostgreSQL sessions are named, and builds whose base image pull is slow
-    proxy = slow_base_pulls(oci_registry.url)
+    proxy = slow_base_pulls(proxies, oci_registry.url)
     base = multiarch_base_image.reference.replace(oci_registry.host, proxy.host)
     application_name = f"fault-worker-{uuid.uuid4().hex[:8]}"
     database_url = worker_environment({})["DATABASE_URL"] + f"?application_name={application_name}"
     run = fault_run(IMAGE_BUILD_ARGS=f"BASE_IMAGE={base}", DATABASE_URL=database_url)
-    try:
-        run.worker()
-        run.publish()
+    run.worker()
+    run.publish()
 
-        # When every session of the worker is terminated while it builds (it holds the image's and
-        # the engine's advisory locks, and is about to record the build)
-        wait_for(base_pulled_through(proxy), 120, "the first build to pull its base")
-        terminated = terminate_backends(application_name)
-        release = run.wait_ended()
-    finally:
-        proxy.close()
+    # When every session of the worker is terminated while it builds (it holds the image's and the
+    # engine's advisory locks, and is about to record the build)
+    wait_for(base_pulled_through(proxy), 120, "the first build to pull its base")
+    terminated = terminate_backends(application_name)
+    release = run.wait_ended()
 
-    # Then the release recovered, or failed saying why and retry publishes it
+    # Then the tasks retried on new connections and the release was published
     assert terminated >= 1
-    assert run.retry_until_published(release).state == ReleaseState.PUBLISHED
+    assert release.state == ReleaseState.PUBLISHED, release.failure_reason
     run.assert_published_consistently()
 
 
