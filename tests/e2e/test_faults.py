@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -24,7 +25,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 
 from releases import services
-from releases.choices import MOVING_TAG, ReleaseState
+from releases.choices import MOVING_TAG, ChartState, ImageState, ReleaseState
 from releases.models import DockerImage, HelmChart, ReleaseArtifact, ReleaseVersion, StateTransition
 from releases.oci import RegistryClient
 from releases.sandbox.registry import RunningRegistry
@@ -96,7 +97,9 @@ class FaultRun:
                 return release
             return None
 
-        return wait_for(ended, timeout, f"release {VERSION} and its artifacts to end", interval=0.5)
+        release = wait_for(ended, timeout, f"release {VERSION} and its artifacts to end", interval=0.5)
+        print(f"fault outcome: {release.state} {release.failure_reason!r}")  # for the report (pytest -rP)
+        return release
 
     def retry_until_published(self, release: ReleaseVersion) -> ReleaseVersion:
         """A failed release must say why; ``retry`` then publishes it."""
@@ -230,7 +233,7 @@ def test_a_registry_rate_limiting_a_push_for_a_while_is_waited_out_and_the_relea
     run.assert_published_consistently()
 
 
-def slow_base_pulls(proxies, upstream: str, seconds: float = 3.0) -> BreakingProxy:
+def slow_base_pulls(proxies, upstream: str, seconds: float = 2.0) -> BreakingProxy:
     """A proxy in front of the registry holding the base image, whose manifest answers are slow: a
     build spends a few seconds pulling its base, long enough to break something during it."""
     return proxies(
@@ -342,3 +345,92 @@ def test_a_full_build_directory_fails_the_release_naming_the_disk_and_retry_publ
     small_disk.free_up()
     assert run.retry_until_published(release).state == ReleaseState.PUBLISHED
     run.assert_published_consistently()
+
+
+#: Short enough for a killed worker's tasks to be delivered again within the test.
+REDELIVERY = {"CELERY_VISIBILITY_TIMEOUT": "5", "CELERY_UNACKED_RESTORE_INTERVAL": "1"}
+
+
+def slow_scanner(directory: Path, seconds: int = 4) -> str:
+    scanner = directory / "slow-scanner"
+    scanner.write_text(f"#!/bin/sh\nsleep {seconds}\necho '{{\"Results\": []}}'\n")
+    scanner.chmod(0o755)
+    return str(scanner)
+
+
+def in_state(model, state: str, **filters) -> Callable[[], bool]:
+    return lambda: model.objects.filter(state=state, **filters).exists()
+
+
+@pytest.mark.parametrize("stage", ["building", "scanning", "pushing", "uploading"])
+def test_a_worker_killed_at_each_stage_is_redelivered_and_the_release_published(
+    stage, fault_run, oci_registry, multiarch_base_image, proxies, tmp_path
+):
+    # Given a worker whose stage `stage` takes a few seconds: a slow base pull (building), a slow
+    # scanner (scanning), slow blob uploads (pushing, and the chart's uploading)
+    env = dict(REDELIVERY)
+    uploads = slow_uploads(proxies, oci_registry.url)
+    if stage == "building":
+        pulls = slow_base_pulls(proxies, oci_registry.url)
+        env["IMAGE_BUILD_ARGS"] = f"BASE_IMAGE={multiarch_base_image.reference.replace(oci_registry.host, pulls.host)}"
+        reached = lambda: base_pulled_through(pulls)() and in_state(DockerImage, ImageState.BUILDING)()  # noqa: E731
+    elif stage == "scanning":
+        env["IMAGE_SCANNER_COMMAND"] = slow_scanner(tmp_path)
+        reached = in_state(DockerImage, ImageState.SCANNING)
+    elif stage == "pushing":
+        reached = lambda: in_state(DockerImage, ImageState.PUSHING)() and blob_upload_through(uploads)()  # noqa: E731
+    else:
+        reached = lambda: in_state(HelmChart, ChartState.UPLOADING)() and blob_upload_through(uploads, "/chart/")()  # noqa: E731
+    run = fault_run(through=uploads.host, **env)
+    run.worker()
+    run.publish()
+
+    # When the worker (with its pool processes) is SIGKILLed there, and another one starts
+    wait_for(reached, 180, f"a worker {stage}")
+    run.kill_workers()
+    run.worker()
+    release = run.wait_ended()
+
+    # Then the new worker took the lost tasks over and published the release
+    assert run.retry_until_published(release).state == ReleaseState.PUBLISHED
+    run.assert_published_consistently()
+    builds = StateTransition.objects.filter(transition="start_build", source=ImageState.QUEUED)
+    assert builds.count() == 2, "an image was started more than once"
+
+
+def test_the_broker_restarted_mid_release_loses_nothing_and_the_release_published(
+    fault_run, own_redis, oci_registry, proxies
+):
+    # Given a worker on a Redis of this test (append-only file, as a broker should persist), and
+    # slow blob uploads
+    uploads = slow_uploads(proxies, oci_registry.url)
+    run = fault_run(
+        through=uploads.host,
+        CELERY_BROKER_URL=own_redis.url,
+        CELERY_RESULT_BACKEND=own_redis.url,
+        CELERY_VISIBILITY_TIMEOUT="10",
+        CELERY_UNACKED_RESTORE_INTERVAL="1",
+    )
+    run.worker()
+    release = services.create_release(version=VERSION, commit_sha=run.commit_sha, pr_number=1)
+    run.release_pk = release.pk
+    enqueue_through(run, "publish_release", release.pk)
+
+    # When Redis is restarted (down 2 s) while the first image is pushing
+    wait_for(lambda: in_state(DockerImage, ImageState.PUSHING)() and blob_upload_through(uploads)(), 120, "a push")
+    own_redis.restart(down_for=2)
+    release = run.wait_ended()
+
+    # Then the worker reconnected and the release was published (or failed saying why; retry publishes)
+    if release.state == ReleaseState.FAILED:
+        enqueue_through(run, "retry_release", release.pk)
+        release = run.wait_ended()
+    assert release.state == ReleaseState.PUBLISHED, release.failure_reason
+    run.assert_published_consistently()
+
+
+def enqueue_through(run: FaultRun, use_case: str, release_pk: int) -> None:
+    """Run a use case in a process whose broker is the worker's (this process's broker is another)."""
+    code = f"import django; django.setup(); from releases import services; services.{use_case}({release_pk})"
+    env = worker_environment({**run.env, "DJANGO_SETTINGS_MODULE": "registry.settings"})
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], env=env, check=True)
