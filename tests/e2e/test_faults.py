@@ -59,6 +59,7 @@ class FaultRun:
     namespace: str
     start_worker: Callable[[dict[str, str]], subprocess.Popen]
     commit_sha: str
+    logs: Path  # where the workers' logs are (worker-N.log)
     release_pk: int = 0
     workers: list[subprocess.Popen] = field(default_factory=list)
 
@@ -73,6 +74,9 @@ class FaultRun:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+
+    def worker_log(self) -> str:
+        return "".join(path.read_text(errors="replace") for path in sorted(self.logs.glob("worker-*.log")))
 
     def publish(self) -> ReleaseVersion:
         release = services.create_release(version=VERSION, commit_sha=self.commit_sha, pr_number=1)
@@ -199,6 +203,7 @@ def fault_run(tmp_path, settings, oci_registry, docker_host, multiarch_base_imag
             namespace=namespace,
             start_worker=celery_worker_factory,
             commit_sha=sample_source(tmp_path / "threek8s"),
+            logs=tmp_path,
         )
 
     return make
@@ -298,6 +303,7 @@ def test_dockerd_restarted_mid_build_is_retried_and_the_release_published(
     release = run.wait_ended()
 
     # Then the build was retried on the restarted engine (or failed saying so; retry publishes)
+    assert "EngineUnavailable" in run.worker_log(), "the build never lost the engine"
     assert run.retry_until_published(release).state == ReleaseState.PUBLISHED
     run.assert_published_consistently()
 
@@ -322,6 +328,7 @@ def test_the_workers_database_connections_dropped_mid_build_are_recovered(
 
     # Then the tasks retried on new connections and the release was published
     assert terminated >= 1
+    assert "OperationalError" in run.worker_log(), "no task lost its connection"
     assert release.state == ReleaseState.PUBLISHED, release.failure_reason
     run.assert_published_consistently()
 
@@ -422,6 +429,7 @@ def test_the_broker_restarted_mid_release_loses_nothing_and_the_release_publishe
     release = run.wait_ended()
 
     # Then the worker reconnected and the release was published (or failed saying why; retry publishes)
+    assert "broker" in run.worker_log().partition("Connection to broker lost")[1], "the worker never lost Redis"
     if release.state == ReleaseState.FAILED:
         enqueue_through(run, "retry_release", release.pk)
         release = run.wait_ended()
