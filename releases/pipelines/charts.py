@@ -52,7 +52,7 @@ from ..oci import RegistryError, RegistryUnavailable
 from ..registry_client import registry_client
 from ..transitions import TransitionRefused, fire_transition, record_artifact
 from . import progress
-from .errors import PipelineBusy, PipelineError, reraise_time_limit
+from .errors import PipelineBusy, PipelineError, disk_full, disk_full_reason, reraise_time_limit
 from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (RegistryUnavailable,)
@@ -80,9 +80,15 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
             return _advance(chart_pk, workdir, task)
         except TRANSIENT_ERRORS:
             raise
-        except (PipelineError, RegistryError, ChartPackageError) as error:
+        except (PipelineError, RegistryError, ChartPackageError, OSError) as error:
             reraise_time_limit(error)
-            reject_chart(chart_pk, [str(error)], task=task)
+            if disk_full(error):
+                problem = disk_full_reason(error)
+            elif isinstance(error, OSError):
+                raise  # not a problem of the build directory: the task names it as unexpected
+            else:
+                problem = str(error)
+            reject_chart(chart_pk, [problem], task=task)
             return ChartState.INVALID
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

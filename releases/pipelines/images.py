@@ -49,7 +49,7 @@ from ..registry_client import registry_client
 from ..transitions import TransitionRefused, fire_transition, mark_progress, public_text, record_artifact
 from ..versions import is_prerelease, parse_version
 from . import progress
-from .errors import PipelineBusy, PipelineError, reraise_time_limit
+from .errors import PipelineBusy, PipelineError, disk_full, disk_full_reason, reraise_time_limit
 from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
@@ -106,9 +106,15 @@ def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
             return _advance(image_pk, task)
         except TRANSIENT_ERRORS:
             raise
-        except (PipelineError, RegistryError, ImageBuildError) as error:
+        except (PipelineError, RegistryError, ImageBuildError, OSError) as error:
             reraise_time_limit(error)
-            fail_image(image_pk, str(error), task=task)
+            if disk_full(error):
+                reason = disk_full_reason(error)
+            elif isinstance(error, OSError):
+                raise  # not a problem of the build directory: the task names it as unexpected
+            else:
+                reason = str(error)
+            fail_image(image_pk, reason, task=task)
             return ImageState.FAILED
 
 
