@@ -14,15 +14,16 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django_fsm.admin import FSMAdminMixin
 
-from . import services
+from . import controlroom, services
 from .charts import mask_secret_values
 from .choices import ChartState, ImageState, ReleaseState
 from .models import (
@@ -43,6 +44,118 @@ from .transitions import TransitionRefused
 
 def short_digest(digest: str) -> str:
     return f"{digest[:19]}…" if digest else "—"
+
+
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+
+
+def copy_button(text: str) -> str:
+    return format_html('<button type="button" class="button cr-copy" data-copy="{}">copy</button>', text)
+
+
+def platform_digests_html(platform_digests: dict, repository: str, index_digest: str) -> str:
+    """Each platform's manifest digest, pinned reference and a copy button; the index first."""
+    rows = []
+    if index_digest:
+        rows.append(("index (all platforms)", index_digest, ""))
+    for platform, entry in sorted((platform_digests or {}).items()):
+        # The push records per platform {"digest", "size", "os", "architecture", ...}; older rows a bare digest.
+        digest = entry.get("digest", "") if isinstance(entry, dict) else str(entry)
+        size = entry.get("size") if isinstance(entry, dict) else None
+        rows.append((platform, digest, f"{size:,} bytes" if isinstance(size, int) else ""))
+    if not rows:
+        return "— (recorded by the push)"
+    body = format_html_join(
+        "",
+        "<tr><td>{}</td><td><code>{}</code>{}</td><td><code>{}</code>{}</td><td>{}</td></tr>",
+        (
+            (
+                platform,
+                digest,
+                copy_button(digest),
+                f"{repository}@{digest}",
+                copy_button(f"{repository}@{digest}"),
+                size,
+            )
+            for platform, digest, size in rows
+        ),
+    )
+    return format_html(
+        '<table class="cr-table cr-platforms"><thead><tr><th>platform</th><th>digest</th><th>pull by digest</th>'
+        "<th>size</th></tr></thead><tbody>{}</tbody></table>",
+        body,
+    )
+
+
+def scan_findings_html(findings: list) -> str:
+    """The scan's findings, most severe first, with a count per severity."""
+    if not findings:
+        return "none"
+    rows = sorted(
+        (f for f in findings if isinstance(f, dict)),
+        key=lambda f: (SEVERITY_ORDER.get(str(f.get("severity", "")).lower(), 9), str(f.get("check", ""))),
+    )
+    counts: dict[str, int] = {}
+    for finding in rows:
+        severity = str(finding.get("severity", "unknown")).lower()
+        counts[severity] = counts.get(severity, 0) + 1
+    summary = format_html_join(
+        " ", '<span class="cr-badge cr-severity-{}">{} {}</span>', ((k, k, v) for k, v in counts.items())
+    )
+    body = format_html_join(
+        "",
+        '<tr data-severity="{}"><td><span class="cr-badge cr-severity-{}">{}</span></td>'
+        "<td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+        (
+            (
+                str(f.get("severity", "")).lower(),
+                str(f.get("severity", "")).lower(),
+                f.get("severity", ""),
+                f.get("check", ""),
+                f.get("path", "") or f.get("platform", ""),
+                f.get("message", ""),
+            )
+            for f in rows
+        ),
+    )
+    return format_html(
+        '<p>{}</p><table class="cr-table cr-scan"><thead><tr><th>severity</th><th>check</th><th>where</th>'
+        "<th>message</th></tr></thead><tbody>{}</tbody></table>",
+        summary,
+        body,
+    )
+
+
+def key_value_html(values: dict, *, empty: str) -> str:
+    if not values:
+        return empty
+    body = format_html_join(
+        "", "<tr><th><code>{}</code></th><td>{}</td></tr>", sorted((str(k), str(v)) for k, v in values.items())
+    )
+    return format_html('<table class="cr-table cr-labels"><tbody>{}</tbody></table>', body)
+
+
+def environment_html(variables) -> str:
+    """The image's environment variables; a secret's value is never shown, only that it is set."""
+    rows = []
+    for variable in variables:
+        if variable.secret:
+            value = format_html("<em>{}</em>", "hidden (secret)" if variable.default_value else "— (secret)")
+        else:
+            value = format_html("<code>{}</code>", variable.default_value or "—")
+        rows.append((variable.name, variable.scope, "yes" if variable.required else "no", value))
+    if not rows:
+        return "none"
+    body = format_html_join("", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+    return format_html(
+        '<table class="cr-table cr-env"><thead><tr><th>name</th><th>scope</th><th>required</th><th>default</th>'
+        "</tr></thead><tbody>{}</tbody></table>",
+        body,
+    )
+
+
+def signing_html(status: dict) -> str:
+    return format_html('<span class="{}">{}</span>', "cr-signed" if status["signed"] else "cr-unsigned", status["text"])
 
 
 class StateTransitionInline(GenericTabularInline):
@@ -151,15 +264,75 @@ class TransitionAdmin(FSMAdminMixin, admin.ModelAdmin):
     def is_final(self, obj: Any) -> bool:
         return obj is not None and obj.state in self.final_states
 
+    #: Raw fields that a structured display (a table) replaces once the row is final.
+    shown_as_tables: tuple[str, ...] = ()
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None):
+        exclude = list(super().get_exclude(request, obj) or ())
+        if self.is_final(obj):
+            exclude += [name for name in self.shown_as_tables if name not in exclude]
+        return exclude or None
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None):
         readonly = list(super().get_readonly_fields(request, obj))
         if self.is_final(obj):
-            readonly += [f.name for f in self.model._meta.fields if f.name not in readonly]
-            readonly += [f.name for f in self.model._meta.many_to_many if f.name not in readonly]
+            hidden = {*(self.get_exclude(request, obj) or ()), *readonly}
+            readonly += [f.name for f in self.model._meta.fields if f.editable and f.name not in hidden]
+            readonly += [f.name for f in self.model._meta.many_to_many if f.name not in hidden]
         return readonly
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """A final (published, available, indexed) row cannot change: its page is a view with no
+        Save buttons, and a POST to it is refused (403) before anything is read from the form."""
+        return not self.is_final(obj) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return not self.is_final(obj) and super().has_delete_permission(request, obj)
+
+    # Live panel: the top of the change page, re-rendered by controlroom.js while work runs.
+    change_form_template = "admin/releases/live_change_form.html"
+    live_panel_template = ""
+
+    def live_context(self, obj: Any) -> dict[str, Any]:
+        return {"active": obj.is_active}
+
+    def get_urls(self):
+        opts = self.model._meta
+        live = path(
+            "<path:object_id>/live/",
+            self.admin_site.admin_view(self.live_view),
+            name=f"{opts.app_label}_{opts.model_name}_live",
+        )
+        return [live, *super().get_urls()]
+
+    def live_url(self, obj: Any) -> str:
+        opts = self.model._meta
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_live", args=[obj.pk])
+
+    def live_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
+        """``{"active": bool, "state": str, "html": "..."}``: the panel, as the change page shows it."""
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404(f"no {self.model._meta.verbose_name} {object_id}")
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied(f"viewing this needs the 'Can view {self.model._meta.verbose_name}' permission")
+        context = {**self.live_context(obj), "rendered_state": request.GET.get("state", obj.state)}
+        html = render_to_string(self.live_panel_template, context, request=request)
+        response = JsonResponse({"active": context["active"], "state": obj.state, "html": html})
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        extra_context = dict(extra_context or {})
+        obj = self.get_object(request, object_id) if request.method == "GET" else None
+        if obj is not None and self.live_panel_template and self.has_view_or_change_permission(request, obj):
+            extra_context.update(
+                self.live_context(obj),
+                live_panel_template=self.live_panel_template,
+                live_url=self.live_url(obj),
+                rendered_state=obj.state,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(DockerImage)
@@ -184,10 +357,12 @@ class DockerImageAdmin(TransitionAdmin):
         "digest",
         "size",
         "build_date",
-        "platform_digests",
+        "signing",
+        "platform_digests_table",
+        "scan_findings_table",
+        "labels_table",
+        "environment_table",
         "progress",
-        "build_log",
-        "scan_findings",
         "failure_reason",
         "component",
         "build_args",
@@ -196,8 +371,45 @@ class DockerImageAdmin(TransitionAdmin):
         "provenance",
         "last_progress_at",
         "stall_requeues",
+        "full_build_log",
     )
+    # Written by the pipeline only; shown as tables and the log panel instead of raw JSON.
+    exclude = ("platform_digests", "scan_findings", "build_log")
+    shown_as_tables = ("labels",)
     filter_horizontal = ("environment_variables",)
+    live_panel_template = "admin/releases/dockerimage/live.html"
+
+    def live_context(self, obj: DockerImage) -> dict[str, Any]:
+        return controlroom.image_panel(obj)
+
+    @admin.display(description="signature")
+    def signing(self, obj: DockerImage) -> str:
+        return signing_html(controlroom.signing_status([obj]))
+
+    @admin.display(description="platform digests")
+    def platform_digests_table(self, obj: DockerImage) -> str:
+        return platform_digests_html(obj.platform_digests, obj.repository, obj.digest)
+
+    @admin.display(description="scan findings")
+    def scan_findings_table(self, obj: DockerImage) -> str:
+        return scan_findings_html(obj.scan_findings)
+
+    @admin.display(description="labels")
+    def labels_table(self, obj: DockerImage) -> str:
+        return key_value_html(obj.labels, empty="no labels")
+
+    @admin.display(description="environment variables")
+    def environment_table(self, obj: DockerImage) -> str:
+        return environment_html(obj.environment_variables.all() if obj.pk else [])
+
+    @admin.display(description="build log")
+    def full_build_log(self, obj: DockerImage) -> str:
+        if not obj.build_log:
+            return "—"
+        lines = obj.build_log.count("\n") + 1
+        return format_html(
+            '<details><summary>all {} lines</summary><pre class="cr-log">{}</pre></details>', lines, obj.build_log
+        )
 
     @admin.display(description="signed", boolean=True)
     def signed(self, obj: DockerImage) -> bool:
@@ -318,6 +530,10 @@ class ReleaseVersionAdmin(TransitionAdmin):
         return format_html("<pre>{}</pre>", json.dumps(obj.layout, indent=2))
 
     date_hierarchy = "release_date"
+    live_panel_template = "admin/releases/releaseversion/live.html"
+
+    def live_context(self, obj: ReleaseVersion) -> dict[str, Any]:
+        return controlroom.release_panel(obj)
 
     def get_queryset(self, request: HttpRequest):
         from django.db.models import Count
@@ -361,6 +577,9 @@ class ReleaseArtifactAdmin(admin.ModelAdmin):
         if self.is_published(obj):
             return [f.name for f in self.model._meta.fields]
         return super().get_readonly_fields(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self.is_published(obj) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return not self.is_published(obj) and super().has_delete_permission(request, obj)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.db import connections
 from django.db.models.signals import post_migrate, pre_migrate
 
@@ -33,3 +34,12 @@ class ReleasesConfig(AppConfig):
         post_migrate.connect(restore_immutability_triggers, sender=self)
         post_migrate.connect(schedule_tag_audit, sender=self)
         post_migrate.connect(schedule_stalled_work_sweep, sender=self)
+
+
+class RegistryAdminConfig(admin_apps.AdminConfig):
+    """The admin, with the control room (``releases.admin_site``) as its default site. Named in
+    INSTALLED_APPS in place of ``django.contrib.admin``; not this module's default config."""
+
+    default = False
+
+    default_site = "releases.admin_site.ControlRoomAdminSite"

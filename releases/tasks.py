@@ -19,7 +19,7 @@ from collections.abc import Callable
 from celery import Signature, Task, chain, chord, shared_task
 from celery.exceptions import ChordError, TimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 from .pipelines import audit, releases, stalled
 from .pipelines import charts as chart_pipeline
@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 # A task whose row another worker is processing comes back this much later (and again, until done).
 BUSY_RETRY_SECONDS = 5
+
+# The database connection dropped (a restart, a failover, a terminated session): the transaction
+# rolled back, the session's advisory locks are gone, and the task retries on a new connection.
+CONNECTION_LOST = (OperationalError, InterfaceError)
 
 
 class TimeLimit:
@@ -91,14 +95,20 @@ def _drive(
     task, run, transient: tuple[type[Exception], ...], give_up, attempt: int, limit: TimeLimit, stage: Callable[[], str]
 ) -> str:
     """Run a pipeline step for ``task``: a busy row comes back later (no limit: the other worker
-    will finish); a transient error is retried with backoff ``max_retries`` times, counted in
-    ``attempt`` so busy retries never use up that budget; then ``give_up`` records the reason. The
-    soft time limit and any other exception end the row at once, named in the reason."""
+        will finish); a transient error (``transient``, or the database connection lost mid-step: every
+    step is resumable from the row's state) is retried with backoff ``max_retries`` times, counted in
+        ``attempt`` so busy retries never use up that budget; then ``give_up`` records the reason. The
+        soft time limit and any other exception end the row at once, named in the reason."""
     try:
         return run()
     except PipelineBusy as busy:
         raise task.retry(exc=busy, countdown=BUSY_RETRY_SECONDS, max_retries=None) from busy
-    except transient as error:
+    except (*transient, *CONNECTION_LOST) as error:
+        if time_limit_cause(error) is not None:  # a query the soft time limit interrupted
+            return _time_limit_exceeded(task, give_up, limit, stage)
+        if isinstance(error, CONNECTION_LOST):
+            connection.close()
+            error = type(error)(f"lost the database connection: {error}; check PostgreSQL")
         if attempt >= task.max_retries:
             _record_failure(give_up, f"{error} (gave up after {task.max_retries} retries)")
             return "failed"
@@ -107,13 +117,17 @@ def _drive(
         ) from error
     except Exception as error:
         if time_limit_cause(error) is not None:
-            logger.error("%s[%s] hit its soft time limit", task.name, task.request.id, exc_info=True)
-            connection.close()  # the limit may have interrupted a query half-way
-            _record_failure(give_up, limit.exceeded(stage()))
-        else:
-            logger.exception("%s[%s] raised unexpectedly", task.name, task.request.id)
-            _record_failure(give_up, unexpected(error))
+            return _time_limit_exceeded(task, give_up, limit, stage)
+        logger.exception("%s[%s] raised unexpectedly", task.name, task.request.id)
+        _record_failure(give_up, unexpected(error))
         return "failed"
+
+
+def _time_limit_exceeded(task, give_up, limit: TimeLimit, stage: Callable[[], str]) -> str:
+    logger.error("%s[%s] hit its soft time limit", task.name, task.request.id, exc_info=True)
+    connection.close()  # the limit may have interrupted a query half-way
+    _record_failure(give_up, limit.exceeded(stage()))
+    return "failed"
 
 
 def _release_step(task, release_pk: int, run: Callable[[], str]) -> str:
@@ -122,6 +136,10 @@ def _release_step(task, release_pk: int, run: Callable[[], str]) -> str:
     try:
         return run()
     except Exception as error:
+        if isinstance(error, CONNECTION_LOST) and time_limit_cause(error) is None:
+            connection.close()  # every step is resumable: run it again on a new connection
+            if task.request.retries < task.max_retries:
+                raise task.retry(exc=error, countdown=BUSY_RETRY_SECONDS) from error
         if time_limit_cause(error) is not None:
             logger.error("%s[%s] hit its soft time limit", task.name, task.request.id, exc_info=True)
             connection.close()

@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.celery_worker",
     "tests.fixtures.helm",
     "tests.fixtures.release_please",
+    "tests.fixtures.faults",
 ]
 
 

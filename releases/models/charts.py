@@ -98,6 +98,7 @@ class HelmChart(RegistryArtifact):
 
     class Meta:
         ordering = ["name", "-created"]
+        indexes = [models.Index(fields=["app_version"], name="chart_app_version_idx")]
         constraints = [
             RegistryArtifact.version_once("chart_version", "chart_version_unique", "chart version"),
             models.CheckConstraint(

@@ -115,6 +115,8 @@ class DockerImage(RegistryArtifact):
 
     class Meta:
         ordering = ["name", "-created"]
+        # A release's images are found by its version (the tag) and the image names.
+        indexes = [models.Index(fields=["tag", "name"], name="image_tag_name_idx")]
         constraints = [
             RegistryArtifact.version_once("tag", "image_tag_unique", "image tag"),
             models.CheckConstraint(

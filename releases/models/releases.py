@@ -112,6 +112,8 @@ class ReleaseVersion(StatefulModel):
 
     class Meta:
         ordering = ["-release_date", "-pk"]
+        # The admin's overview reads the newest releases (and, by version, their images and chart).
+        indexes = [models.Index(fields=["-release_date", "-id"], name="release_recent_idx")]
         constraints = [
             models.CheckConstraint(condition=Q(commit_sha__regex=GIT_SHA_PATTERN), name="release_commit_sha_full"),
             models.CheckConstraint(

@@ -53,7 +53,7 @@ from ..registry_client import registry_client
 from ..signing import SigningError
 from ..transitions import TransitionRefused, fire_transition, record_artifact
 from . import progress
-from .errors import PipelineBusy, PipelineError, reraise_time_limit
+from .errors import PipelineBusy, PipelineError, disk_full, disk_full_reason, reraise_time_limit
 from .signing import UNSIGNED, SigningRecord, sign_pushed_chart
 from .source import checkout_source, release_of
 
@@ -82,9 +82,15 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
             return _advance(chart_pk, workdir, task)
         except TRANSIENT_ERRORS:
             raise
-        except (PipelineError, RegistryError, ChartPackageError, SigningError) as error:
+        except (PipelineError, RegistryError, ChartPackageError, SigningError, OSError) as error:
             reraise_time_limit(error)
-            reject_chart(chart_pk, [str(error)], task=task)
+            if disk_full(error):
+                problem = disk_full_reason(error)
+            elif isinstance(error, OSError):
+                raise  # not a problem of the build directory: the task names it as unexpected
+            else:
+                problem = str(error)
+            reject_chart(chart_pk, [problem], task=task)
             return ChartState.INVALID
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

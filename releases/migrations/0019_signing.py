@@ -1,7 +1,7 @@
 """What was signed at publication (key id, .sig/.att manifest digests, the SLSA provenance), frozen
 with the published row by the triggers of ``releases.db_triggers`` (``TABLES``).
 
-The audit's finding types for signatures and attestations. Reversible: migrating back to 0017
+The audit's finding types for signatures and attestations. Reversible: migrating back to 0018
 restores the triggers of 0017.
 """
 
@@ -12,7 +12,7 @@ from releases.db_triggers import freeze_signing_records, lift_on_sqlite, restore
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("releases", "0017_release_layout"),
+        ("releases", "0018_control_room_indexes"),
     ]
 
     operations = [
