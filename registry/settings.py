@@ -221,6 +221,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# One queue per kind of work, so each can have workers of its own (`celery -A registry worker -Q
+# builds`): image builds hold a Docker engine for minutes, audits the registry, and neither may
+# delay the other or the short orchestration steps left on `default`. `bin/run` consumes them all.
+WORK_QUEUES = ("default", "builds", "charts", "audits")
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "releases.tasks.build_image": {"queue": "builds"},
+    "releases.tasks.publish_chart": {"queue": "charts"},
+    "releases.tasks.audit_published_tags": {"queue": "audits"},
+    "releases.tasks.audit_shard": {"queue": "audits"},
+    "releases.tasks.audit_finished": {"queue": "audits"},
+    "releases.tasks.audit_failed": {"queue": "audits"},
+}
 
 # The release domain.
 REGISTRY_NAMESPACE = env_registry_namespace("REGISTRY_NAMESPACE", "ghcr.io/stianfro/threek8s")
@@ -288,6 +301,7 @@ TIME_LIMIT_GRACE_SECONDS = env_int("TIME_LIMIT_GRACE_SECONDS", 60, minimum=1)
 SWEEP_INTERVAL_MINUTES = env_int("SWEEP_INTERVAL_MINUTES", 5, minimum=1)
 STALLED_AFTER_MINUTES = env_int("STALLED_AFTER_MINUTES", 30, minimum=1)
 STALLED_REQUEUE_LIMIT = env_int("STALLED_REQUEUE_LIMIT", 2, minimum=0)
+
 
 # What a worker must never show: configured secret values and credentials in URLs (scrubbed from
 # failure reasons, progress, build logs, labels and log lines), and its own directories (shown as
