@@ -16,6 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from .. import metrics
 from ..charts import (
     ChartPackageError,
     EnvVarSpec,
@@ -31,6 +32,7 @@ from ..charts import (
 )
 from ..choices import ChartState
 from ..locks import CHART_LOCK, exclusive
+from ..logcontext import log_context
 from ..models import ChartDependency, HelmChart
 from ..oci import RegistryError, RegistryUnavailable
 from ..registry_client import registry_client
@@ -56,7 +58,7 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
     A problem a person must fix ends the chart ``invalid`` with every problem listed; a registry
     that is down propagates ``RegistryUnavailable`` for the task to retry.
     """
-    with exclusive(CHART_LOCK, chart_pk) as acquired:
+    with log_context(chart=chart_pk), exclusive(CHART_LOCK, chart_pk) as acquired:
         if not acquired:
             raise PipelineBusy(f"chart {chart_pk}: another worker is on it")
         workdir = Path(settings.BUILD_WORKDIR) / f"chart-{chart_pk}"
@@ -67,6 +69,7 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
         except (PipelineError, RegistryError, ChartPackageError) as error:
             reraise_time_limit(error)
             reject_chart(chart_pk, [str(error)], task=task)
+            metrics.task_failed("publish_chart", "refused")
             return ChartState.INVALID
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -102,7 +105,8 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
         )
     loaded = load_chart(chart_dir, expected_name=chart.name, expected_app_version=release.version)
     if chart.state == ChartState.VALIDATING:
-        problems = validate(chart, loaded, chart_dir)
+        with metrics.timed("chart", "validate"):
+            problems = validate(chart, loaded, chart_dir)
         if problems:
             reject_chart(chart_pk, problems, task=task)
             return ChartState.INVALID
@@ -111,7 +115,8 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
         except TransitionRefused as refused:  # the images went away between validation and now
             reject_chart(chart_pk, refused.reasons, task=task)
             return ChartState.INVALID
-    packaged = package(chart, chart_dir)
+    with metrics.timed("chart", "package"):
+        packaged = package(chart, chart_dir)
     if chart.state == ChartState.PACKAGING:
         chart = fire_transition(
             HelmChart,
@@ -122,8 +127,9 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
         )
     if chart.state == ChartState.UPLOADING:
         report_progress(chart_pk, f"uploading {chart.repository}:{chart.chart_version}")
-        with registry_client() as client:
+        with metrics.timed("chart", "upload"), registry_client() as client:
             pushed = push_chart(client, chart.repository_path, packaged, loaded.metadata)
+        metrics.BYTES_PUSHED.labels(kind="chart").inc(packaged.size)
         with transaction.atomic():
             chart = fire_transition(HelmChart, chart_pk, "mark_indexed", task=task, changes={"digest": pushed.digest})
             record_artifact(release, chart)
