@@ -277,6 +277,7 @@ def check_shard(
     run = AuditRun.objects.filter(pk=run_pk, status=AuditRun.Status.RUNNING).first()
     if run is None:
         return ShardOutcome(skipped=f"audit {run_pk} is no longer running")
+    logger.info("checking the %s tags of %s (keys %s..%s)", shard.kind, shard.host, shard.first, shard.last)
     book = FindingBook(run)
     outcome = ShardOutcome()
     reported = {"checked": 0, "new": 0, "resolved": 0}

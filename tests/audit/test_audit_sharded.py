@@ -3,6 +3,7 @@ however many audit tasks start at once, and an audit never waits behind image bu
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -35,7 +36,7 @@ def finished_run() -> AuditRun | None:
     return AuditRun.objects.exclude(status=AuditRun.Status.RUNNING).first()
 
 
-def test_batches_spread_over_two_workers_check_every_tag_once(settings, oci_registry, celery_worker_factory):
+def test_batches_spread_over_two_workers_check_every_tag_once(settings, oci_registry, celery_worker_factory, tmp_path):
     # Given five published tags, one of them moved in the registry, and batches of one tag
     settings.REGISTRY_NAMESPACE = f"{oci_registry.host}/s{uuid.uuid4().hex[:10]}"
     with RegistryClient(oci_registry.host) as client:
@@ -57,6 +58,10 @@ def test_batches_spread_over_two_workers_check_every_tag_once(settings, oci_regi
     assert (mismatch.expected, mismatch.actual) == (backend.digest, moved)
     assert run.findings_by_type == {"mismatch": 1, "chart_app_version_broken": 1}
     assert run.new_findings == 2
+    # and each worker's log lines name the task and the run they are about
+    logs = "".join(path.read_text() for path in tmp_path.glob("worker-*.log"))
+    lines = re.findall(rf"\[task=[0-9a-f-]{{36}} audit_run={run.pk}\] checking the (\w+) tags", logs)
+    assert sorted(lines) == ["chart", "image", "image", "latest"]
 
 
 def test_two_audit_tasks_at_once_give_one_run(settings, oci_registry, celery_worker_factory):
