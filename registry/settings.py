@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -234,6 +235,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # delay the other or the short orchestration steps left on `default`. `bin/run` consumes them all.
 WORK_QUEUES = ("default", "builds", "charts", "audits")
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Declared, so a worker started without -Q consumes every queue rather than `default` alone.
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in WORK_QUEUES]
 CELERY_TASK_ROUTES = {
     "releases.tasks.build_image": {"queue": "builds"},
     "releases.tasks.publish_chart": {"queue": "charts"},

@@ -66,7 +66,8 @@ def highest_published_images(host: str) -> list[DockerImage]:
     """Per image repository, the highest published (non-pre-release) version: what ``latest`` must be."""
     highest: dict[str, DockerImage] = {}
     images = DockerImage.objects.immutable_tags().filter(registry__startswith=f"{host}/").exclude(tag__contains="-")
-    for image in images.order_by("registry", "name", "-tag_order").only("pk", "registry", "name", "tag", "digest"):
+    fields = ("pk", "state", "registry", "name", "tag", "digest")  # "state": else each row is re-read
+    for image in images.order_by("registry", "name", "-tag_order").only(*fields).iterator(chunk_size=2000):
         highest.setdefault(image.repository, image)
     return list(highest.values())
 
@@ -209,14 +210,16 @@ class Shard:
             return
         if self.kind == "image":
             images = _published_images(self.host).filter(pk__gte=self.first, pk__lte=self.last).order_by("pk")
-            fields = ("pk", "registry", "name", "tag", "digest", "platform_digests")
+            fields = ("pk", "state", "registry", "name", "tag", "digest", "platform_digests")
             for image in images.only(*fields).iterator(chunk_size=batch_size):
                 yield ExpectedTag(
                     f"image:{image.pk}", image.repository_path, image.tag, image.digest, "image", built_platforms(image)
                 )
             return
         charts = _indexed_charts(self.host).filter(pk__gte=self.first, pk__lte=self.last).order_by("pk")
-        for chart in charts.only("pk", "registry", "name", "chart_version", "digest").iterator(chunk_size=batch_size):
+        for chart in charts.only("pk", "state", "registry", "name", "chart_version", "digest").iterator(
+            chunk_size=batch_size
+        ):
             yield ExpectedTag(
                 f"chart:{chart.pk}", chart.repository_path, oci_tag(chart.chart_version), chart.digest, "chart"
             )
@@ -459,7 +462,7 @@ def check_chart_app_versions(book: FindingBook, broken_versions: set[str]) -> No
     """A published chart's appVersion must still resolve to available images with the recorded digests."""
     names = list(IMAGE_NAME_BY_ARTIFACT_TYPE.values())
     available = set(DockerImage.objects.filter(state=ImageState.AVAILABLE, name__in=names).values_list("name", "tag"))
-    for chart in HelmChart.objects.indexed().only("pk", "registry", "name", "chart_version", "app_version"):
+    for chart in HelmChart.objects.indexed().only("pk", "state", "registry", "name", "chart_version", "app_version"):
         repository = chart.repository_path
         missing = [name for name in names if (name, chart.app_version) not in available]
         problems = []
