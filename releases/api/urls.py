@@ -13,6 +13,7 @@ router.register("environment-variables", views.EnvironmentVariableViewSet, basen
 
 urlpatterns = [
     path("health/", views.HealthView.as_view(), name="health"),
+    path("health/ready/", views.ReadinessView.as_view(), name="readiness"),
     path("changelog/", views.ChangelogBetweenView.as_view(), name="changelog-between"),
     *router.urls,
 ]

@@ -20,6 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from .. import metrics
 from ..charts import (
     ChartPackageError,
     DependencyBuild,
@@ -47,6 +48,7 @@ from ..charts.chartfile import ChartDependency as DeclaredDependency
 from ..choices import ChartState, ImageState
 from ..layout import ReleaseLayout
 from ..locks import CHART_LOCK, exclusive
+from ..logcontext import log_context
 from ..models import ChartDependency, HelmChart, ReleaseVersion
 from ..oci import RegistryError, RegistryUnavailable
 from ..registry_client import registry_client
@@ -72,7 +74,7 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
     A problem a person must fix ends the chart ``invalid`` with every problem listed; a registry
     that is down propagates ``RegistryUnavailable`` for the task to retry.
     """
-    with exclusive(CHART_LOCK, chart_pk) as acquired:
+    with log_context(chart=chart_pk), exclusive(CHART_LOCK, chart_pk) as acquired:
         if not acquired:
             raise PipelineBusy(f"chart {chart_pk}: another worker is on it")
         workdir = Path(settings.BUILD_WORKDIR) / f"chart-{chart_pk}"
@@ -89,6 +91,7 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
             else:
                 problem = str(error)
             reject_chart(chart_pk, [problem], task=task)
+            metrics.task_failed("publish_chart", "refused")
             return ChartState.INVALID
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -126,7 +129,8 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
     pinned = pin_chart_values(chart_dir, release, layout)
     loaded = load_chart(chart_dir, expected_name=chart.name, expected_app_version=release.version)
     if chart.state == ChartState.VALIDATING:
-        problems = [*pinned.problems, *loaded.problems] if pinned.problems else validate(chart, loaded, chart_dir)
+        with metrics.timed("chart", "validate"):
+            problems = [*pinned.problems, *loaded.problems] if pinned.problems else validate(chart, loaded, chart_dir)
         if problems:
             reject_chart(chart_pk, problems, task=task)
             return ChartState.INVALID
@@ -139,7 +143,8 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
             return ChartState.INVALID
     else:  # resumed: this fresh checkout needs the validated dependencies in charts/ again
         rebuild_dependencies(chart, loaded, chart_dir)
-    packaged = package(chart, chart_dir)
+    with metrics.timed("chart", "package"):
+        packaged = package(chart, chart_dir)
     if chart.state == ChartState.PACKAGING:
         chart = fire_transition(
             HelmChart,
@@ -150,8 +155,9 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
         )
     if chart.state == ChartState.UPLOADING:
         report_progress(chart_pk, f"uploading {chart.repository}:{chart.chart_version}")
-        with registry_client() as client:
+        with metrics.timed("chart", "upload"), registry_client() as client:
             pushed = push_chart(client, chart.repository_path, packaged, loaded.metadata)
+        metrics.BYTES_PUSHED.labels(kind="chart").inc(packaged.size)
         with transaction.atomic():
             chart = fire_transition(HelmChart, chart_pk, "mark_indexed", task=task, changes={"digest": pushed.digest})
             record_artifact(release, chart)
