@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -133,6 +134,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "releases.http_limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, API docs) from STATIC_ROOT after `collectstatic`, compressed and cached
+    # forever under hashed names: no separate file server behind the TLS proxy.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -185,7 +189,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed copies written by `collectstatic`; no manifest, so a page renders before it ran.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # Production hardening; `manage.py check --deploy` is clean when DEBUG is off.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
@@ -250,6 +259,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# One queue per kind of work, so each can have workers of its own (`celery -A registry worker -Q
+# builds`): image builds hold a Docker engine for minutes, audits the registry, and neither may
+# delay the other or the short orchestration steps left on `default`. `bin/run` consumes them all.
+WORK_QUEUES = ("default", "builds", "charts", "audits")
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Declared, so a worker started without -Q consumes every queue rather than `default` alone.
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in WORK_QUEUES]
+CELERY_TASK_ROUTES = {
+    "releases.tasks.build_image": {"queue": "builds"},
+    "releases.tasks.publish_chart": {"queue": "charts"},
+    "releases.tasks.audit_published_tags": {"queue": "audits"},
+    "releases.tasks.audit_shard": {"queue": "audits"},
+    "releases.tasks.audit_finished": {"queue": "audits"},
+    "releases.tasks.audit_failed": {"queue": "audits"},
+}
 
 # The release domain.
 REGISTRY_NAMESPACE = env_registry_namespace("REGISTRY_NAMESPACE", "ghcr.io/stianfro/threek8s")
@@ -368,6 +392,8 @@ PROVENANCE_BUILDER_ID = env_url(
 # Tag-immutability audits.
 AUDIT_INTERVAL_MINUTES = env_int("AUDIT_INTERVAL_MINUTES", 15, minimum=1)
 AUDIT_CONCURRENCY = env_int("AUDIT_CONCURRENCY", 16, minimum=1)
+# A run is split into batches of this many tags, checked in parallel by the `audits` workers.
+AUDIT_BATCH_SIZE = env_int("AUDIT_BATCH_SIZE", 1000, minimum=1)
 AUDIT_WEBHOOK_URL = env_url("AUDIT_WEBHOOK_URL", "", ("https", "http")) if env_str("AUDIT_WEBHOOK_URL") else ""
 AUDIT_WEBHOOK_SECRET = env_str("AUDIT_WEBHOOK_SECRET", "")
 if AUDIT_WEBHOOK_URL and not AUDIT_WEBHOOK_SECRET:
@@ -376,8 +402,18 @@ if AUDIT_WEBHOOK_URL and not AUDIT_WEBHOOK_SECRET:
         "AUDIT_WEBHOOK_SECRET is required with AUDIT_WEBHOOK_URL; set it to a long random string the receiver knows"
     )
 ADMINS = [("Admin", address) for address in env_list("ADMIN_EMAILS", [])]
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+# SMTP once a mail server is configured; until then mails go to the log.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
 SERVER_EMAIL = env_str("SERVER_EMAIL", "release-registry@localhost")
+DEFAULT_FROM_EMAIL = SERVER_EMAIL
 
 # Stuck work. Every task has a soft time limit per kind (the row ends failed naming the limit) and a
 # hard one TIME_LIMIT_GRACE_SECONDS later (the worker process is killed; the errbacks and the
@@ -391,6 +427,29 @@ TIME_LIMIT_GRACE_SECONDS = env_int("TIME_LIMIT_GRACE_SECONDS", 60, minimum=1)
 SWEEP_INTERVAL_MINUTES = env_int("SWEEP_INTERVAL_MINUTES", 5, minimum=1)
 STALLED_AFTER_MINUTES = env_int("STALLED_AFTER_MINUTES", 30, minimum=1)
 STALLED_REQUEUE_LIMIT = env_int("STALLED_REQUEUE_LIMIT", 2, minimum=0)
+
+
+# Operations. Readiness (/api/v1/health/ready/) checks PostgreSQL, the broker and the registry, and
+# the Docker engine where HEALTH_CHECK_ENGINE is on (build workers' `manage.py ready` probe).
+HEALTH_CHECK_ENGINE = env_bool("HEALTH_CHECK_ENGINE", False)
+HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 3, minimum=1)
+# prometheus-client reads this variable itself (at import) to write per-process metric files; it is
+# validated here so a missing directory refuses the start instead of failing the first scrape.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR!r} is not a directory; create it (empty) before "
+        "starting gunicorn and the workers, and empty it at each deployment"
+    )
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").strip().upper()
+if LOG_LEVEL not in LOG_LEVELS:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} must be one of {', '.join(LOG_LEVELS)}")
+LOG_FORMAT = env_str("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be text or json (JSON lines, for log shippers)")
+# Libraries that log every request at INFO; quiet unless LOG_LEVEL=DEBUG.
+CHATTY_LOGGERS = ("httpx", "httpcore", "urllib3", "docker", "kombu", "amqp")
 
 
 # What a worker must never show: configured secret values and credentials in URLs (scrubbed from
@@ -411,6 +470,7 @@ SCRUBBED_SECRETS = tuple(
         AUDIT_WEBHOOK_SECRET,
         SIGNING_KEY_PASSWORD,
         *FIELD_ENCRYPTION_KEYS,
+        EMAIL_HOST_PASSWORD,
         *_url_secrets(CELERY_BROKER_URL),
         *_url_secrets(SOURCE_REPOSITORY_URL),
     )
@@ -421,12 +481,21 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
+        "context": {"()": "releases.logcontext.ContextFilter"},
         "scrub": {
             "()": "releases.redaction.ScrubbingFilter",
             "secrets": SCRUBBED_SECRETS,
             "paths": SCRUBBED_PATHS,
-        }
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["scrub"]}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [task=%(task_id)s %(context)s] %(message)s"},
+        "json": {"()": "releases.logcontext.JsonLinesFormatter"},
+    },
+    # Every handler scrubs (and adds the task and subject): keep both filters on any handler added.
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["context", "scrub"], "formatter": LOG_FORMAT}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {name: {"level": "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"} for name in CHATTY_LOGGERS},
 }

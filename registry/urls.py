@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from releases import webhooks
+from releases.api.metrics import metrics_view
 
 admin.site.site_header = "Release registry"
 admin.site.site_title = "Release registry"
@@ -14,4 +15,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("hooks/github/", webhooks.github_webhook, name="github-webhook"),
     path("charts/", include("releases.chart_repository.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -24,7 +24,7 @@ about what was published:
 - ``last_progress_at``/``stall_requeues``: the stalled-work sweeper's clock and budget.
 
 Everything else is frozen, including ``build_log``, ``scan_findings``, ``failure_reason``,
-``problems`` and the signing records (``signed_with``, ``signatures``, ``provenance``, 0019):
+``problems`` and the signing records (``signed_with``, ``signatures``, ``provenance``, 0020):
 nothing writes them after publication, and they record how the artifact was made.
 An update that writes the same values again (``save()`` of an unchanged row) is allowed.
 
@@ -209,13 +209,13 @@ def _without(rules: list[Rule], columns: dict[str, tuple[str, ...]]) -> list[Rul
     ]
 
 
-# The signing records (migration 0019): what was signed at publication.
+# The signing records (migration 0020): what was signed at publication.
 _SIGNING_COLUMNS = {
     "releases_helmchart": ("signed_with", "signatures"),
     "releases_dockerimage": ("signed_with", "signatures", "provenance"),
 }
 
-# What migration 0017 installed: before 0019 added the signing records.
+# What migration 0017 installed: before 0020 added the signing records.
 TABLES_0017 = _without(TABLES, _SIGNING_COLUMNS)
 
 # What migration 0016 installed: before 0017 added the release's layout, an image's component and
@@ -262,7 +262,7 @@ MIGRATIONS = [
     ("0013_published_rows_immutable", TABLES_0013),
     ("0016_chart_dependency_locks_and_index_metadata", TABLES_0016),
     ("0017_release_layout", TABLES_0017),
-    ("0019_signing", TABLES),
+    ("0020_signing", TABLES),
 ]
 
 
@@ -418,7 +418,7 @@ def restore_0016_triggers(apps, schema_editor) -> None:
         _install(schema_editor, TABLES_0016)
 
 
-# Migration 0019: the signing records (signed_with, signatures, provenance) are frozen too.
+# Migration 0020: the signing records (signed_with, signatures, provenance) are frozen too.
 def freeze_signing_records(apps, schema_editor) -> None:
     if not _migrating_sqlite(schema_editor):
         _install(schema_editor, TABLES)

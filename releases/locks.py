@@ -1,5 +1,5 @@
-"""PostgreSQL advisory locks: one worker per row, one build per engine, one audit at a time, one
-signer per repository.
+"""PostgreSQL advisory locks: one worker per row, one build per engine, one audit start at a time,
+one signer per repository.
 
 Session-level locks, so a worker that dies releases them with its connection. SQLite (the
 single-worker quick start) has no other worker to exclude: every lock is acquired at once there.
@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import connection
 
 # Namespaces (the first key of the two-key advisory lock), one per kind of thing locked.
@@ -39,20 +40,31 @@ def exclusive(namespace: int, key: int) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
 
 
+def engine_key(docker_host: str) -> int:
+    """The second key of an engine's lock: a stable signed 32-bit hash of its ``DOCKER_HOST``.
+
+    Stable across processes and Python versions (``hash()`` is salted per process), so every
+    worker pointed at the same engine contends for the same lock, and workers with engines of
+    their own never wait for each other. A collision would only serialise two engines."""
+    return int.from_bytes(hashlib.blake2b(docker_host.encode(), digest_size=4).digest(), "big", signed=True)
+
+
 @contextmanager
-def engine_lock() -> Iterator[None]:
-    """Serialise builds on the one engine: its classic image store keeps one image per tag, so two
-    platforms pulling the same base at once could swap each other's base image. Waits its turn."""
+def engine_lock(docker_host: str | None = None) -> Iterator[None]:
+    """Serialise builds on one engine (``docker_host``, default this worker's ``DOCKER_HOST``): its
+    classic image store keeps one image per tag, so two platforms pulling the same base at once
+    could swap each other's base image. Waits its turn. Builds on other engines run meanwhile."""
     if connection.vendor != "postgresql":
         yield
         return
+    key = engine_key(docker_host or settings.DOCKER_HOST)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s, 0)", [ENGINE_LOCK])
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [ENGINE_LOCK, key])
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [ENGINE_LOCK])
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ENGINE_LOCK, key])
 
 
 @contextmanager
@@ -63,7 +75,7 @@ def signing_lock(repository: str) -> Iterator[None]:
     if connection.vendor != "postgresql":
         yield
         return
-    key = int.from_bytes(hashlib.sha256(repository.encode()).digest()[:4], "big", signed=True)
+    key = engine_key(repository)  # the same stable 32-bit hash, of the repository
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [SIGNING_LOCK, key])
     try:

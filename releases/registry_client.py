@@ -14,14 +14,18 @@ def split_location(location: str) -> tuple[str, str]:
     return host, path
 
 
-def registry_client(host: str | None = None) -> RegistryClient:
-    """A client for ``host`` (default: the host of ``REGISTRY_NAMESPACE``) with the configured credentials."""
+def registry_client(host: str | None = None, **options) -> RegistryClient:
+    """A client for ``host`` (default: the host of ``REGISTRY_NAMESPACE``) with the configured
+    credentials; ``options`` override the client's other settings (a probe's short ``timeout``)."""
+    configured = {
+        "max_retry_after": settings.REGISTRY_MAX_RETRY_AFTER,
+        "chunked_upload": settings.REGISTRY_CHUNKED_UPLOAD,
+        "upload_chunk_size": settings.REGISTRY_UPLOAD_CHUNK_BYTES,
+    }
     return RegistryClient(
         host or split_location(settings.REGISTRY_NAMESPACE)[0],
         username=settings.REGISTRY_USERNAME,
         password=settings.REGISTRY_PASSWORD,
         insecure_hosts=settings.REGISTRY_INSECURE_HOSTS,
-        max_retry_after=settings.REGISTRY_MAX_RETRY_AFTER,
-        chunked_upload=settings.REGISTRY_CHUNKED_UPLOAD,
-        upload_chunk_size=settings.REGISTRY_UPLOAD_CHUNK_BYTES,
+        **{**configured, **options},
     )

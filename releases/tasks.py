@@ -21,6 +21,9 @@ from celery.exceptions import ChordError, TimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
+from . import metrics
+from .logcontext import log_context
+from .models import AuditRun
 from .pipelines import audit, releases, stalled
 from .pipelines import charts as chart_pipeline
 from .pipelines import images as image_pipeline
@@ -95,10 +98,11 @@ def _drive(
     task, run, transient: tuple[type[Exception], ...], give_up, attempt: int, limit: TimeLimit, stage: Callable[[], str]
 ) -> str:
     """Run a pipeline step for ``task``: a busy row comes back later (no limit: the other worker
-        will finish); a transient error (``transient``, or the database connection lost mid-step: every
-    step is resumable from the row's state) is retried with backoff ``max_retries`` times, counted in
-        ``attempt`` so busy retries never use up that budget; then ``give_up`` records the reason. The
-        soft time limit and any other exception end the row at once, named in the reason."""
+    will finish); a transient error (``transient``, or the database connection lost mid-step: every
+    step is resumable from the row's state) is retried with backoff ``max_retries`` times (never
+    sooner than a registry's ``Retry-After``), counted in ``attempt`` so busy retries never use up
+    that budget; then ``give_up`` records the reason. The soft time limit and any other exception
+    end the row at once, named in the reason."""
     try:
         return run()
     except PipelineBusy as busy:
@@ -111,15 +115,16 @@ def _drive(
             error = type(error)(f"lost the database connection: {error}; check PostgreSQL")
         if attempt >= task.max_retries:
             _record_failure(give_up, f"{error} (gave up after {task.max_retries} retries)")
+            metrics.task_failed(_short(task), "transient")
             return "failed"
-        raise task.retry(
-            exc=error, countdown=min(2**attempt * 5, 60), max_retries=None, kwargs={"attempt": attempt + 1}
-        ) from error
+        countdown = max(min(2**attempt * 5, 60), getattr(error, "retry_after", None) or 0)
+        raise task.retry(exc=error, countdown=countdown, max_retries=None, kwargs={"attempt": attempt + 1}) from error
     except Exception as error:
         if time_limit_cause(error) is not None:
             return _time_limit_exceeded(task, give_up, limit, stage)
         logger.exception("%s[%s] raised unexpectedly", task.name, task.request.id)
         _record_failure(give_up, unexpected(error))
+        metrics.task_failed(_short(task), metrics.failure_kind(error))
         return "failed"
 
 
@@ -127,14 +132,20 @@ def _time_limit_exceeded(task, give_up, limit: TimeLimit, stage: Callable[[], st
     logger.error("%s[%s] hit its soft time limit", task.name, task.request.id, exc_info=True)
     connection.close()  # the limit may have interrupted a query half-way
     _record_failure(give_up, limit.exceeded(stage()))
+    metrics.task_failed(_short(task), "time_limit")
     return "failed"
+
+
+def _short(task) -> str:
+    return task.name.rpartition(".")[2]
 
 
 def _release_step(task, release_pk: int, run: Callable[[], str]) -> str:
     """Run an orchestration step; if it raises (or hits its time limit), the release fails naming it."""
     short_name = task.name.rpartition(".")[2]
     try:
-        return run()
+        with log_context(release=release_pk):
+            return run()
     except Exception as error:
         if isinstance(error, CONNECTION_LOST) and time_limit_cause(error) is None:
             connection.close()  # every step is resumable: run it again on a new connection
@@ -149,6 +160,7 @@ def _release_step(task, release_pk: int, run: Callable[[], str]) -> str:
             reason = f"{short_name} raised {unexpected(error)}"
         label = f"{task.name}[{task.request.id}]"
         _record_failure(lambda why: releases.fail_unfinished(release_pk, why, task=label), reason)
+        metrics.task_failed(short_name, metrics.failure_kind(error))
         return "failed"
 
 
@@ -268,6 +280,7 @@ def release_task_failed(request, exc: BaseException, traceback, release_pk: int)
     without recording an outcome. The release fails naming its failed artifacts; a member still
     active is orphaned (every member has ended when a chord errs) and fails with the error."""
     logger.error("release %s: %s", release_pk, _died(request, exc))
+    metrics.task_failed((getattr(request, "task", None) or "unknown").rpartition(".")[2], "died")
     label = f"release_task_failed[{getattr(request, 'id', '')}]"
     ended = releases.fail_unfinished(release_pk, _died(request, exc), task=label)
     return "failed" if ended else "already ended"
@@ -277,6 +290,7 @@ def release_task_failed(request, exc: BaseException, traceback, release_pk: int)
 def artifact_task_failed(request, exc: BaseException, traceback, kind: str, pk: int) -> str:
     """Errback of a single ``build_image``/``publish_chart``: the row fails with how its task died."""
     logger.error("%s %s: %s", kind, pk, _died(request, exc))
+    metrics.task_failed("build_image" if kind == "image" else "publish_chart", "died")
     label = f"artifact_task_failed[{getattr(request, 'id', '')}]"
     if kind == "image":
         ended = image_pipeline.fail_image(pk, _died(request, exc), task=label)
@@ -302,15 +316,61 @@ def sweep_stalled_work(self) -> dict:
     return outcome.summary()
 
 
-@shared_task(base=WorkerTimeLimits, bind=True, acks_late=True, **AUDIT_LIMIT.options)
+@shared_task(base=WorkerTimeLimits, bind=True, acks_late=True, **ORCHESTRATION_LIMIT.options)
 def audit_published_tags(self, triggered_by: str = "beat") -> dict:
-    """Run the tag-immutability audit (scheduled by beat; also started from the admin and the API).
-    A crash or ``AUDIT_TIME_LIMIT_SECONDS`` ends its ``AuditRun`` crashed with the reason."""
+    """Start a tag-immutability audit (scheduled by beat; also started from the admin and the API):
+    open its ``AuditRun`` and check its batches in parallel on the ``audits`` workers, a chord
+    closing the run. Skips while another audit is alive, so a second beat, or the admin at the
+    same moment, never doubles a run."""
     try:
-        run = audit.run_audit(triggered_by=triggered_by)
+        run = audit.start_run(triggered_by=triggered_by)
     except audit.AuditAlreadyRunning as error:
         return {"skipped": str(error)}
+    try:
+        shards = audit.plan_shards()
+        AuditRun.objects.filter(pk=run.pk).update(shards_total=len(shards))
+        header = [audit_shard.si(run.pk, shard.as_dict()) for shard in shards]
+        chord(header, audit_finished.s(run.pk)).on_error(audit_failed.s(run_pk=run.pk)).delay()
     except Exception as error:
-        logger.exception("audit_published_tags[%s] crashed", self.request.id)
+        logger.exception("audit_published_tags[%s] could not dispatch audit %s", self.request.id, run.pk)
+        audit.fail_run(run.pk, audit.crash_reason(error))
+        metrics.task_failed("audit_published_tags", metrics.failure_kind(error))
         return {"crashed": audit.crash_reason(error)}
-    return {"run": run.pk, "tags_checked": run.tags_checked, "open": run.findings_by_type, "new": run.new_findings}
+    return {"run": run.pk, "shards": len(shards)}
+
+
+@shared_task(base=WorkerTimeLimits, bind=True, acks_late=True, **AUDIT_LIMIT.options)
+def audit_shard(self, run_pk: int, shard: dict) -> dict:
+    """Check one batch of a run's tags (``AUDIT_TIME_LIMIT_SECONDS`` per batch). A crash or the
+    time limit ends the run crashed with the reason at once; the other batches then skip."""
+    batch = audit.Shard.from_dict(shard)
+    with log_context(audit_run=run_pk):
+        try:
+            return audit.check_shard(run_pk, batch, throttle_key=audit.throttle_key(run_pk, batch.host)).as_dict()
+        except Exception as error:
+            if time_limit_cause(error) is not None:
+                connection.close()
+            logger.exception("audit_shard[%s] of audit %s crashed", self.request.id, run_pk)
+            _record_failure(lambda reason: audit.fail_run(run_pk, reason), audit.crash_reason(error))
+            metrics.task_failed("audit_shard", metrics.failure_kind(error))
+            return {"crashed": audit.crash_reason(error)}
+
+
+@shared_task(base=WorkerTimeLimits, bind=True, acks_late=True, **ORCHESTRATION_LIMIT.options)
+def audit_finished(self, outcomes: list[dict], run_pk: int) -> dict:
+    """The chord's callback: every batch ended; close the run and notify its new findings."""
+    with log_context(audit_run=run_pk):
+        broken = {version for outcome in outcomes or [] for version in outcome.get("broken_versions", ())}
+        run = audit.finish_run(run_pk, broken)
+        if run is None:
+            return {"run": run_pk, "skipped": "the run had already ended"}
+        return {"run": run.pk, "tags_checked": run.tags_checked, "open": run.findings_by_type, "new": run.new_findings}
+
+
+@shared_task(acks_late=True)
+def audit_failed(request, exc: BaseException, traceback, run_pk: int) -> str:
+    """Errback of a run's chord: a batch (or the callback) died without recording an outcome."""
+    reason = f"a batch of the audit died without recording an outcome: {_died(request, exc)}"
+    logger.error("audit %s: %s", run_pk, reason)
+    metrics.task_failed("audit_shard", "died")
+    return "crashed" if audit.fail_run(run_pk, reason) else "already ended"

@@ -13,6 +13,7 @@ router.register("environment-variables", views.EnvironmentVariableViewSet, basen
 
 urlpatterns = [
     path("health/", views.HealthView.as_view(), name="health"),
+    path("health/ready/", views.ReadinessView.as_view(), name="readiness"),
     path("changelog/", views.ChangelogBetweenView.as_view(), name="changelog-between"),
     path("signing/keys/", views.SigningKeysView.as_view(), name="signing-keys"),
     path("signing/cosign.pub", views.SigningPublicKeyView.as_view(), name="signing-public-key"),

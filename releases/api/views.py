@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from .. import services
+from .. import health, services
 from ..choices import ReleaseState
 from ..models import (
     AuditFinding,
@@ -178,6 +178,22 @@ class HealthView(APIView):
     @extend_schema(responses={200: inline_serializer("Health", {"status": serializers.CharField()})})
     def get(self, request):
         return Response({"status": "ok"})
+
+
+class ReadinessView(APIView):
+    """``GET /api/v1/health/ready/``: 200 when PostgreSQL, the broker and the registry answer (and
+    the Docker engine, where ``HEALTH_CHECK_ENGINE`` is on), else 503 naming the failing checks;
+    each check's status and latency in ms either way. Never cached, no token needed."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
+    def get(self, request):
+        ready, body = health.readiness()
+        response = Response(body, status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class DockerImageViewSet(viewsets.ReadOnlyModelViewSet):

@@ -5,7 +5,13 @@ from django.db.models import Q
 
 
 class AuditRun(models.Model):
-    """One pass of the tag-immutability audit over every published tag."""
+    """One pass of the tag-immutability audit over every published tag.
+
+    A run is sharded: its tags are checked in batches (``shards_total``) by any worker of the
+    ``audits`` queue, each batch moving ``heartbeat_at`` as it goes. At most one run is
+    ``running`` (a database constraint); one whose heartbeat is older than a batch's hard time
+    limit is dead (its worker was lost) and the next audit closes it ``crashed``.
+    """
 
     class Status(models.TextChoices):
         RUNNING = "running"
@@ -21,9 +27,22 @@ class AuditRun(models.Model):
     resolved_findings = models.PositiveIntegerField(default=0)
     triggered_by = models.CharField(max_length=100, blank=True, help_text="beat, admin, api or command")
     error = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last progress of any of its batches; a running run silent too long is dead."
+    )
+    shards_total = models.PositiveIntegerField(default=0, help_text="Batches the tags were split into.")
+    shards_done = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-started"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(status="running"),
+                name="audit_run_one_running",
+                violation_error_message="another audit is running; wait for it to finish",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"audit {self.started:%Y-%m-%d %H:%M} ({self.status})"

@@ -1,25 +1,36 @@
 """The scheduled tag-immutability audit: every published tag must still point at its recorded digest.
 
-``run_audit`` streams the published tags from the database in batches into
-``releases.audit.audit_tags`` (concurrent HEADs with connection reuse) and turns the results into
-``AuditFinding`` rows: opened when the registry disagrees, kept open across runs, resolved when it
-agrees again. Each result is written on its own, so a crash mid-run leaves every finding as true
-as the last run that checked it; the next run marks the crashed run and completes. Two audits
-never overlap (a PostgreSQL advisory lock).
+A run is split into batches (``plan_shards``: primary-key ranges of published images and indexed
+charts per registry host, plus each host's ``latest`` tags) that any worker of the ``audits``
+queue checks (``check_shard``), a Celery chord closing the run (``finish_run``) when all are
+done; ``run_audit`` does the same in one process. Each batch streams its tags from the database
+into ``releases.audit.audit_tags`` (concurrent HEADs with connection reuse; memory flat whatever
+the batch size) and turns the results into ``AuditFinding`` rows: opened when the registry
+disagrees, kept open across runs, resolved when it agrees again. Batches cover disjoint tags, so
+they never write the same finding. Each result is written on its own, so a crash mid-run leaves
+every finding as true as the last run that checked it.
+
+Two runs never overlap: starts are serialised by a PostgreSQL advisory lock, and the run row is
+the lock for the run's duration (at most one ``running`` row, a database constraint, kept alive
+by its batches' heartbeats). A run whose workers died is closed ``crashed`` by the next start.
+A registry's 429/Retry-After pauses every batch of the run (``SharedThrottle``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from itertools import chain
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
+import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
+from .. import metrics
 from ..audit import ExpectedTag, TagResult, TagStatus, audit_tags, latest_behind
 from ..audit.model import normalize_platforms
 from ..charts import oci_tag
@@ -28,6 +39,7 @@ from ..locks import AUDIT_LOCK, exclusive
 from ..models import AuditFinding, AuditRun, DockerImage, HelmChart, ReleaseVersion, default_release_layout
 from ..notifications import notify
 from ..oci import RegistryClient
+from ..oci.throttle import Throttle
 from ..registry_client import registry_client, split_location
 from ..signing import (
     SLSA_PROVENANCE_V1,
@@ -62,27 +74,6 @@ class AuditAlreadyRunning(Exception):
     """Another audit holds the lock; this one did not start."""
 
 
-def expected_tags(host: str, batch_size: int = 1000) -> Iterator[ExpectedTag]:
-    """Published image version tags, chart versions and each image's ``latest``, read in batches."""
-    images = DockerImage.objects.immutable_tags().filter(registry__startswith=f"{host}/").order_by("pk")
-    fields = ("pk", "registry", "name", "tag", "digest", "platform_digests")
-    for image in images.only(*fields).iterator(chunk_size=batch_size):
-        yield ExpectedTag(
-            f"image:{image.pk}", image.repository_path, image.tag, image.digest, "image", built_platforms(image)
-        )
-    charts = HelmChart.objects.indexed().filter(registry__startswith=f"{host}/").order_by("pk")
-    for chart in charts.only("pk", "registry", "name", "chart_version", "digest").iterator(chunk_size=batch_size):
-        yield ExpectedTag(
-            f"chart:{chart.pk}",
-            chart.repository_path,
-            oci_tag(chart.chart_version),
-            chart.digest,
-            "chart",
-        )
-    for image in highest_published_images(host):
-        yield ExpectedTag(f"latest:{image.pk}", image.repository_path, MOVING_TAG, image.digest, "image")
-
-
 def built_platforms(image: DockerImage) -> frozenset[str]:
     """The platforms the image's index must list: those it was built for (``IMAGE_PLATFORMS`` when it
     was built), so changing the setting later does not turn every older image into drift."""
@@ -94,7 +85,8 @@ def highest_published_images(host: str) -> list[DockerImage]:
     """Per image repository, the highest published (non-pre-release) version: what ``latest`` must be."""
     highest: dict[str, DockerImage] = {}
     images = DockerImage.objects.immutable_tags().filter(registry__startswith=f"{host}/").exclude(tag__contains="-")
-    for image in images.order_by("registry", "name", "-tag_order").only("pk", "registry", "name", "tag", "digest"):
+    fields = ("pk", "state", "registry", "name", "tag", "digest")  # "state": else each row is re-read
+    for image in images.order_by("registry", "name", "-tag_order").only(*fields).iterator(chunk_size=2000):
         highest.setdefault(image.repository, image)
     return list(highest.values())
 
@@ -136,15 +128,7 @@ class FindingBook:
         self.resolved = 0
 
     def record(
-        self,
-        repository: str,
-        tag: str,
-        checked_types: tuple[str, ...],
-        problems,
-        *,
-        image_pk=None,
-        chart_pk=None,
-        artifact: str | None = None,
+        self, repository: str, tag: str, checked_types: tuple[str, ...], problems, *, image_pk=None, chart_pk=None
     ) -> None:
         now = timezone.now()
         found = {problem[0] for problem in problems}
@@ -157,7 +141,7 @@ class FindingBook:
                     severity=SEVERITY.get(kind, Severity.CRITICAL),
                     repository=repository,
                     tag=tag,
-                    artifact=artifact or f"{repository}:{tag}",
+                    artifact=f"{repository}:{tag}",
                     docker_image_id=image_pk,
                     helm_chart_id=chart_pk,
                     expected=expected,
@@ -183,90 +167,313 @@ class FindingBook:
                 self.resolved += 1
 
 
-def run_audit(*, triggered_by: str = "", on_progress: Callable[[int, int], None] | None = None) -> AuditRun:
-    """One audit of every published tag; returns the finished ``AuditRun``.
+def stale_after_seconds() -> int:
+    """A running audit with no progress for longer than this is dead: no batch can run longer
+    than its hard time limit, and a running batch reports progress every ``HEARTBEAT_EVERY`` tags."""
+    return settings.AUDIT_TIME_LIMIT_SECONDS + settings.TIME_LIMIT_GRACE_SECONDS
 
-    Refuses (``AuditAlreadyRunning``) to start while another audit runs.
+
+def start_run(*, triggered_by: str = "") -> AuditRun:
+    """Open a new ``AuditRun``, closing a dead one first; ``AuditAlreadyRunning`` while one is alive.
+
+    The advisory lock serialises the starts (two beats, the admin and the API at once); the run
+    row itself is the lock for the run's duration: at most one is ``running`` (a database
+    constraint), and it is alive while its batches report progress.
     """
     with exclusive(AUDIT_LOCK, 0) as acquired:
         if not acquired:
-            raise AuditAlreadyRunning("another audit is running; wait for it to finish")
-        AuditRun.objects.filter(status=AuditRun.Status.RUNNING).update(
-            status=AuditRun.Status.CRASHED, finished=timezone.now(), error="the audit stopped before it finished"
-        )
-        run = AuditRun.objects.create(triggered_by=triggered_by)
-        try:
-            _check_every_tag(run, on_progress)
-        except Exception as error:
-            # Recorded now, not by the next audit: a crash (or the time limit) is visible at once.
-            AuditRun.objects.filter(pk=run.pk, status=AuditRun.Status.RUNNING).update(
-                status=AuditRun.Status.CRASHED, finished=timezone.now(), error=crash_reason(error)
+            raise AuditAlreadyRunning("another audit is starting; wait for it to finish")
+        now = timezone.now()
+        limit = stale_after_seconds()
+        for running in AuditRun.objects.filter(status=AuditRun.Status.RUNNING):
+            last = running.heartbeat_at or running.started
+            silent = (now - last).total_seconds()
+            if silent <= limit:
+                raise AuditAlreadyRunning(
+                    f"audit {running.pk} is running (last progress {silent:.0f} s ago); wait for it to finish"
+                )
+            AuditRun.objects.filter(pk=running.pk, status=AuditRun.Status.RUNNING).update(
+                status=AuditRun.Status.CRASHED,
+                finished=now,
+                error=f"the audit stopped before it finished (no progress for {silent:.0f} s; its worker was lost)",
             )
-            raise
+        try:
+            with transaction.atomic():
+                return AuditRun.objects.create(triggered_by=triggered_by, heartbeat_at=now)
+        except IntegrityError:
+            raise AuditAlreadyRunning("another audit is running; wait for it to finish") from None
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One batch of a run's tags: a primary-key range of published images or indexed charts on one
+    registry host, or the host's ``latest`` tags. Small enough for a task message; the tags are
+    streamed from the database by the worker that checks them."""
+
+    kind: str  # "image", "chart", "latest" or "signatures" (every signed manifest of the host)
+    host: str
+    first: int = 0
+    last: int = 0
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "host": self.host, "first": self.first, "last": self.last}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Shard:
+        return cls(data["kind"], data["host"], int(data.get("first", 0)), int(data.get("last", 0)))
+
+    def expected_tags(self, batch_size: int = 1000) -> Iterator[ExpectedTag]:
+        if self.kind == "latest":
+            for image in highest_published_images(self.host):
+                yield ExpectedTag(f"latest:{image.pk}", image.repository_path, MOVING_TAG, image.digest, "image")
+            return
+        if self.kind == "image":
+            images = _published_images(self.host).filter(pk__gte=self.first, pk__lte=self.last).order_by("pk")
+            fields = ("pk", "state", "registry", "name", "tag", "digest", "platform_digests")
+            for image in images.only(*fields).iterator(chunk_size=batch_size):
+                yield ExpectedTag(
+                    f"image:{image.pk}", image.repository_path, image.tag, image.digest, "image", built_platforms(image)
+                )
+            return
+        charts = _indexed_charts(self.host).filter(pk__gte=self.first, pk__lte=self.last).order_by("pk")
+        for chart in charts.only("pk", "state", "registry", "name", "chart_version", "digest").iterator(
+            chunk_size=batch_size
+        ):
+            yield ExpectedTag(
+                f"chart:{chart.pk}", chart.repository_path, oci_tag(chart.chart_version), chart.digest, "chart"
+            )
+
+
+def _published_images(host: str):
+    return DockerImage.objects.immutable_tags().filter(registry__startswith=f"{host}/")
+
+
+def _indexed_charts(host: str):
+    return HelmChart.objects.indexed().filter(registry__startswith=f"{host}/")
+
+
+def plan_shards(batch_size: int | None = None) -> list[Shard]:
+    """The run's batches, each of at most ``batch_size`` (``AUDIT_BATCH_SIZE``) tags. Only the
+    boundaries are kept: the primary keys are streamed, never held."""
+    size = batch_size or settings.AUDIT_BATCH_SIZE
+    shards: list[Shard] = []
+    for host in registry_hosts():
+        for kind, queryset in (("image", _published_images(host)), ("chart", _indexed_charts(host))):
+            first = last = None
+            count = 0
+            for pk in queryset.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=5000):
+                if first is None:
+                    first = pk
+                last, count = pk, count + 1
+                if count == size:
+                    shards.append(Shard(kind, host, first, last))
+                    first, count = None, 0
+            if first is not None:
+                shards.append(Shard(kind, host, first, last))
+        shards.append(Shard("latest", host))
+        shards.append(Shard("signatures", host))
+    return shards
+
+
+# A running batch reports its progress (and keeps its run alive) every this many tags.
+HEARTBEAT_EVERY = 250
+
+
+@dataclass
+class ShardOutcome:
+    """What a checked batch tells its run: tags checked, and image versions whose digest moved
+    (the charts' appVersion check needs them once every batch is done)."""
+
+    checked: int = 0
+    broken_versions: set[str] = field(default_factory=set)
+    skipped: str = ""
+
+    def as_dict(self) -> dict:
+        return {"checked": self.checked, "broken_versions": sorted(self.broken_versions), "skipped": self.skipped}
+
+
+def check_shard(
+    run_pk: int, shard: Shard, on_progress: Callable[[int], None] | None = None, throttle_key: str = ""
+) -> ShardOutcome:
+    """Check one batch of run ``run_pk``'s tags and record their findings; nothing when the run has
+    ended (crashed, or closed as dead by a newer run): a late batch never writes into another run."""
+    run = AuditRun.objects.filter(pk=run_pk, status=AuditRun.Status.RUNNING).first()
+    if run is None:
+        return ShardOutcome(skipped=f"audit {run_pk} is no longer running")
+    logger.info("checking the %s tags of %s (keys %s..%s)", shard.kind, shard.host, shard.first, shard.last)
+    book = FindingBook(run)
+    outcome = ShardOutcome()
+    reported = {"checked": 0, "new": 0, "resolved": 0}
+
+    def report(final: bool = False) -> None:
+        delta = {
+            "checked": outcome.checked - reported["checked"],
+            "new": len(book.new) - reported["new"],
+            "resolved": book.resolved - reported["resolved"],
+        }
+        AuditRun.objects.filter(pk=run_pk).update(
+            heartbeat_at=timezone.now(),
+            tags_checked=F("tags_checked") + delta["checked"],
+            new_findings=F("new_findings") + delta["new"],
+            resolved_findings=F("resolved_findings") + delta["resolved"],
+            shards_done=F("shards_done") + (1 if final else 0),
+        )
+        reported.update(checked=outcome.checked, new=len(book.new), resolved=book.resolved)
+        metrics.AUDIT_TAGS_CHECKED.inc(delta["checked"])
+
+    with registry_client(shard.host) as client:
+        if throttle_key:
+            client.throttle = shared_throttle(throttle_key)
+        if shard.kind == "signatures":
+            check_signatures(book, client, shard.host, outcome, report, on_progress)
+            report(final=True)
+            return outcome
+        for result in audit_tags(client, shard.expected_tags(), concurrency=settings.AUDIT_CONCURRENCY):
+            outcome.checked += 1
+            problems = findings_of(result)
+            kind, _, pk = result.expected.key.partition(":")
+            book.record(
+                result.expected.repository,
+                result.expected.tag,
+                LATEST_TYPES if kind == "latest" else TAG_TYPES,
+                problems,
+                image_pk=int(pk) if kind == "image" else None,
+                chart_pk=int(pk) if kind == "chart" else None,
+            )
+            if kind == "image" and any(p[0] != Type.UNREACHABLE for p in problems):
+                outcome.broken_versions.add(result.expected.tag)
+            if outcome.checked % HEARTBEAT_EVERY == 0:
+                report()
+            if on_progress:
+                on_progress(outcome.checked)
+    report(final=True)
+    return outcome
+
+
+def finish_run(run_pk: int, broken_versions: Iterable[str]) -> AuditRun | None:
+    """Every batch is done: check the charts' appVersions, close the run ``succeeded`` and notify
+    the new findings. Nothing when the run already ended (a batch crashed)."""
+    run = AuditRun.objects.filter(pk=run_pk, status=AuditRun.Status.RUNNING).first()
+    if run is None:
+        return None
+    book = FindingBook(run)
+    check_chart_app_versions(book, set(broken_versions))
+    open_by_type = dict(Counter(AuditFinding.objects.open().values_list("type", flat=True)))
+    closed = AuditRun.objects.filter(pk=run_pk, status=AuditRun.Status.RUNNING).update(
+        status=AuditRun.Status.SUCCEEDED,
+        finished=timezone.now(),
+        heartbeat_at=timezone.now(),
+        findings_by_type=open_by_type,
+        new_findings=F("new_findings") + len(book.new),
+        resolved_findings=F("resolved_findings") + book.resolved,
+    )
+    if not closed:
+        return None
     notify(AuditFinding.objects.open().filter(notified_at__isnull=True))
-    return run
+    return AuditRun.objects.get(pk=run_pk)
+
+
+def fail_run(run_pk: int, reason: str) -> bool:
+    """End a running run ``crashed`` with ``reason`` (visible at once); False when it had ended."""
+    return bool(
+        AuditRun.objects.filter(pk=run_pk, status=AuditRun.Status.RUNNING).update(
+            status=AuditRun.Status.CRASHED, finished=timezone.now(), error=reason
+        )
+    )
+
+
+def run_audit(*, triggered_by: str = "", on_progress: Callable[[int, int], None] | None = None) -> AuditRun:
+    """One audit of every published tag in this process (``manage.py audit_tags``, tests); returns
+    the finished ``AuditRun``. The same run, batches and findings as the sharded audit the
+    ``audit_published_tags`` task dispatches, checked one batch after the other.
+
+    Refuses (``AuditAlreadyRunning``) to start while another audit runs.
+    """
+    run = start_run(triggered_by=triggered_by)
+    try:
+        shards = plan_shards()
+        AuditRun.objects.filter(pk=run.pk).update(shards_total=len(shards))
+        total = _tag_count()
+        done = 0
+        broken: set[str] = set()
+        for shard in shards:
+            before = done
+
+            def progress(checked: int, before: int = before) -> None:
+                if on_progress:
+                    on_progress(before + checked, total)
+
+            outcome = check_shard(run.pk, shard, progress)
+            done += outcome.checked
+            broken |= outcome.broken_versions
+        finished = finish_run(run.pk, broken)
+    except Exception as error:
+        # Recorded now, not by the next audit: a crash (or the time limit) is visible at once.
+        fail_run(run.pk, crash_reason(error))
+        raise
+    return finished or AuditRun.objects.get(pk=run.pk)
+
+
+def _tag_count() -> int:
+    latest_tags = (
+        DockerImage.objects.immutable_tags().exclude(tag__contains="-").values("registry", "name").distinct().count()
+    )
+    return DockerImage.objects.immutable_tags().count() + HelmChart.objects.indexed().count() + latest_tags
 
 
 def crash_reason(error: BaseException) -> str:
     if time_limit_cause(error) is not None:
         return (
-            f"the audit exceeded its {settings.AUDIT_TIME_LIMIT_SECONDS} s time limit (AUDIT_TIME_LIMIT_SECONDS); "
-            "the registry is slow or there are many tags: raise AUDIT_TIME_LIMIT_SECONDS or AUDIT_CONCURRENCY"
+            f"a batch of the audit exceeded its {settings.AUDIT_TIME_LIMIT_SECONDS} s time limit "
+            "(AUDIT_TIME_LIMIT_SECONDS); the registry is slow or the batches are big: raise "
+            "AUDIT_TIME_LIMIT_SECONDS or AUDIT_CONCURRENCY, or lower AUDIT_BATCH_SIZE"
         )
     return f"unexpected {type(error).__name__}: {error} (the traceback is in the worker log)"
 
 
-def _check_every_tag(run: AuditRun, on_progress: Callable[[int, int], None] | None) -> None:
-    book = FindingBook(run)
-    latest_tags = (
-        DockerImage.objects.immutable_tags().exclude(tag__contains="-").values("registry", "name").distinct().count()
-    )
-    total = DockerImage.objects.immutable_tags().count() + HelmChart.objects.indexed().count() + latest_tags
-    checked = 0
-    unavailable_versions: set[str] = set()
-    trusted = trusted_keys()
-    trusted_ids = frozenset(key_id(key) for key in trusted)
-    for host in registry_hosts():
-        with registry_client(host) as client:
-            unrecorded: list[SignedManifest] = []
-            expected = chain(expected_tags(host), signature_tags(host, trusted_ids, unrecorded))
-            for result in audit_tags(client, expected, concurrency=settings.AUDIT_CONCURRENCY):
-                checked += 1
-                if result.expected.key.startswith(SIGNATURE_KEYS):
-                    record_signature_result(book, client, host, trusted, result)
-                    if on_progress:
-                        on_progress(checked, max(total, checked))
-                    continue
-                problems = findings_of(result)
-                kind, _, pk = result.expected.key.partition(":")
-                checked_types = LATEST_TYPES if kind == "latest" else TAG_TYPES
-                book.record(
-                    result.expected.repository,
-                    result.expected.tag,
-                    checked_types,
-                    problems,
-                    image_pk=int(pk) if kind == "image" else None,
-                    chart_pk=int(pk) if kind == "chart" else None,
-                )
-                if kind == "image" and any(p[0] != Type.UNREACHABLE for p in problems):
-                    unavailable_versions.add(result.expected.tag)
-                if on_progress:
-                    on_progress(checked, max(total, checked))
-            for manifest in unrecorded:
-                checked += 1
-                for check in manifest.checks:
-                    hint = unrecorded_hint(manifest, trusted_ids)
-                    problems = verify_signed_manifest(client, check, manifest, trusted, hint)
-                    record_signature_problems(book, manifest, check, problems)
-    check_chart_app_versions(book, unavailable_versions)
-    with transaction.atomic():
-        run.finished = timezone.now()
-        run.status = AuditRun.Status.SUCCEEDED
-        run.tags_checked = checked
-        run.findings_by_type = dict(Counter(f.type for f in book.open.values()))
-        run.new_findings = len(book.new)
-        run.resolved_findings = book.resolved
-        run.save()
+class SharedThrottle(Throttle):
+    """A client throttle whose pauses every worker of the run shares through Redis: when the
+    registry answers one batch 429/Retry-After, every batch of the run waits, not just that
+    worker's (the registry limits the account, not the connection). Redis is read at most every
+    ``poll`` seconds; without Redis it is the client's own throttle."""
+
+    def __init__(self, key: str, store, poll: float = 0.5) -> None:
+        super().__init__()
+        self._key, self._store, self._poll = key, store, poll
+        self._next_poll = 0.0
+
+    def hold(self, seconds: float) -> None:
+        super().hold(seconds)
+        resume_at = time.time() + seconds
+        try:
+            current = self._store.get(self._key)
+            if current is None or float(current) < resume_at:
+                self._store.set(self._key, repr(resume_at), px=int(seconds * 1000) + 1000)
+        except (redis.RedisError, ValueError):
+            logger.warning("could not share a registry pause of %.1f s with the other audit workers", seconds)
+
+    def remaining(self) -> float:
+        now = time.monotonic()
+        if now >= self._next_poll:
+            self._next_poll = now + self._poll
+            try:
+                value = self._store.get(self._key)
+                wait = float(value) - time.time() if value is not None else 0.0
+            except (redis.RedisError, ValueError):
+                wait = 0.0
+            if wait > 0:
+                super().hold(wait)
+        return super().remaining()
+
+
+def shared_throttle(key: str) -> Throttle:
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return Throttle()
+    return SharedThrottle(key, redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2))
+
+
+def throttle_key(run_pk: int, host: str) -> str:
+    return f"release-registry:audit:{run_pk}:throttle:{host}"
 
 
 def registry_hosts() -> list[str]:
@@ -287,7 +494,7 @@ def check_chart_app_versions(book: FindingBook, broken_versions: set[str]) -> No
     available = set(
         DockerImage.objects.filter(state=ImageState.AVAILABLE, name__in=every_name).values_list("name", "tag")
     )
-    for chart in HelmChart.objects.indexed().only("pk", "registry", "name", "chart_version", "app_version"):
+    for chart in HelmChart.objects.indexed().only("pk", "state", "registry", "name", "chart_version", "app_version"):
         repository = chart.repository_path
         names = names_by_version.get(chart.app_version, default_names)
         missing = [name for name in names if (name, chart.app_version) not in available]
@@ -478,3 +685,33 @@ def record_signature_problems(
         chart_pk=manifest.pk if manifest.owner == "chart" else None,
         artifact=manifest.artifact(check),
     )
+
+
+def check_signatures(
+    book: FindingBook,
+    client: RegistryClient,
+    host: str,
+    outcome: ShardOutcome,
+    report: Callable[[], None],
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """The signatures batch of ``host``: every signed manifest's ``.sig`` (and a platform's
+    ``.att``) HEADed when still at the recorded digest, read and verified in full otherwise."""
+    trusted = trusted_keys()
+    trusted_ids = frozenset(key_id(key) for key in trusted)
+    unrecorded: list[SignedManifest] = []
+    expected = signature_tags(host, trusted_ids, unrecorded)
+    for result in audit_tags(client, expected, concurrency=settings.AUDIT_CONCURRENCY):
+        outcome.checked += 1
+        record_signature_result(book, client, host, trusted, result)
+        if outcome.checked % HEARTBEAT_EVERY == 0:
+            report()
+        if on_progress:
+            on_progress(outcome.checked)
+    for manifest in unrecorded:
+        outcome.checked += 1
+        hint = unrecorded_hint(manifest, trusted_ids)
+        for check in manifest.checks:
+            record_signature_problems(
+                book, manifest, check, verify_signed_manifest(client, check, manifest, trusted, hint)
+            )

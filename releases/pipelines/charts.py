@@ -20,6 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from .. import metrics
 from ..charts import (
     ChartPackageError,
     DependencyBuild,
@@ -47,6 +48,7 @@ from ..charts.chartfile import ChartDependency as DeclaredDependency
 from ..choices import ChartState, ImageState
 from ..layout import ReleaseLayout
 from ..locks import CHART_LOCK, exclusive
+from ..logcontext import log_context
 from ..models import ChartDependency, HelmChart, ReleaseVersion
 from ..oci import RegistryError, RegistryUnavailable
 from ..registry_client import registry_client
@@ -74,7 +76,7 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
     A problem a person must fix ends the chart ``invalid`` with every problem listed; a registry
     that is down propagates ``RegistryUnavailable`` for the task to retry.
     """
-    with exclusive(CHART_LOCK, chart_pk) as acquired:
+    with log_context(chart=chart_pk), exclusive(CHART_LOCK, chart_pk) as acquired:
         if not acquired:
             raise PipelineBusy(f"chart {chart_pk}: another worker is on it")
         workdir = Path(settings.BUILD_WORKDIR) / f"chart-{chart_pk}"
@@ -91,6 +93,7 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
             else:
                 problem = str(error)
             reject_chart(chart_pk, [problem], task=task)
+            metrics.task_failed("publish_chart", "refused")
             return ChartState.INVALID
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -128,7 +131,8 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
     pinned = pin_chart_values(chart_dir, release, layout)
     loaded = load_chart(chart_dir, expected_name=chart.name, expected_app_version=release.version)
     if chart.state == ChartState.VALIDATING:
-        problems = [*pinned.problems, *loaded.problems] if pinned.problems else validate(chart, loaded, chart_dir)
+        with metrics.timed("chart", "validate"):
+            problems = [*pinned.problems, *loaded.problems] if pinned.problems else validate(chart, loaded, chart_dir)
         if problems:
             reject_chart(chart_pk, problems, task=task)
             return ChartState.INVALID
@@ -141,7 +145,8 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
             return ChartState.INVALID
     else:  # resumed: this fresh checkout needs the validated dependencies in charts/ again
         rebuild_dependencies(chart, loaded, chart_dir)
-    packaged = package(chart, chart_dir)
+    with metrics.timed("chart", "package"):
+        packaged = package(chart, chart_dir)
     if chart.state == ChartState.PACKAGING:
         chart = fire_transition(
             HelmChart,
@@ -153,7 +158,7 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
     if chart.state == ChartState.UPLOADING:
         report_progress(chart_pk, f"uploading {chart.repository}:{chart.chart_version}")
         signed: list[SigningRecord] = []
-        with registry_client() as client:
+        with metrics.timed("chart", "upload"), registry_client() as client:
             pushed = push_chart(
                 client,
                 chart.repository_path,
@@ -161,6 +166,7 @@ def _advance(chart_pk: int, workdir: Path, task: str) -> str:
                 loaded.metadata,
                 before_tag=lambda ref: signed.append(sign_pushed_chart(client, chart, ref)),
             )
+        metrics.BYTES_PUSHED.labels(kind="chart").inc(packaged.size)
         signing = signed[-1] if signed else UNSIGNED
         changes = {"digest": pushed.digest, **signing.changes(with_provenance=False)}
         with transaction.atomic():

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 
+from .. import metrics
 from ..choices import MOVING_TAG, ImageState
 from ..imagebuild import (
     BuildPathError,
@@ -42,6 +43,7 @@ from ..imagebuild import (
 )
 from ..imagebuild.export import OCI_CONFIG, Blob, load_export
 from ..locks import IMAGE_LOCK, engine_lock, exclusive
+from ..logcontext import log_context
 from ..models import DockerImage, ReleaseVersion
 from ..oci import PlatformManifest, RegistryClient, RegistryError, RegistryUnavailable, TagConflict, build_index
 from ..oci.digest import sha256_digest
@@ -107,7 +109,7 @@ def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
     Refuses nothing silently: a failure a person must fix moves the image to ``failed`` with the
     reason; transient engine/registry errors propagate for the Celery task to retry.
     """
-    with exclusive(IMAGE_LOCK, image_pk) as acquired:
+    with log_context(image=image_pk), exclusive(IMAGE_LOCK, image_pk) as acquired:
         if not acquired:
             raise PipelineBusy(f"image {image_pk}: another worker is on it")
         try:
@@ -123,6 +125,7 @@ def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
             else:
                 reason = str(error)
             fail_image(image_pk, reason, task=task)
+            metrics.task_failed("build_image", "refused")
             return ImageState.FAILED
 
 
@@ -146,7 +149,8 @@ def _advance(image_pk: int, task: str) -> str:
     if image.state == ImageState.QUEUED:
         image = fire_transition(DockerImage, image_pk, "start_build", task=task)
     if image.state == ImageState.BUILDING:
-        exports = build(image)
+        with metrics.timed("image", "build"):
+            exports = build(image)
         image = fire_transition(
             DockerImage,
             image_pk,
@@ -159,10 +163,13 @@ def _advance(image_pk: int, task: str) -> str:
             },
         )
     if image.state == ImageState.SCANNING:
-        scan(image)  # stores the findings; blocking ones fail the image
+        with metrics.timed("image", "scan"):
+            scan(image)  # stores the findings; blocking ones fail the image
         image = fire_transition(DockerImage, image_pk, "start_push", task=task)
     if image.state == ImageState.PUSHING:
-        pushed = push(image)
+        with metrics.timed("image", "push"):
+            pushed = push(image)
+        metrics.BYTES_PUSHED.labels(kind="image").inc(pushed.bytes_uploaded)
         log = BuildLog(image_pk)
         log(f"==> pushed {image.reference}@{pushed.digest}: {pushed.bytes_uploaded} bytes uploaded")
         log.flush()

@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -208,12 +209,18 @@ def test_two_audits_never_overlap_and_a_crashed_run_is_closed_by_the_next(publis
             run_audit()
     finally:
         other.close()
-    crashed = AuditRun.objects.create(triggered_by="worker that died")
+    # A run whose batches still report progress is alive: the next audit does not start
+    alive = AuditRun.objects.create(triggered_by="busy worker", heartbeat_at=timezone.now())
+    with pytest.raises(AuditAlreadyRunning, match=f"audit {alive.pk} is running"):
+        run_audit()
+    # One silent for longer than a batch's hard time limit died with its worker
+    AuditRun.objects.filter(pk=alive.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
 
     run = run_audit()
 
-    crashed.refresh_from_db()
-    assert crashed.status == AuditRun.Status.CRASHED
+    alive.refresh_from_db()
+    assert alive.status == AuditRun.Status.CRASHED
+    assert "no progress for" in alive.error
     assert run.status == AuditRun.Status.SUCCEEDED
 
 

@@ -135,7 +135,7 @@ def test_a_step_past_the_soft_time_limit_ends_the_image_failed_naming_the_limit(
     celery_worker_factory({**env, "BUILD_TIME_LIMIT_SECONDS": "2", "TIME_LIMIT_GRACE_SECONDS": "120"})
 
     # When the build waits for the engine past its soft limit
-    with engine_lock():
+    with engine_lock(env["DOCKER_HOST"]):
         build_image_signature(image.pk).delay()
         wait_until(lambda: DockerImage.objects.get(pk=image.pk).state == ImageState.FAILED, 90, "the time limit")
 

@@ -563,9 +563,9 @@ def test_migration_0017_is_reversible_and_freezes_the_layout_columns(alias):
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", SQLITE])
-def test_migration_0019_freezes_the_signing_records_and_is_reversible(alias):
+def test_migration_0020_freezes_the_signing_records_and_is_reversible(alias):
     try:
-        call_command("migrate", "releases", "0018", database=alias, verbosity=0)
+        call_command("migrate", "releases", "0019", database=alias, verbosity=0)
         definitions = trigger_definitions(alias)
         assert set(definitions) == trigger_names(alias, TABLES_0017)
         assert not any("signed_with" in sql or "provenance" in sql for sql in definitions.values())

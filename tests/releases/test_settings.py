@@ -38,6 +38,12 @@ def start(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProc
         ({"DEBUG": "true", "IMAGE_SIZE_BUDGET_BYTES": "big"}, "IMAGE_SIZE_BUDGET_BYTES="),
         ({"DEBUG": "true", "STALLED_AFTER_MINUTES": "0"}, "STALLED_AFTER_MINUTES=0 must be at least 1"),
         ({"DEBUG": "true", "BUILD_TIME_LIMIT_SECONDS": "an hour"}, "BUILD_TIME_LIMIT_SECONDS="),
+        ({"DEBUG": "true", "LOG_LEVEL": "verbose"}, "LOG_LEVEL='VERBOSE' must be one of DEBUG, INFO"),
+        ({"DEBUG": "true", "LOG_FORMAT": "xml"}, "LOG_FORMAT='xml' must be text or json"),
+        ({"DEBUG": "true", "AUDIT_BATCH_SIZE": "0"}, "AUDIT_BATCH_SIZE=0 must be at least 1"),
+        ({"DEBUG": "true", "EMAIL_PORT": "smtp"}, "EMAIL_PORT="),
+        ({"DEBUG": "true", "EMAIL_USE_TLS": "perhaps"}, "EMAIL_USE_TLS="),
+        ({"DEBUG": "true", "PROMETHEUS_MULTIPROC_DIR": "/nonexistent/metrics"}, "PROMETHEUS_MULTIPROC_DIR="),
     ],
 )
 def test_bad_value_fails_at_start_naming_the_variable(env, named):

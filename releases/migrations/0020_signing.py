@@ -12,7 +12,7 @@ from releases.db_triggers import freeze_signing_records, lift_on_sqlite, restore
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("releases", "0018_control_room_indexes"),
+        ("releases", "0019_audit_shards"),
     ]
 
     operations = [
