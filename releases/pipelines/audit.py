@@ -128,7 +128,15 @@ class FindingBook:
         self.resolved = 0
 
     def record(
-        self, repository: str, tag: str, checked_types: tuple[str, ...], problems, *, image_pk=None, chart_pk=None
+        self,
+        repository: str,
+        tag: str,
+        checked_types: tuple[str, ...],
+        problems,
+        *,
+        image_pk=None,
+        chart_pk=None,
+        artifact: str | None = None,
     ) -> None:
         now = timezone.now()
         found = {problem[0] for problem in problems}
@@ -141,7 +149,7 @@ class FindingBook:
                     severity=SEVERITY.get(kind, Severity.CRITICAL),
                     repository=repository,
                     tag=tag,
-                    artifact=f"{repository}:{tag}",
+                    artifact=artifact or f"{repository}:{tag}",
                     docker_image_id=image_pk,
                     helm_chart_id=chart_pk,
                     expected=expected,
@@ -271,8 +279,20 @@ def plan_shards(batch_size: int | None = None) -> list[Shard]:
             if first is not None:
                 shards.append(Shard(kind, host, first, last))
         shards.append(Shard("latest", host))
-        shards.append(Shard("signatures", host))
+        if signatures_to_check(host):
+            shards.append(Shard("signatures", host))
     return shards
+
+
+def signatures_to_check(host: str) -> bool:
+    """Whether ``host`` has signatures to check: every published row while a key is configured,
+    else those rows that say they were signed."""
+    if signing_configured():
+        return _published_images(host).exists() or _indexed_charts(host).exists()
+    return (
+        _published_images(host).exclude(signed_with="").exists()
+        or _indexed_charts(host).exclude(signed_with="").exists()
+    )
 
 
 # A running batch reports its progress (and keeps its run alive) every this many tags.
@@ -566,7 +586,7 @@ def signed_manifests(host: str, batch_size: int = 1000) -> Iterator[SignedManife
     charts = HelmChart.objects.indexed().filter(registry__startswith=f"{host}/").order_by("pk")
     if not signing_configured():
         images, charts = images.exclude(signed_with=""), charts.exclude(signed_with="")
-    fields = ("pk", "registry", "name", "tag", "digest", "platform_digests", "signed_with", "signatures")
+    fields = ("pk", "state", "registry", "name", "tag", "digest", "platform_digests", "signed_with", "signatures")
     for image in images.only(*fields).iterator(chunk_size=batch_size):
         recorded = image.signatures or {}
         subjects = [(image.digest, INDEX)]
@@ -583,7 +603,7 @@ def signed_manifests(host: str, batch_size: int = 1000) -> Iterator[SignedManife
                 image.signed_with,
                 recorded.get(digest, {}),
             )
-    fields = ("pk", "registry", "name", "chart_version", "digest", "signed_with", "signatures")
+    fields = ("pk", "state", "registry", "name", "chart_version", "digest", "signed_with", "signatures")
     for chart in charts.only(*fields).iterator(chunk_size=batch_size):
         yield SignedManifest(
             "chart",
