@@ -55,7 +55,7 @@ from ..registry_client import registry_client
 from ..signing import SigningError
 from ..transitions import TransitionRefused, fire_transition, record_artifact
 from . import progress
-from .errors import PipelineBusy, PipelineError, disk_full, disk_full_reason, reraise_time_limit
+from .errors import PipelineBusy, PipelineError, refusal_reason, reraise_time_limit
 from .signing import UNSIGNED, SigningRecord, sign_pushed_chart
 from .source import checkout_source, release_of
 
@@ -86,12 +86,7 @@ def run_chart_pipeline(chart_pk: int, *, task: str = "") -> str:
             raise
         except (PipelineError, RegistryError, ChartPackageError, SigningError, OSError) as error:
             reraise_time_limit(error)
-            if disk_full(error):
-                problem = disk_full_reason(error)
-            elif isinstance(error, OSError):
-                raise  # not a problem of the build directory: the task names it as unexpected
-            else:
-                problem = str(error)
+            problem = refusal_reason(error)
             reject_chart(chart_pk, [problem], task=task)
             metrics.task_failed("publish_chart", "refused")
             return ChartState.INVALID

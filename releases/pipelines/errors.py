@@ -68,3 +68,13 @@ def disk_full_reason(error: BaseException) -> str:
         f"the build directory (BUILD_WORKDIR) is out of space: {error}. Free space on that disk (or point "
         "BUILD_WORKDIR at a bigger one), then retry"
     )
+
+
+def refusal_reason(error: BaseException) -> str:
+    """The reason a refused step gives a person: a full build directory says so; any other
+    ``OSError`` is not the step's to explain and is raised again, for the task to name as unexpected."""
+    if disk_full(error):
+        return disk_full_reason(error)
+    if isinstance(error, OSError):
+        raise error
+    return str(error)

@@ -56,7 +56,7 @@ from ..signing_keys import signing_key
 from ..transitions import TransitionRefused, fire_transition, mark_progress, public_text, record_artifact
 from ..versions import is_prerelease, parse_version
 from . import progress
-from .errors import PipelineBusy, PipelineError, disk_full, disk_full_reason, reraise_time_limit
+from .errors import PipelineBusy, PipelineError, refusal_reason, reraise_time_limit
 from .signing import UNSIGNED, SigningRecord, sign_pushed_image
 from .source import checkout_source, release_of
 
@@ -118,12 +118,7 @@ def run_image_pipeline(image_pk: int, *, task: str = "") -> str:
             raise
         except (PipelineError, RegistryError, ImageBuildError, SigningError, OSError) as error:
             reraise_time_limit(error)
-            if disk_full(error):
-                reason = disk_full_reason(error)
-            elif isinstance(error, OSError):
-                raise  # not a problem of the build directory: the task names it as unexpected
-            else:
-                reason = str(error)
+            reason = refusal_reason(error)
             fail_image(image_pk, reason, task=task)
             metrics.task_failed("build_image", "refused")
             return ImageState.FAILED

@@ -29,7 +29,9 @@ def keep_test_connection():
 
 
 @pytest.fixture
-def write_token(db, keep_test_connection) -> str:
+def write_token(db, keep_test_connection, settings, oci_registry) -> str:
+    # A live registry, so readiness (/api/v1/health/ready/) is ready: its 503 is for a dead one.
+    settings.REGISTRY_NAMESPACE = f"{oci_registry.host}/fuzz"
     make_release("2.0.0")
     make_published_set("1.0.0")
     token = ApiToken(name="fuzz", scope=ApiToken.Scope.WRITE)
