@@ -229,16 +229,10 @@ def verify_image_signatures(
     """
     keys = [load_public_key(key) for key in trusted_keys]
     tag = signature_tag(digest)
-    try:
-        found = _read_manifest(client, repository, tag)
-    except MalformedSignature as exc:
-        return VerificationResult(VerificationStatus.INVALID, str(exc))
-    if found is None:
-        return VerificationResult(VerificationStatus.MISSING, f"no signature: {repository}:{tag} does not exist")
+    found = _subject_manifest(client, repository, tag, digest, "signature")
+    if isinstance(found, VerificationResult):
+        return found
     document, manifest_digest = found
-    problem = _subject_problem(document, digest, tag)
-    if problem:
-        return VerificationResult(VerificationStatus.INVALID, problem, manifest_digest=manifest_digest)
     layers = _layers_of(document, SIMPLE_SIGNING_MEDIA_TYPE)
     if not layers:
         return VerificationResult(
@@ -378,16 +372,10 @@ def verify_image_attestations(
     """
     keys = [load_public_key(key) for key in trusted_keys]
     tag = attestation_tag(digest)
-    try:
-        found = _read_manifest(client, repository, tag)
-    except MalformedSignature as exc:
-        return VerificationResult(VerificationStatus.INVALID, str(exc))
-    if found is None:
-        return VerificationResult(VerificationStatus.MISSING, f"no attestation: {repository}:{tag} does not exist")
+    found = _subject_manifest(client, repository, tag, digest, "attestation")
+    if isinstance(found, VerificationResult):
+        return found
     document, manifest_digest = found
-    problem = _subject_problem(document, digest, tag)
-    if problem:
-        return VerificationResult(VerificationStatus.INVALID, problem, manifest_digest=manifest_digest)
     layers = _layers_of(document, DSSE_MEDIA_TYPE)
     if predicate_type is not None:
         layers = [layer for layer in layers if _annotation(layer, PREDICATE_TYPE_ANNOTATION) == predicate_type]
@@ -557,6 +545,24 @@ def _attestation_layer(reader: BlobReader, repository: str, layer: Mapping[str, 
     digest, size = _descriptor_digest(layer)
     envelope = Envelope.from_bytes(reader.read(repository, digest, size))
     return AttestationLayer(envelope, _annotation(layer, PREDICATE_TYPE_ANNOTATION) or "", digest)
+
+
+def _subject_manifest(
+    client: RegistryClient, repository: str, tag: str, digest: str, what: str
+) -> tuple[dict, str] | VerificationResult:
+    """The ``.sig``/``.att`` manifest at ``tag`` and its digest, or the verdict when there is none
+    (MISSING) or it is malformed or names another subject (INVALID)."""
+    try:
+        found = _read_manifest(client, repository, tag)
+    except MalformedSignature as exc:
+        return VerificationResult(VerificationStatus.INVALID, str(exc))
+    if found is None:
+        return VerificationResult(VerificationStatus.MISSING, f"no {what}: {repository}:{tag} does not exist")
+    document, manifest_digest = found
+    problem = _subject_problem(document, digest, tag)
+    if problem:
+        return VerificationResult(VerificationStatus.INVALID, problem, manifest_digest=manifest_digest)
+    return document, manifest_digest
 
 
 def _subject_problem(document: Mapping[str, Any], digest: str, tag: str) -> str | None:
