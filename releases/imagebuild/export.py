@@ -35,6 +35,7 @@ import docker
 import docker.errors
 
 from releases.imagebuild.errors import ENGINE_UNAVAILABLE_ERRORS, EngineUnavailable, ExportError
+from releases.oci.digest import sha256_digest
 from releases.oci.index import PlatformManifest, build_index
 from releases.oci.manifest import Descriptor, build_manifest
 from releases.oci.media_types import INDEX_MEDIA_TYPES, OCI_CONFIG, OCI_LAYER_TAR_GZIP, OCI_MANIFEST
@@ -114,10 +115,6 @@ class ExportedImage:
             variant=self.variant,
             media_type=OCI_MANIFEST,
         )
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 class _ChunkReader(io.RawIOBase):
