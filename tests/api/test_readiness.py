@@ -12,6 +12,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from tests.fixtures.services import service_missing
+
 pytestmark = [pytest.mark.django_db, pytest.mark.services]
 
 
@@ -26,7 +28,7 @@ def own_redis(tmp_path):
     """A redis-server of this test's own (never the shared one), to stop."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed")
+        service_missing("redis-server is not installed; run bin/setup (the machine's Redis package provides it)")
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],

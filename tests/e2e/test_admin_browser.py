@@ -29,7 +29,8 @@ WORK_TIMEOUT_MS = 600_000
 @pytest.fixture
 def browser(monkeypatch):
     """Headless chromium from Debian; Playwright never downloads a browser here."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # pinned in requirements/dev.txt: an import error is a broken install
+
     if not Path(CHROMIUM).exists():
         service_missing(f"{CHROMIUM} is missing (apt-get install chromium; bin/setup does it)")
     # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are still sync.

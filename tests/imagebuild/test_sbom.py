@@ -31,6 +31,7 @@ from releases.imagebuild import (
 )
 from releases.oci.media_types import OCI_INDEX, OCI_MANIFEST
 from tests.fixtures.base_image import BaseImage
+from tests.fixtures.services import service_missing
 
 pytestmark = pytest.mark.services
 
@@ -150,7 +151,7 @@ def test_syft_is_the_pinned_binary_and_needs_no_network(layouts: BuiltLayouts, t
     # syft in a network namespace of its own (no interface but a downed loopback) still makes the SBOM.
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "-n", "true"], capture_output=True).returncode != 0:
-        pytest.skip("unshare -n is not available (needs root): cannot cut syft off the network")
+        service_missing("unshare -n is not available (needs root): cannot cut syft off the network")
     offline = tmp_path / "offline-syft"
     offline.write_text(f'#!/bin/sh\nexec {unshare} -n {syft} "$@"\n')
     offline.chmod(0o755)

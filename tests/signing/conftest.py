@@ -17,6 +17,7 @@ from releases.oci import Descriptor, ManifestRef, RegistryClient, build_manifest
 from releases.oci.media_types import OCI_CONFIG, OCI_LAYER_TAR_GZIP, OCI_MANIFEST
 from releases.signing import generate_key_pair, load_private_key
 from tests.fixtures.registry import RunningRegistry
+from tests.fixtures.services import service_missing
 
 
 @dataclass
@@ -68,7 +69,7 @@ def make_key_pair(directory: Path, name: str) -> KeyPair:
 @pytest.fixture
 def openssl(tmp_path: Path) -> OpenSSL:
     if shutil.which("openssl") is None:
-        pytest.skip("the openssl command line is not installed (apt-get install openssl)")
+        service_missing("the openssl command line is not installed; run bin/setup (or apt-get install openssl)")
     workdir = tmp_path / "openssl"
     workdir.mkdir()
     return OpenSSL(workdir)
