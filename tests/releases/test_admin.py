@@ -35,6 +35,21 @@ def management_forms(*prefixes: str) -> dict[str, str]:
     return data
 
 
+def image_form(image: DockerImage, transition: str) -> dict[str, str]:
+    """The image change form as the admin posts it, asking for ``transition``."""
+    return {
+        "_fsm_transition_to": transition,
+        "name": image.name,
+        "tag": image.tag,
+        "registry": image.registry,
+        "architecture": '["amd64", "arm64"]',
+        "context_path": "backend/",
+        "dockerfile_path": "Dockerfile",
+        "labels": "{}",
+        **management_forms(),
+    }
+
+
 def change_url(obj):
     return reverse(f"admin:releases_{obj._meta.model_name}_change", args=[obj.pk])
 
@@ -64,17 +79,7 @@ def test_only_person_transitions_are_offered(staff_client):
 
 def test_transition_button_fires_through_the_service_and_is_recorded(staff_client):
     image = make_image(state=ImageState.BUILDING)
-    data = {
-        "_fsm_transition_to": "fail",
-        "name": image.name,
-        "tag": image.tag,
-        "registry": image.registry,
-        "architecture": '["amd64", "arm64"]',
-        "context_path": "backend/",
-        "dockerfile_path": "Dockerfile",
-        "labels": "{}",
-        **management_forms(),
-    }
+    data = image_form(image, "fail")
     response = staff_client.post(change_url(image), data, follow=True)
     assert response.status_code == 200
     image.refresh_from_db()
@@ -121,17 +126,7 @@ def test_publish_on_a_draft_plans_it_and_enqueues_the_release(staff_client, djan
 
 def test_retry_buttons_enqueue_work(staff_client, django_capture_on_commit_callbacks):
     image = make_image(state=ImageState.FAILED)
-    data = {
-        "_fsm_transition_to": "retry",
-        "name": image.name,
-        "tag": image.tag,
-        "registry": image.registry,
-        "architecture": '["amd64", "arm64"]',
-        "context_path": "backend/",
-        "dockerfile_path": "Dockerfile",
-        "labels": "{}",
-        **management_forms(),
-    }
+    data = image_form(image, "retry")
     with django_capture_on_commit_callbacks(execute=False) as enqueued:
         staff_client.post(change_url(image), data, follow=True)
     image.refresh_from_db()
@@ -141,17 +136,7 @@ def test_retry_buttons_enqueue_work(staff_client, django_capture_on_commit_callb
 
 def test_a_transition_not_offered_to_people_is_refused(staff_client):
     image = make_image(state=ImageState.SCANNING)
-    data = {
-        "_fsm_transition_to": "start_push",
-        "name": image.name,
-        "tag": image.tag,
-        "registry": image.registry,
-        "architecture": '["amd64", "arm64"]',
-        "context_path": "backend/",
-        "dockerfile_path": "Dockerfile",
-        "labels": "{}",
-        **management_forms(),
-    }
+    data = image_form(image, "start_push")
     response = staff_client.post(change_url(image), data, follow=True)
     assert "push is not something a person can do here" in response.content.decode()
     image.refresh_from_db()
