@@ -394,6 +394,9 @@ AUDIT_INTERVAL_MINUTES = env_int("AUDIT_INTERVAL_MINUTES", 15, minimum=1)
 AUDIT_CONCURRENCY = env_int("AUDIT_CONCURRENCY", 16, minimum=1)
 # A run is split into batches of this many tags, checked in parallel by the `audits` workers.
 AUDIT_BATCH_SIZE = env_int("AUDIT_BATCH_SIZE", 1000, minimum=1)
+# Every run checks that each signature and attestation tag exists (one tags/list per repository);
+# their content is read again in one run of this many (1: every run).
+AUDIT_SIGNATURE_RECHECK_RUNS = env_int("AUDIT_SIGNATURE_RECHECK_RUNS", 4, minimum=1)
 AUDIT_WEBHOOK_URL = env_url("AUDIT_WEBHOOK_URL", "", ("https", "http")) if env_str("AUDIT_WEBHOOK_URL") else ""
 AUDIT_WEBHOOK_SECRET = env_str("AUDIT_WEBHOOK_SECRET", "")
 if AUDIT_WEBHOOK_URL and not AUDIT_WEBHOOK_SECRET:

@@ -9,6 +9,7 @@ from releases.audit.audit import ENGINES, Engine, audit_tags, check_tag, index_p
 from releases.audit.latest import LatestCheck, LatestStatus, latest_behind
 from releases.audit.model import ExpectedTag, Kind, TagResult, TagStatus, normalize_platform, normalize_platforms
 from releases.audit.probe import ManifestProber, fast_path_possible
+from releases.audit.signatures import TagListing, content_due
 
 __all__ = [
     "ENGINES",
@@ -18,10 +19,12 @@ __all__ = [
     "LatestCheck",
     "LatestStatus",
     "ManifestProber",
+    "TagListing",
     "TagResult",
     "TagStatus",
     "audit_tags",
     "check_tag",
+    "content_due",
     "fast_path_possible",
     "index_platforms",
     "latest_behind",

@@ -31,7 +31,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import metrics
-from ..audit import ExpectedTag, TagResult, TagStatus, audit_tags, latest_behind
+from ..audit import ExpectedTag, TagListing, TagResult, TagStatus, audit_tags, content_due, latest_behind
 from ..audit.model import normalize_platforms
 from ..charts import oci_tag
 from ..choices import MOVING_TAG, ImageState
@@ -173,6 +173,9 @@ class FindingBook:
                 AuditFinding.objects.filter(pk=finding.pk).update(resolved_at=now, last_run=self.run)
                 del self.open[(kind, repository, tag)]
                 self.resolved += 1
+
+    def any_open(self, repository: str, tag: str, types: Iterable[str]) -> bool:
+        return any((kind, repository, tag) in self.open for kind in types)
 
 
 def stale_after_seconds() -> int:
@@ -618,17 +621,26 @@ def signed_manifests(host: str, batch_size: int = 1000) -> Iterator[SignedManife
         )
 
 
-def signature_tags(host: str, trusted_ids: frozenset[str], unrecorded: list[SignedManifest]) -> Iterator[ExpectedTag]:
+def signature_tags(
+    host: str,
+    trusted_ids: frozenset[str],
+    unrecorded: list[SignedManifest],
+    ask: Callable[[SignedManifest, str], bool],
+    settled: Callable[[], None],
+) -> Iterator[ExpectedTag]:
     """The ``.sig``/``.att`` tags whose manifests were recorded when a trusted key signed them,
-    as tags for the audit to HEAD: the same digest is byte for byte what was verified when it was
-    written. The others (published unsigned, or by a key no longer trusted) go to ``unrecorded``
-    to be verified in full."""
+    as tags for the audit to HEAD when ``ask(manifest, check)`` says so (else ``settled()``): the
+    same digest is byte for byte what was verified when it was written. The others (published
+    unsigned, or by a key no longer trusted) go to ``unrecorded`` to be verified in full."""
     for manifest in signed_manifests(host):
         recorded = all(manifest.recorded_digest(check) for check in manifest.checks)
         if not recorded or manifest.signed_with not in trusted_ids:
             unrecorded.append(manifest)
             continue
         for check in manifest.checks:
+            if not ask(manifest, check):
+                settled()
+                continue
             yield ExpectedTag(
                 manifest.key(check),
                 manifest.repository,
@@ -716,22 +728,42 @@ def check_signatures(
     on_progress: Callable[[int], None] | None,
 ) -> None:
     """The signatures batch of ``host``: every signed manifest's ``.sig`` (and a platform's
-    ``.att``) HEADed when still at the recorded digest, read and verified in full otherwise."""
+    ``.att``) must be listed in its repository; its digest is HEADed (and compared with the
+    recorded one) when it is not listed, has an open finding, or its turn has come (one run in
+    ``AUDIT_SIGNATURE_RECHECK_RUNS``); read and verified in full when it was never recorded."""
     trusted = trusted_keys()
     trusted_ids = frozenset(key_id(key) for key in trusted)
-    unrecorded: list[SignedManifest] = []
-    expected = signature_tags(host, trusted_ids, unrecorded)
-    for result in audit_tags(client, expected, concurrency=settings.AUDIT_CONCURRENCY):
+    listing = TagListing(client)
+    every, run_number = settings.AUDIT_SIGNATURE_RECHECK_RUNS, book.run.pk
+
+    def ask(manifest: SignedManifest, check: str) -> bool:
+        tag = manifest.tag(check)
+        return (
+            not listing.listed(manifest.repository, tag)
+            or book.any_open(manifest.repository, tag, SIGNATURE_TYPES if check == "sig" else ATTESTATION_TYPES)
+            or content_due(manifest.digest, run_number, every)
+        )
+
+    def settled() -> None:
         outcome.checked += 1
-        record_signature_result(book, client, host, trusted, result)
         if outcome.checked % HEARTBEAT_EVERY == 0:
             report()
         if on_progress:
             on_progress(outcome.checked)
+
+    unrecorded: list[SignedManifest] = []
+    expected = signature_tags(host, trusted_ids, unrecorded, ask, settled)
+    for result in audit_tags(client, expected, concurrency=settings.AUDIT_CONCURRENCY):
+        record_signature_result(book, client, host, trusted, result)
+        settled()
     for manifest in unrecorded:
         outcome.checked += 1
         hint = unrecorded_hint(manifest, trusted_ids)
         for check in manifest.checks:
-            record_signature_problems(
-                book, manifest, check, verify_signed_manifest(client, check, manifest, trusted, hint)
-            )
+            if listing.listed(manifest.repository, manifest.tag(check)) is False:
+                kind = Type.SIGNATURE_MISSING if check == "sig" else Type.ATTESTATION_MISSING
+                detail = f"{manifest.repository}:{manifest.tag(check)} is not in the registry{hint}"
+                problems = [(kind, manifest.digest, "", detail)]
+            else:
+                problems = verify_signed_manifest(client, check, manifest, trusted, hint)
+            record_signature_problems(book, manifest, check, problems)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from releases.audit import content_due
 from releases.choices import ChartState, ImageState
 from releases.models import AuditFinding
 from releases.oci.media_types import OCI_MANIFEST
@@ -80,7 +81,9 @@ def test_deleted_signatures_and_attestations_are_found_and_resolve_when_restored
     assert open_findings() == {}
     assert run.resolved_findings == 2
 
-    # When the .sig holds only another key's signature, it is invalid (verified in full: its digest changed)
+    # When the .sig holds only another key's signature, it is invalid (verified in full: its digest
+    # changed), found by the first run once every run reads the signatures' content
+    settings.AUDIT_SIGNATURE_RECHECK_RUNS = 1
     other = make_key_pair(tmp_path, "intruder")
     with registry_client(settings) as client:
         client.delete_manifest(repo, sig_body[2])
@@ -106,6 +109,47 @@ def test_deleted_signatures_and_attestations_are_found_and_resolve_when_restored
     # And trusting its public key again resolves them
     settings.TRUSTED_PUBLIC_KEYS = [release_key.public_pem]
     run_audit()
+    assert open_findings() == {}
+
+
+def test_a_replaced_signature_is_found_in_its_turn_within_the_recheck_runs(
+    pipeline,  # noqa: F811
+    settings,
+    release_key,
+    tmp_path,
+):
+    # Given a signed, published image and signature content read again one run in three
+    settings.AUDIT_SIGNATURE_RECHECK_RUNS = 3
+    image = queue_image(pipeline.backend())
+    assert build_image.apply(args=[image.pk]).get() == ImageState.AVAILABLE
+    image.refresh_from_db()
+    repo = repository(settings)
+
+    # When the index's .sig is replaced by one holding only another key's signature (still listed)
+    other = make_key_pair(tmp_path, "intruder")
+    with registry_client(settings) as client:
+        client.delete_manifest(repo, client.get_manifest(repo, signature_tag(image.digest))[2])
+        sign_image(client, repo, image.digest, other.private_key, image.repository)
+
+    # Then the runs before its turn do not read it, and the run whose turn it is finds it invalid
+    runs = []
+    for _ in range(3):
+        run = run_audit()
+        invalid = AuditFinding.objects.open().filter(type=Type.SIGNATURE_INVALID, tag=signature_tag(image.digest))
+        runs.append((content_due(image.digest, run.pk, 3), invalid.exists()))
+        if invalid.exists():
+            break
+    assert runs[-1] == (True, True)
+    assert all(found is False for due, found in runs[:-1]) and not any(due for due, _ in runs[:-1])
+    # every run counted all five signature tags, read or not
+    assert run.tags_checked == 2 + 5
+
+    # And once open, the finding is read every run: restoring our signature resolves it at once
+    with registry_client(settings) as client:
+        client.delete_manifest(repo, client.get_manifest(repo, signature_tag(image.digest))[2])
+        sign_image(client, repo, image.digest, release_key.private_key, image.repository)
+    run = run_audit()
+    assert not content_due(image.digest, run.pk, 3)
     assert open_findings() == {}
 
 
