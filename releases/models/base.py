@@ -151,7 +151,12 @@ class RegistryArtifact(StatefulModel):
     @property
     def repository_path(self) -> str:
         """The repository as the registry's API names it (without the host)."""
-        return self.repository.partition("/")[2]
+        return self.path_in_registry(self.registry, self.name)
+
+    @staticmethod
+    def path_in_registry(registry: str, name: str) -> str:
+        """``repository_path`` of the row with these columns (for rows read as values)."""
+        return f"{registry}/{name}".partition("/")[2]
 
     @property
     def is_signed(self) -> bool:

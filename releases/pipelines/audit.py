@@ -74,20 +74,22 @@ class AuditAlreadyRunning(Exception):
     """Another audit holds the lock; this one did not start."""
 
 
-def built_platforms(image: DockerImage) -> frozenset[str]:
-    """The platforms the image's index must list: those it was built for (``IMAGE_PLATFORMS`` when it
-    was built), so changing the setting later does not turn every older image into drift."""
-    recorded = image.platform_digests or {}
-    return normalize_platforms(recorded or settings.IMAGE_PLATFORMS)
+def built_platforms(platform_digests: dict | None) -> frozenset[str]:
+    """The platforms an image's index must list: those it was built for (its recorded
+    ``platform_digests``; ``IMAGE_PLATFORMS`` when none were), so changing the setting later
+    does not turn every older image into drift."""
+    return normalize_platforms(platform_digests or settings.IMAGE_PLATFORMS)
 
 
-def highest_published_images(host: str) -> list[DockerImage]:
-    """Per image repository, the highest published (non-pre-release) version: what ``latest`` must be."""
-    highest: dict[str, DockerImage] = {}
+def highest_published_images(host: str) -> list[tuple[int, str, str]]:
+    """Per image repository, the highest published (non-pre-release) version, what ``latest`` must
+    be: ``(pk, repository path, digest)``. Rows are read as values: no model instance per image."""
+    highest: dict[tuple[str, str], tuple[int, str, str]] = {}
     images = DockerImage.objects.immutable_tags().filter(registry__startswith=f"{host}/").exclude(tag__contains="-")
-    fields = ("pk", "state", "registry", "name", "tag", "digest")  # "state": else each row is re-read
-    for image in images.order_by("registry", "name", "-tag_order").only(*fields).iterator(chunk_size=2000):
-        highest.setdefault(image.repository, image)
+    rows = images.order_by("registry", "name", "-tag_order").values_list("pk", "registry", "name", "digest")
+    for pk, registry, name, digest in rows.iterator(chunk_size=2000):
+        if (registry, name) not in highest:
+            highest[(registry, name)] = (pk, DockerImage.path_in_registry(registry, name), digest)
     return list(highest.values())
 
 
@@ -234,25 +236,22 @@ class Shard:
         return cls(data["kind"], data["host"], int(data.get("first", 0)), int(data.get("last", 0)))
 
     def expected_tags(self, batch_size: int = 1000) -> Iterator[ExpectedTag]:
+        # Rows are read as values, not model instances: building one costs more than its HEAD.
+        path = DockerImage.path_in_registry
         if self.kind == "latest":
-            for image in highest_published_images(self.host):
-                yield ExpectedTag(f"latest:{image.pk}", image.repository_path, MOVING_TAG, image.digest, "image")
+            for pk, repository, digest in highest_published_images(self.host):
+                yield ExpectedTag(f"latest:{pk}", repository, MOVING_TAG, digest, "image")
             return
         if self.kind == "image":
             images = _published_images(self.host).filter(pk__gte=self.first, pk__lte=self.last).order_by("pk")
-            fields = ("pk", "state", "registry", "name", "tag", "digest", "platform_digests")
-            for image in images.only(*fields).iterator(chunk_size=batch_size):
-                yield ExpectedTag(
-                    f"image:{image.pk}", image.repository_path, image.tag, image.digest, "image", built_platforms(image)
-                )
+            rows = images.values_list("pk", "registry", "name", "tag", "digest", "platform_digests")
+            for pk, registry, name, tag, digest, platforms in rows.iterator(chunk_size=batch_size):
+                yield ExpectedTag(f"image:{pk}", path(registry, name), tag, digest, "image", built_platforms(platforms))
             return
         charts = _indexed_charts(self.host).filter(pk__gte=self.first, pk__lte=self.last).order_by("pk")
-        for chart in charts.only("pk", "state", "registry", "name", "chart_version", "digest").iterator(
-            chunk_size=batch_size
-        ):
-            yield ExpectedTag(
-                f"chart:{chart.pk}", chart.repository_path, oci_tag(chart.chart_version), chart.digest, "chart"
-            )
+        rows = charts.values_list("pk", "registry", "name", "chart_version", "digest")
+        for pk, registry, name, version, digest in rows.iterator(chunk_size=batch_size):
+            yield ExpectedTag(f"chart:{pk}", path(registry, name), oci_tag(version), digest, "chart")
 
 
 def _published_images(host: str):
@@ -324,6 +323,7 @@ def check_shard(
     if run is None:
         return ShardOutcome(skipped=f"audit {run_pk} is no longer running")
     logger.info("checking the %s tags of %s (keys %s..%s)", shard.kind, shard.host, shard.first, shard.last)
+    started = time.monotonic()
     book = FindingBook(run)
     outcome = ShardOutcome()
     reported = {"checked": 0, "new": 0, "resolved": 0}
@@ -349,28 +349,48 @@ def check_shard(
             client.throttle = shared_throttle(throttle_key)
         if shard.kind == "signatures":
             check_signatures(book, client, shard.host, outcome, report, on_progress)
-            report(final=True)
-            return outcome
-        for result in audit_tags(client, shard.expected_tags(), concurrency=settings.AUDIT_CONCURRENCY):
-            outcome.checked += 1
-            problems = findings_of(result)
-            kind, _, pk = result.expected.key.partition(":")
-            book.record(
-                result.expected.repository,
-                result.expected.tag,
-                LATEST_TYPES if kind == "latest" else TAG_TYPES,
-                problems,
-                image_pk=int(pk) if kind == "image" else None,
-                chart_pk=int(pk) if kind == "chart" else None,
-            )
-            if kind == "image" and any(p[0] != Type.UNREACHABLE for p in problems):
-                outcome.broken_versions.add(result.expected.tag)
-            if outcome.checked % HEARTBEAT_EVERY == 0:
-                report()
-            if on_progress:
-                on_progress(outcome.checked)
+        else:
+            check_tags(book, client, shard, outcome, report, on_progress)
     report(final=True)
+    elapsed = time.monotonic() - started
+    logger.info(
+        "checked %d %s tags of %s in %.1f s (%.0f/s)",
+        outcome.checked,
+        shard.kind,
+        shard.host,
+        elapsed,
+        outcome.checked / elapsed if elapsed else 0,
+    )
     return outcome
+
+
+def check_tags(
+    book: FindingBook,
+    client: RegistryClient,
+    shard: Shard,
+    outcome: ShardOutcome,
+    report: Callable[[], None],
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """An image, chart or ``latest`` batch: each tag HEADed and compared with its recorded digest."""
+    for result in audit_tags(client, shard.expected_tags(), concurrency=settings.AUDIT_CONCURRENCY):
+        outcome.checked += 1
+        problems = findings_of(result)
+        kind, _, pk = result.expected.key.partition(":")
+        book.record(
+            result.expected.repository,
+            result.expected.tag,
+            LATEST_TYPES if kind == "latest" else TAG_TYPES,
+            problems,
+            image_pk=int(pk) if kind == "image" else None,
+            chart_pk=int(pk) if kind == "chart" else None,
+        )
+        if kind == "image" and any(p[0] != Type.UNREACHABLE for p in problems):
+            outcome.broken_versions.add(result.expected.tag)
+        if outcome.checked % HEARTBEAT_EVERY == 0:
+            report()
+        if on_progress:
+            on_progress(outcome.checked)
 
 
 def finish_run(run_pk: int, broken_versions: Iterable[str]) -> AuditRun | None:
