@@ -252,11 +252,6 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# A task whose worker died unacknowledged is redelivered after this many seconds (Redis broker).
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
-    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 60, minimum=1),
-}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # One queue per kind of work, so each can have workers of its own (`celery -A registry worker -Q
@@ -430,6 +425,16 @@ TIME_LIMIT_GRACE_SECONDS = env_int("TIME_LIMIT_GRACE_SECONDS", 60, minimum=1)
 SWEEP_INTERVAL_MINUTES = env_int("SWEEP_INTERVAL_MINUTES", 5, minimum=1)
 STALLED_AFTER_MINUTES = env_int("STALLED_AFTER_MINUTES", 30, minimum=1)
 STALLED_REQUEUE_LIMIT = env_int("STALLED_REQUEUE_LIMIT", 2, minimum=0)
+# A task whose worker died unacknowledged is delivered again after CELERY_VISIBILITY_TIMEOUT seconds
+# (Redis broker). One still running by then would be delivered to a second worker as well, so the
+# default outlasts the longest hard time limit; `manage.py check` warns about a shorter one.
+LONGEST_HARD_LIMIT_SECONDS = TIME_LIMIT_GRACE_SECONDS + max(
+    BUILD_TIME_LIMIT_SECONDS, CHART_TIME_LIMIT_SECONDS, ORCHESTRATION_TIME_LIMIT_SECONDS, AUDIT_TIME_LIMIT_SECONDS
+)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", LONGEST_HARD_LIMIT_SECONDS + 300, minimum=1),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 60, minimum=1),
+}
 
 
 # Operations. Readiness (/api/v1/health/ready/) checks PostgreSQL, the broker and the registry, and

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.contrib.admin import apps as admin_apps
+from django.core import checks
 from django.db import connections
 from django.db.models.signals import post_migrate, pre_migrate
 
@@ -20,6 +22,25 @@ def restore_immutability_triggers(sender, using="default", **kwargs) -> None:
         ensure_triggers(editor)
 
 
+def check_visibility_timeout(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A task outliving the broker's visibility timeout is delivered to a second worker while it runs."""
+    timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    if timeout > settings.LONGEST_HARD_LIMIT_SECONDS:
+        return []
+    return [
+        checks.Warning(
+            f"CELERY_VISIBILITY_TIMEOUT ({timeout} s) is not longer than the longest task's hard time limit "
+            f"({settings.LONGEST_HARD_LIMIT_SECONDS} s): a task still running after {timeout} s is delivered "
+            "to a second worker as well",
+            hint=(
+                f"unset CELERY_VISIBILITY_TIMEOUT (default {settings.LONGEST_HARD_LIMIT_SECONDS + 300} s) or raise it, "
+                "or lower BUILD_TIME_LIMIT_SECONDS / AUDIT_TIME_LIMIT_SECONDS"
+            ),
+            id="releases.W001",
+        )
+    ]
+
+
 class ReleasesConfig(AppConfig):
     name = "releases"
     verbose_name = "Releases"
@@ -30,6 +51,7 @@ class ReleasesConfig(AppConfig):
         from .api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from .schedules import schedule_stalled_work_sweep, schedule_tag_audit
 
+        checks.register(check_visibility_timeout, checks.Tags.compatibility)
         pre_migrate.connect(lift_immutability_triggers, sender=self)
         post_migrate.connect(restore_immutability_triggers, sender=self)
         post_migrate.connect(schedule_tag_audit, sender=self)

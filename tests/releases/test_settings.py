@@ -77,3 +77,24 @@ def test_quick_start_defaults_to_sqlite_and_the_threek8s_namespace():
         "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.REGISTRY_NAMESPACE)",
     )
     assert result.stdout.strip().splitlines()[-1].split() == ["django.db.backends.sqlite3", "ghcr.io/stianfro/threek8s"]
+
+
+def test_the_visibility_timeout_outlasts_the_longest_hard_time_limit_by_default():
+    result = start(
+        {"DEBUG": "true", "BUILD_TIME_LIMIT_SECONDS": "7200"},
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'])",
+    )
+    assert result.stdout.strip().splitlines()[-1] == str(7200 + 60 + 300)
+
+
+def test_a_visibility_timeout_shorter_than_a_hard_time_limit_is_warned_about():
+    result = start({"DEBUG": "true", "CELERY_VISIBILITY_TIMEOUT": "3600"}, "check", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "releases.W001" in result.stderr and "CELERY_VISIBILITY_TIMEOUT (3600 s)" in result.stderr
+    assert "(3660 s)" in result.stderr and "second worker" in result.stderr
+    assert (
+        start({"DEBUG": "true", "CELERY_VISIBILITY_TIMEOUT": "3661"}, "check", "--fail-level", "WARNING").returncode
+        == 0
+    )
