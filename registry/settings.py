@@ -252,6 +252,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker waits out a broker outage of any length (retrying every 2-30 s, logging each attempt, the
+# readiness probe naming Redis) instead of exiting after 100 attempts (~50 minutes), and one started
+# before Redis waits for it.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # One queue per kind of work, so each can have workers of its own (`celery -A registry worker -Q
