@@ -1,7 +1,7 @@
 """What signing and attestations add to publishing the sample release end to end (issue 13):
 the same release published by a worker without ``SIGNING_KEY`` and by one with it, in one run.
 
-Run: ``.venv/bin/python bench/publish_signing.py [--rounds 3]`` (about 6 minutes, as root: it
+Run: ``.venv/bin/python bench/publish_signing.py [--rounds 3]`` (about 5 minutes, as root: it
 starts its own dockerd). The sample (``examples/``: 2 images x linux/amd64 + linux/arm64, vfs
 driver, and its chart) goes through the real pipeline: a real Celery worker (concurrency 2) builds
 on the engine, scans, exports, pushes, and publishes the chart with helm; with the key, every
