@@ -15,6 +15,7 @@ Run: ``.venv/bin/python bench/signing.py`` (about a minute). It starts its own r
     chart) into fresh repositories: push alone vs push + signing (every platform manifest, index
     and chart manifest signed, each platform's SLSA provenance attested), median of ``--rounds``;
     goal: signing adds <= 15%. The SBOM (syft) is not in it: its cost is syft's, on the build.
+    The real end-to-end publish of the sample, SBOMs included, is ``bench/publish_signing.py``.
 Exit status 1 when a goal is missed.
 """
 

@@ -57,7 +57,7 @@ from ..transitions import TransitionRefused, fire_transition, mark_progress, pub
 from ..versions import is_prerelease, parse_version
 from . import progress
 from .errors import PipelineBusy, PipelineError, refusal_reason, reraise_time_limit
-from .signing import UNSIGNED, SigningRecord, sign_pushed_image
+from .signing import UNSIGNED, SigningRecord, sboms_in_background, sign_pushed_image
 from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
@@ -360,8 +360,8 @@ class PushOutcome:
 
 
 def push(image: DockerImage) -> PushOutcome:
-    """Push each platform by digest, then one index by digest, sign them (with ``SIGNING_KEY``),
-    then put the version tag; never overwrite.
+    """Push each platform by digest, then one index by digest, sign them (with ``SIGNING_KEY``; the
+    platforms' SBOMs are made meanwhile), then put the version tag; never overwrite.
 
     A platform manifest already in the registry is not pushed again (a resumed push sends 0 bytes),
     nor is a signature or attestation already there; a version tag that points elsewhere fails
@@ -385,39 +385,39 @@ def push(image: DockerImage) -> PushOutcome:
     ]
     index = build_index(manifests)
     index_digest = sha256_digest(index)
+    platform_refs = {
+        platform: ManifestRef(m.digest, m.media_type, m.size) for platform, m in zip(platforms, manifests, strict=True)
+    }
+    layouts = {platform: platform_dir(image, platform) for platform in platforms}
     uploaded = 0
     with registry_client() as client:
         existing = client.head_manifest(repository, image.tag)
         if existing is not None and existing.digest != index_digest:
             raise TagConflict(repository, image.tag, existing.digest, index_digest, registry=client.host)
-        for platform, described in image.platform_digests.items():
-            if client.head_manifest(repository, described["digest"]) is not None:
-                continue
-            exported = require_export(image, platform)
-            report_progress(image.pk, f"pushing {platform}")
-            for blob in [
-                *exported.layers,
-                Blob(exported.config_path, exported.config_digest, len(exported.config_bytes), OCI_CONFIG),
-            ]:
-                uploaded += client.push_blob(repository, blob.digest, blob.size, blob.path, mount_from=siblings)
-            client.put_manifest(
-                repository,
-                exported.manifest_digest,
-                exported.manifest_bytes,
-                json.loads(exported.manifest_bytes)["mediaType"],
+        with sboms_in_background(client, image, platform_refs, layouts) as sboms:
+            for platform, described in image.platform_digests.items():
+                if client.head_manifest(repository, described["digest"]) is not None:
+                    continue
+                exported = require_export(image, platform)
+                report_progress(image.pk, f"pushing {platform}")
+                for blob in [
+                    *exported.layers,
+                    Blob(exported.config_path, exported.config_digest, len(exported.config_bytes), OCI_CONFIG),
+                ]:
+                    uploaded += client.push_blob(repository, blob.digest, blob.size, blob.path, mount_from=siblings)
+                client.put_manifest(
+                    repository,
+                    exported.manifest_digest,
+                    exported.manifest_bytes,
+                    json.loads(exported.manifest_bytes)["mediaType"],
+                )
+            report_progress(image.pk, "pushing the image index")
+            client.put_manifest(repository, index_digest, index, OCI_INDEX)
+            if signing_key() is not None:
+                report_progress(image.pk, "signing the index and platform manifests")
+            signed = sign_pushed_image(
+                client, image, ManifestRef(index_digest, OCI_INDEX, len(index)), platform_refs, sboms
             )
-        report_progress(image.pk, "pushing the image index")
-        client.put_manifest(repository, index_digest, index, OCI_INDEX)
-        if signing_key() is not None:
-            report_progress(image.pk, "signing the index and platform manifests")
-        platform_refs = {
-            platform: ManifestRef(m.digest, m.media_type, m.size)
-            for platform, m in zip(platforms, manifests, strict=True)
-        }
-        layouts = {platform: platform_dir(image, platform) for platform in platforms}
-        signed = sign_pushed_image(
-            client, image, ManifestRef(index_digest, OCI_INDEX, len(index)), platform_refs, layouts
-        )
         report_progress(image.pk, f"tagging {image.tag}")
         client.put_manifest_immutable(repository, image.tag, index, OCI_INDEX)
     return PushOutcome(

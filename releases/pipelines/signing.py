@@ -14,14 +14,22 @@ What gets signed, with ``SIGNING_KEY``:
   envelope, in ``sha256-<hex>.att`` (``cosign verify-attestation --type slsaprovenance1``), and
   its SBOM (SPDX JSON by syft, :func:`attach_sbom`) as a second attestation (``--type spdxjson``).
 
+syft is the slow part (seconds per platform, most of it its own start-up), so ``images.push`` starts
+it for every platform at once when the push begins (:func:`sboms_in_background`): it runs beside
+the uploads, the signatures and the other platforms' syft, and the SBOMs are attached last.
+
 Without a key nothing is written and the row says it was published unsigned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -85,19 +93,65 @@ def build_type() -> str:
     return f"{settings.PROVENANCE_BUILDER_ID.rstrip('/')}/build-types/docker-platform-image/v1"
 
 
+@dataclass(frozen=True)
+class PlatformSboms:
+    """The SBOMs (SPDX JSON by syft) of an image's platforms, from their OCI layouts: those started
+    in the background (:func:`sboms_in_background`) are waited for, any other is made on demand."""
+
+    image: DockerImage
+    layouts: Mapping[str, Path]
+    started: Mapping[str, Future[dict[str, Any]]] = field(default_factory=dict)
+
+    def document(self, platform: str) -> dict[str, Any]:
+        """``platform``'s SPDX document; raises what syft's run raised (``ImageBuildError``)."""
+        if platform in self.started:
+            return self.started[platform].result()
+        return generate_sbom(self.layouts[platform], source_name=self.image.repository, source_version=self.image.tag)
+
+
+@contextmanager
+def sboms_in_background(
+    client: RegistryClient, image: DockerImage, platforms: Mapping[str, ManifestRef], layouts: Mapping[str, Path]
+) -> Iterator[PlatformSboms]:
+    """Start syft at once on the layout of every platform whose manifest has no SBOM attestation by
+    the signing key yet (none without a key, nor when a redelivered push finds them all), a process
+    per platform (at most one per CPU at a time), while the block pushes and signs.
+
+    A platform's failure (a missing layout, syft failing) is raised only when its document is asked
+    for. Leaving the block does not wait: a run nobody asked for (the push failed, or another
+    signer attached that SBOM first) ends on its own, bounded by syft's timeout.
+    """
+    key = signing_key()
+    missing = (
+        [] if key is None else [p for p, ref in sorted(platforms.items()) if not sbom_attested(client, image, ref, key)]
+    )
+    if not missing:
+        yield PlatformSboms(image, layouts)
+        return
+    pool = ThreadPoolExecutor(max_workers=min(len(missing), os.cpu_count() or 1), thread_name_prefix="syft")
+    started = {
+        platform: pool.submit(generate_sbom, layouts[platform], source_name=image.repository, source_version=image.tag)
+        for platform in missing
+    }
+    try:
+        yield PlatformSboms(image, layouts, started)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def sign_pushed_image(
     client: RegistryClient,
     image: DockerImage,
     index: ManifestRef,
     platforms: Mapping[str, ManifestRef],
-    layouts: Mapping[str, Path],
+    sboms: PlatformSboms,
 ) -> SigningRecord:
-    """Sign each platform manifest and attach its provenance and SBOM, then sign the index.
+    """Sign each platform manifest and attach its provenance, sign the index, then attach each
+    platform's SBOM (last: syft may still be running, see :func:`sboms_in_background`).
 
-    ``index`` and ``platforms`` must already be in the image's repository (by digest);
-    ``layouts`` are the platforms' OCI layouts the SBOMs are made from. Returns :data:`UNSIGNED`
-    without a configured key. Registry errors propagate (the task retries or fails the image; the
-    tag has not been put).
+    ``index`` and ``platforms`` must already be in the image's repository (by digest). Returns
+    :data:`UNSIGNED` without a configured key. Registry errors propagate (the task retries or fails
+    the image; the tag has not been put).
     """
     key = signing_key()
     if key is None:
@@ -110,11 +164,18 @@ def sign_pushed_image(
             signed = sign_image(client, repository, ref, key, reference)
             envelope = provenance_envelope(image, platform, ref.digest, key)
             attested = attach_attestation(client, repository, ref, envelope, signer=key.public_key())
-            attestations = attach_sbom(client, image, ref, key, layouts[platform]) or attested.manifest_digest
-            signatures[ref.digest] = {"of": platform, "signature": signed.manifest_digest, "attestation": attestations}
+            signatures[ref.digest] = {
+                "of": platform,
+                "signature": signed.manifest_digest,
+                "attestation": attested.manifest_digest,
+            }
             provenance[platform] = envelope.to_json()
         signed = sign_image(client, repository, index, key, reference)
         signatures[index.digest] = {"of": INDEX, "signature": signed.manifest_digest}
+        for platform, ref in sorted(platforms.items()):
+            # the .att as it stands with the SBOM beside the provenance
+            with_sbom = attach_sbom(client, image, ref, key, partial(sboms.document, platform))
+            signatures[ref.digest]["attestation"] = with_sbom or signatures[ref.digest]["attestation"]
     return SigningRecord(key_id(key), signatures, provenance)
 
 
@@ -195,32 +256,41 @@ def _pinned_digest(reference: str) -> str | None:
     return digest if at and digest.startswith("sha256:") else None
 
 
+def sbom_attested(
+    client: RegistryClient, image: DockerImage, manifest: ManifestRef, key: ec.EllipticCurvePrivateKey
+) -> str:
+    """The digest of ``manifest``'s ``.att`` when it holds an SBOM attestation by ``key`` that
+    verifies; ``""`` when it does not."""
+    found = verify_image_attestations(
+        client, image.repository_path, manifest.digest, [key.public_key()], predicate_type=SPDX_PREDICATE_TYPE
+    )
+    return (found.manifest_digest or "") if found.ok else ""
+
+
 def attach_sbom(
     client: RegistryClient,
     image: DockerImage,
     manifest: ManifestRef,
     key: ec.EllipticCurvePrivateKey,
-    layout_dir: Path,
+    sbom: Callable[[], dict[str, Any]],
 ) -> str:
-    """Attach the platform image's SBOM (SPDX JSON by syft, from its OCI layout ``layout_dir``) as a
-    signed in-toto attestation of predicate type :data:`SPDX_PREDICATE_TYPE`; return the ``.att``
-    manifest's digest.
+    """Attach the platform image's SBOM (the SPDX document ``sbom()`` returns, e.g.
+    :meth:`PlatformSboms.document`) as a signed in-toto attestation of predicate type
+    :data:`SPDX_PREDICATE_TYPE`; return the ``.att`` manifest's digest.
 
     syft stamps every document with a creation time and a random namespace, so the same image
     never gives the same bytes twice: an SBOM attestation by this key that already verifies is
-    kept (a redelivered push adds nothing) and syft does not run again. Refuses
+    kept (a redelivered push adds nothing) and ``sbom`` is not called. Refuses
     (:class:`~releases.imagebuild.ImageBuildError`) a missing layout and a failing syft.
     """
-    repository = image.repository_path
-    found = verify_image_attestations(
-        client, repository, manifest.digest, [key.public_key()], predicate_type=SPDX_PREDICATE_TYPE
-    )
-    if found.ok and found.manifest_digest:
-        return found.manifest_digest
-    sbom = generate_sbom(layout_dir, source_name=image.repository, source_version=image.tag)
-    statement = in_toto_statement(image.repository, manifest.digest, SPDX_PREDICATE_TYPE, sbom)
+    attested = sbom_attested(client, image, manifest, key)
+    if attested:
+        return attested
+    statement = in_toto_statement(image.repository, manifest.digest, SPDX_PREDICATE_TYPE, sbom())
     envelope = sign_envelope(key, canonical_json(statement))
-    return attach_attestation(client, repository, manifest, envelope, signer=key.public_key()).manifest_digest
+    return attach_attestation(
+        client, image.repository_path, manifest, envelope, signer=key.public_key()
+    ).manifest_digest
 
 
 def read_sboms(client: RegistryClient, image: DockerImage) -> dict[str, dict[str, Any]]:

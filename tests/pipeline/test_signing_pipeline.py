@@ -13,17 +13,24 @@ from rest_framework.test import APIClient
 
 from releases.charts import oci_tag
 from releases.choices import ChartState, ImageState
-from releases.oci import RegistryUnavailable
+from releases.imagebuild import SbomError
+from releases.models import DockerImage
+from releases.oci import RegistryClient, RegistryUnavailable
+from releases.oci.manifest import canonical_json
 from releases.pipelines.charts import run_chart_pipeline
 from releases.pipelines.images import push
-from releases.pipelines.signing import SPDX_PREDICATE_TYPE, build_type
+from releases.pipelines.signing import SPDX_PREDICATE_TYPE, build_type, sboms_in_background
+from releases.sandbox.tiny_base import push_multiarch_base_image
 from releases.signing import (
     SLSA_PROVENANCE_V1,
+    attach_attestation,
     attestation_tag,
+    in_toto_statement,
     key_id,
     parse_simple_signing_payload,
     read_attestations,
     read_signatures,
+    sign_envelope,
     signature_tag,
 )
 from releases.tasks import build_image, publish_chart
@@ -159,6 +166,35 @@ def test_without_a_key_the_image_is_published_unsigned(pipeline, settings):  # n
     assert (image.signed_with, image.signatures, image.provenance, image.is_signed) == ("", {}, {}, False)
     with registry_client(settings) as client:
         assert sorted(client.list_tags(repository(settings))) == ["1.0.0", "latest"]
+
+
+def test_syft_starts_in_the_background_only_for_platforms_without_an_sbom_and_fails_when_asked(
+    settings, oci_registry, release_key, tmp_path
+):
+    # Given an image whose amd64 manifest already carries an SBOM attestation by the key, and whose
+    # arm64 manifest has none and no OCI layout to make one from
+    settings.REGISTRY_NAMESPACE = f"{oci_registry.host}/t{uuid.uuid4().hex[:10]}"
+    image = DockerImage(name="threek8s-backend", tag="1.0.0")
+    key = release_key.private_key
+    with RegistryClient(oci_registry.host) as client:
+        base = push_multiarch_base_image(client, repository=image.repository_path, tag="base")
+        refs = {
+            platform: client.head_manifest(image.repository_path, base.manifest_digests[described])
+            for platform, described in (("linux/amd64", "linux/amd64"), ("linux/arm64", "linux/arm64/v8"))
+        }
+        statement = in_toto_statement(
+            image.repository, refs["linux/amd64"].digest, SPDX_PREDICATE_TYPE, {"spdxVersion": "SPDX-2.3"}
+        )
+        envelope = sign_envelope(key, canonical_json(statement))
+        attach_attestation(client, image.repository_path, refs["linux/amd64"], envelope, signer=key.public_key())
+        layouts = {platform: tmp_path / "gone" / platform.replace("/", "-") for platform in refs}
+
+        # When the push starts the SBOMs
+        with sboms_in_background(client, image, refs, layouts) as sboms:
+            # Then syft runs for arm64 alone, and its failure comes with the document
+            assert set(sboms.started) == {"linux/arm64"}
+            with pytest.raises(SbomError, match="is not an OCI image layout"):
+                sboms.document("linux/arm64")
 
 
 @pytest.fixture

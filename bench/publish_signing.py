@@ -1,0 +1,223 @@
+"""What signing and attestations add to publishing the sample release end to end (issue 13):
+the same release published by a worker without ``SIGNING_KEY`` and by one with it, in one run.
+
+Run: ``.venv/bin/python bench/publish_signing.py [--rounds 3]`` (about 5 minutes, as root: it
+starts its own dockerd). The sample (``examples/``: 2 images x linux/amd64 + linux/arm64, vfs
+driver, and its chart) goes through the real pipeline: a real Celery worker (concurrency 2) builds
+on the engine, scans, exports, pushes, and publishes the chart with helm; with the key, every
+platform manifest, index and the chart manifest are signed and each platform gets its SLSA
+provenance and its SBOM (syft, SPDX JSON) attested. Its own PostgreSQL database
+(``bench_publish_signing``, recreated), Redis database 7, registry and dockerd; the set-up is
+``bench/_release_harness.py``'s, shared with ``bench/parallel_builds.py``.
+
+Fairness. One registry and one engine serve every publish, so both sides meet the same machine
+state; the worker is started afresh for each publish (the key is read at its start), with the
+same environment but ``SIGNING_KEY``, outside the clock. Every publish is a new version, and every
+version is written into the files the Dockerfiles copy, so each measured build runs every step
+(none of the build cache of an earlier version applies: checked, a ``Using cache`` in a build log
+stops the run) on the base image the engine already holds. A signed warm-up publish, not
+measured, pulls that base and brings syft and the code paths into the page cache, so the first
+measured publish is no colder than the others. The order alternates each round (unsigned first,
+then signed first, ...); the medians are compared.
+
+Each publish is checked: the release is published; with the key every image records the key id, a
+signature for its index and both platforms and two provenances, the chart records its signature,
+and the registry holds signatures, SLSA provenance and SPDX attestations that verify with the
+public key; without it nothing is recorded and the index has no ``.sig``. Anything else stops
+the run. The clock runs from ``publish_release`` until the release is ``published`` (polled every
+0.25 s). Goal: signing adds <= 15% (median signed / median unsigned - 1). Exit status 1 when the
+goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import _release_harness as harness  # noqa: E402
+
+harness.use_database("bench_publish_signing", redis_db=7)
+
+from releases.choices import ReleaseState  # noqa: E402
+from releases.models import DockerImage, HelmChart, ReleaseVersion, StateTransition  # noqa: E402
+from releases.oci import RegistryClient  # noqa: E402
+from releases.pipelines.signing import INDEX, SPDX_PREDICATE_TYPE  # noqa: E402
+from releases.signing import (  # noqa: E402
+    SLSA_PROVENANCE_V1,
+    VerificationStatus,
+    generate_key_pair,
+    key_id,
+    load_public_key,
+    verify_image_attestations,
+    verify_image_signatures,
+)
+
+GOAL = 0.15
+PLATFORMS = 2
+
+
+def write_signing_key(directory: Path) -> tuple[Path, bytes]:
+    """A fresh ECDSA P-256 key pair, the private half in ``directory/cosign.key`` (mode 0600)."""
+    private_pem, public_pem = generate_key_pair()
+    directory.mkdir(mode=0o700)
+    path = directory / "cosign.key"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as key_file:
+        key_file.write(private_pem)
+    return path, public_pem
+
+
+def check_publish(version: str, host: str, public_pem: bytes | None) -> None:
+    """Stop the run unless ``version`` is published, built without cache hits, and signed and
+    attested with ``public_pem`` (or, when it is ``None``, not signed at all)."""
+    release = ReleaseVersion.objects.get(version=version)
+    if release.state != ReleaseState.PUBLISHED:
+        raise SystemExit(f"{version} is {release.state}, not published")
+    images, charts = list(release.images()), list(release.charts())
+    if len(images) != 2 or len(charts) != 1:
+        raise SystemExit(f"{version}: {len(images)} images and {len(charts)} charts, expected 2 and 1")
+    for image in images:
+        if "---> Using cache" in image.build_log:
+            raise SystemExit(f"{image.name}:{version} hit the build cache; its build is not cold like the others")
+    problems: list[str] = []
+    with RegistryClient(host) as client:
+        for artifact in [*images, *charts]:
+            problems += (
+                signing_problems(client, artifact, public_pem)
+                if public_pem is not None
+                else unsigned_problems(client, artifact)
+            )
+    if problems:
+        side = "signed" if public_pem is not None else "unsigned"
+        raise SystemExit(f"{version} ({side}): " + "; ".join(problems))
+
+
+def signing_problems(client: RegistryClient, artifact: DockerImage | HelmChart, public_pem: bytes) -> list[str]:
+    """What is missing from a signed artifact, in its row or in the registry."""
+    name, repository = str(artifact), artifact.repository_path
+    if artifact.signed_with != key_id(load_public_key(public_pem)):
+        return [f"{name} is recorded as signed with {artifact.signed_with!r}"]
+    expected = PLATFORMS + 1 if isinstance(artifact, DockerImage) else 1
+    if len(artifact.signatures) != expected or artifact.digest not in artifact.signatures:
+        return [f"{name} records {len(artifact.signatures)} signatures, expected {expected} with {artifact.digest}"]
+    if isinstance(artifact, DockerImage) and len(artifact.provenance) != PLATFORMS:
+        return [f"{name} records {len(artifact.provenance)} provenances, expected {PLATFORMS}"]
+    problems = []
+    for digest, signed in artifact.signatures.items():
+        verdicts = [verify_image_signatures(client, repository, digest, [public_pem])]
+        if isinstance(artifact, DockerImage) and signed["of"] != INDEX:
+            verdicts += [
+                verify_image_attestations(client, repository, digest, [public_pem], predicate_type=kind)
+                for kind in (SLSA_PROVENANCE_V1, SPDX_PREDICATE_TYPE)
+            ]
+        problems += [f"{name} {signed['of']}: {v.detail}" for v in verdicts if not v.ok]
+    return problems
+
+
+def unsigned_problems(client: RegistryClient, artifact: DockerImage | HelmChart) -> list[str]:
+    """What an artifact published without a key has that it should not: a record of signing, a
+    ``.sig`` on what it published, a ``.att`` on a platform manifest."""
+    if artifact.signed_with or artifact.signatures or getattr(artifact, "provenance", None):
+        return [f"{artifact} records signing ({artifact.signed_with!r})"]
+    platforms = [d["digest"] for d in artifact.platform_digests.values()] if isinstance(artifact, DockerImage) else []
+    verdicts = [verify_image_signatures(client, artifact.repository_path, d, []) for d in [artifact.digest, *platforms]]
+    verdicts += [verify_image_attestations(client, artifact.repository_path, d, []) for d in platforms]
+    return [f"{artifact}: {v.detail}" for v in verdicts if v.status is not VerificationStatus.MISSING]
+
+
+def push_seconds(version: str) -> float:
+    """Seconds the release's images spent pushing (and signing) and its chart uploading (and
+    signing), added up: where signing happens, for the profile."""
+    release = ReleaseVersion.objects.get(version=version)
+    total = timedelta()
+    spans = [
+        (DockerImage, release.images(), "start_push", "mark_available"),
+        (HelmChart, release.charts(), "start_upload", "mark_indexed"),
+    ]
+    for model, rows, start, end in spans:
+        for pk in rows.values_list("pk", flat=True):
+            moments = dict(
+                StateTransition.objects.filter(
+                    content_type__model=model._meta.model_name, object_id=pk, transition__in=[start, end]
+                ).values_list("transition", "at")
+            )
+            total += moments[end] - moments[start]
+    return total.total_seconds()
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Publishes one version with a worker started for it, with or without the signing key."""
+
+    registry: harness.SampleRegistry
+    docker_host: str
+    source_url: str
+    commits: dict[str, str]
+    helm: str
+    workdir: Path
+    key_path: Path
+    public_pem: bytes
+
+    def publish(self, version: str, signed: bool) -> float:
+        """The wall clock of publishing ``version``, checked (:func:`check_publish`)."""
+        side = "signed" if signed else "unsigned"
+        with harness.release_worker(
+            self.registry,
+            self.docker_host,
+            self.source_url,
+            self.helm,
+            self.workdir,
+            name=f"{side}-{version}",
+            concurrency=2,
+            extra_env={"SIGNING_KEY": str(self.key_path)} if signed else None,
+        ):
+            elapsed = harness.publish_and_wait(f"{side} {version}", [version], self.commits)
+        check_publish(version, self.registry.host, self.public_pem if signed else None)
+        print(f"  {version} {side:>8}: {elapsed:6.1f} s (push/upload {push_seconds(version):.1f} s)")
+        return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    helm = harness.require_root_and_helm()
+    plan = [(False, True) if number % 2 == 0 else (True, False) for number in range(args.rounds)]
+    versions = [f"1.{number}.0" for number in range(1 + 2 * args.rounds)]  # in publish order: latest moves each time
+    unsigned, signed = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-publish-signing-") as tmp:
+        workdir = Path(tmp)
+        key_path, public_pem = write_signing_key(workdir / "key")
+        source_url, commits = harness.sample_source(workdir, versions)
+        with (
+            harness.sample_registry(workdir) as registry,
+            harness.docker_engine(workdir / "dockerd", registry) as docker_host,
+        ):
+            publisher = Publisher(registry, docker_host, source_url, commits, helm, workdir, key_path, public_pem)
+            print(f"{os.cpu_count()} CPUs; warm-up (signed, not measured):")
+            publisher.publish(versions[0], True)
+            remaining = iter(versions[1:])
+            for number, order in enumerate(plan, 1):
+                print(f"round {number}:")
+                for side in order:
+                    (signed if side else unsigned).append(publisher.publish(next(remaining), side))
+    t_unsigned, t_signed = statistics.median(unsigned), statistics.median(signed)
+    overhead = t_signed / t_unsigned - 1
+    verdict = "ok" if overhead <= GOAL else "MISSED"
+    print(f"unsigned: {', '.join(f'{s:.1f}' for s in unsigned)} s; signed: {', '.join(f'{s:.1f}' for s in signed)} s")
+    print(
+        f"end-to-end publish of the sample release (2 images x 2 platforms + chart), medians of {args.rounds}: "
+        f"unsigned {t_unsigned:.1f} s, signed {t_signed:.1f} s: {overhead * 100:+.1f}% (goal <= +15%) {verdict}"
+    )
+    return 0 if overhead <= GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
