@@ -277,11 +277,29 @@ def _severity(value: Any) -> Severity:
     return _SCANNER_SEVERITY.get(str(value or "").strip().lower(), "low")
 
 
-def _trivy_findings(data: dict[str, Any]) -> list[Finding]:
+def _objects(value: Any, where: str, odd: list[str]) -> list[dict[str, Any]]:
+    """The JSON objects of the list ``value``; anything else in it (or ``value`` not a list) is
+    noted in ``odd`` by ``where``, so an odd shape becomes a finding, never an exception."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        odd.append(f"{where} is {type(value).__name__}, not a list")
+        return []
+    objects = [item for item in value if isinstance(item, dict)]
+    if len(objects) < len(value):
+        odd.append(f"{len(value) - len(objects)} of {len(value)} {where} entries are not objects")
+    return objects
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _trivy_findings(data: dict[str, Any], odd: list[str]) -> list[Finding]:
     findings: list[Finding] = []
-    for result in data.get("Results") or []:
+    for result in _objects(data.get("Results"), "Results", odd):
         target = str(result.get("Target") or "")
-        for vuln in result.get("Vulnerabilities") or []:
+        for vuln in _objects(result.get("Vulnerabilities"), "Vulnerabilities", odd):
             package = str(vuln.get("PkgName") or "")
             installed = vuln.get("InstalledVersion") or "?"
             fixed = vuln.get("FixedVersion")
@@ -293,7 +311,7 @@ def _trivy_findings(data: dict[str, Any]) -> list[Finding]:
             findings.append(
                 Finding(_severity(vuln.get("Severity")), "scanner.vulnerability", f"{target}:{package}", message)
             )
-        for secret in result.get("Secrets") or []:
+        for secret in _objects(result.get("Secrets"), "Secrets", odd):
             findings.append(
                 Finding(
                     _severity(secret.get("Severity")),
@@ -305,12 +323,13 @@ def _trivy_findings(data: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-def _grype_findings(data: dict[str, Any]) -> list[Finding]:
+def _grype_findings(data: dict[str, Any], odd: list[str]) -> list[Finding]:
     findings: list[Finding] = []
-    for match in data.get("matches") or []:
-        vuln = match.get("vulnerability") or {}
-        artifact = match.get("artifact") or {}
-        fixes = (vuln.get("fix") or {}).get("versions") or []
+    for match in _objects(data.get("matches"), "matches", odd):
+        vuln = _object(match.get("vulnerability"))
+        artifact = _object(match.get("artifact"))
+        fixes = _object(vuln.get("fix")).get("versions") or []
+        fixes = [str(fix) for fix in fixes] if isinstance(fixes, list) else [str(fixes)]
         package = str(artifact.get("name") or "")
         message = f"{vuln.get('id', '?')} in {package} {artifact.get('version') or '?'}"
         message += f" (fixed in {', '.join(fixes)})" if fixes else " (no fix yet)"
@@ -319,13 +338,25 @@ def _grype_findings(data: dict[str, Any]) -> list[Finding]:
 
 
 def parse_scanner_output(data: Any, image_ref: str) -> list[Finding]:
-    """Findings from trivy (``Results[].Vulnerabilities[]``) or grype (``matches[]``) JSON."""
+    """Findings from trivy (``Results[].Vulnerabilities[]``) or grype (``matches[]``) JSON.
+
+    Output of another shape gives one ``scanner.unparsed`` finding quoting it; entries of an
+    unexpected type inside known output are skipped and named in a ``scanner.unparsed`` finding
+    beside the others. Never raises for the scanner's output."""
+    odd: list[str] = []
     if isinstance(data, dict) and ("Results" in data or data.get("SchemaVersion") is not None):
-        return _trivy_findings(data)
-    if isinstance(data, dict) and "matches" in data:
-        return _grype_findings(data)
-    summary = json.dumps(data, sort_keys=True)[:500]
-    return [Finding("medium", "scanner.unparsed", image_ref, f"unrecognised scanner output: {summary}")]
+        findings = _trivy_findings(data, odd)
+    elif isinstance(data, dict) and "matches" in data:
+        findings = _grype_findings(data, odd)
+    else:
+        summary = json.dumps(data, sort_keys=True)[:500]
+        return [Finding("medium", "scanner.unparsed", image_ref, f"unrecognised scanner output: {summary}")]
+    if odd:
+        detail = "; ".join(odd)
+        findings.append(
+            Finding("medium", "scanner.unparsed", image_ref, f"scanner output of an unexpected shape: {detail}")
+        )
+    return findings
 
 
 LAYOUT_PLACEHOLDER = "{layout}"
@@ -390,6 +421,8 @@ def run_external_scanner(
     stderr_tail = "\n".join(result.stderr.decode(errors="replace").strip().splitlines()[-10:])
     try:
         data = json.loads(result.stdout)
+    except RecursionError as exc:
+        raise ScannerError(f"scanner {argv[0]!r} printed JSON nested too deep to read") from exc
     except ValueError as exc:
         raise ScannerError(
             f"scanner {argv[0]!r} exited with {result.returncode} without JSON output: {stderr_tail}"

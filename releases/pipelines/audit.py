@@ -1,14 +1,15 @@
 """The scheduled tag-immutability audit: every published tag must still point at its recorded digest.
 
 A run is split into batches (``plan_shards``: primary-key ranges of published images and indexed
-charts per registry host, plus each host's ``latest`` tags) that any worker of the ``audits``
-queue checks (``check_shard``), a Celery chord closing the run (``finish_run``) when all are
-done; ``run_audit`` does the same in one process. Each batch streams its tags from the database
-into ``releases.audit.audit_tags`` (concurrent HEADs with connection reuse; memory flat whatever
-the batch size) and turns the results into ``AuditFinding`` rows: opened when the registry
-disagrees, kept open across runs, resolved when it agrees again. Batches cover disjoint tags, so
-they never write the same finding. Each result is written on its own, so a crash mid-run leaves
-every finding as true as the last run that checked it.
+charts per registry host, each host's ``latest`` tags, and the signatures of each range) that
+any worker of the ``audits`` queue checks (``check_shard``), a Celery chord closing the run
+(``finish_run``) when all are done; ``run_audit`` does the same in one process. Each batch
+streams its tags from the database into ``releases.audit.audit_tags`` (concurrent HEADs with
+connection reuse; memory flat whatever the batch size) and turns the results into
+``AuditFinding`` rows: opened when the registry disagrees, kept open across runs, resolved when
+it agrees again. Batches cover disjoint tags, so they never write the same finding. Each result
+is written on its own, so a crash mid-run leaves every finding as true as the last run that
+checked it.
 
 Two runs never overlap: starts are serialised by a PostgreSQL advisory lock, and the run row is
 the lock for the run's duration (at most one ``running`` row, a database constraint, kept alive
@@ -64,6 +65,10 @@ TAG_TYPES = (Type.MISMATCH, Type.MISSING, Type.PLATFORM_DRIFT, Type.UNREACHABLE)
 LATEST_TYPES = (Type.LATEST_BEHIND, Type.UNREACHABLE)
 SIGNATURE_TYPES = (Type.SIGNATURE_MISSING, Type.SIGNATURE_INVALID)
 ATTESTATION_TYPES = (Type.ATTESTATION_MISSING,)
+#: The kind of a signatures batch: ``<owner>-signatures`` for a range of rows; ``signatures`` for a
+#: whole host (planned before the ranges were; still checked when such a batch is delivered).
+SIGNATURES = "-signatures"
+HOST_SIGNATURES = "signatures"
 #: Keys of the ``.sig``/``.att`` tags in the audit's stream: ``sig:<owner>:<pk>:<version>:<of>``.
 SIGNATURE_KEYS = ("sig:", "att:")
 #: The attestations every signed platform image carries.
@@ -223,7 +228,7 @@ class Shard:
     registry host, or the host's ``latest`` tags. Small enough for a task message; the tags are
     streamed from the database by the worker that checks them."""
 
-    kind: str  # "image", "chart", "latest" or "signatures" (every signed manifest of the host)
+    kind: str  # "image", "chart", "latest", "image-signatures", "chart-signatures" (or "signatures")
     host: str
     first: int = 0
     last: int = 0
@@ -263,27 +268,38 @@ def _indexed_charts(host: str):
 
 
 def plan_shards(batch_size: int | None = None) -> list[Shard]:
-    """The run's batches, each of at most ``batch_size`` (``AUDIT_BATCH_SIZE``) tags. Only the
-    boundaries are kept: the primary keys are streamed, never held."""
+    """The run's batches, each of at most ``batch_size`` (``AUDIT_BATCH_SIZE``) rows: the version
+    tags of a primary-key range of images or charts, each host's ``latest`` tags, and, where there
+    are signatures to check, the signatures of each range. Only the boundaries are kept: the
+    primary keys are streamed, never held."""
     size = batch_size or settings.AUDIT_BATCH_SIZE
     shards: list[Shard] = []
     for host in registry_hosts():
+        signature_shards: list[Shard] = []
+        signed = signatures_to_check(host)
         for kind, queryset in (("image", _published_images(host)), ("chart", _indexed_charts(host))):
-            first = last = None
-            count = 0
-            for pk in queryset.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=5000):
-                if first is None:
-                    first = pk
-                last, count = pk, count + 1
-                if count == size:
-                    shards.append(Shard(kind, host, first, last))
-                    first, count = None, 0
-            if first is not None:
+            for first, last in _pk_ranges(queryset, size):
                 shards.append(Shard(kind, host, first, last))
+                if signed:
+                    signature_shards.append(Shard(f"{kind}{SIGNATURES}", host, first, last))
         shards.append(Shard("latest", host))
-        if signatures_to_check(host):
-            shards.append(Shard("signatures", host))
+        shards += signature_shards
     return shards
+
+
+def _pk_ranges(queryset, size: int) -> Iterator[tuple[int, int]]:
+    """``(first, last)`` primary keys of consecutive runs of ``size`` rows of ``queryset``."""
+    first = last = None
+    count = 0
+    for pk in queryset.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=5000):
+        if first is None:
+            first = pk
+        last, count = pk, count + 1
+        if count == size:
+            yield first, last
+            first, count = None, 0
+    if first is not None:
+        yield first, last
 
 
 def signatures_to_check(host: str) -> bool:
@@ -347,8 +363,8 @@ def check_shard(
     with registry_client(shard.host) as client:
         if throttle_key:
             client.throttle = shared_throttle(throttle_key)
-        if shard.kind == "signatures":
-            check_signatures(book, client, shard.host, outcome, report, on_progress)
+        if shard.kind.endswith(HOST_SIGNATURES):
+            check_signatures(book, client, shard, outcome, report, on_progress)
         else:
             check_tags(book, client, shard, outcome, report, on_progress)
     report(final=True)
@@ -602,11 +618,17 @@ class SignedManifest:
         return check, cls(owner, int(pk), host, repository, version, digest, of, "", {})
 
 
-def signed_manifests(host: str, batch_size: int = 1000) -> Iterator[SignedManifest]:
-    """Every published manifest to check on ``host``: of every row that says it was signed, and of
-    every published row when signing is configured (an unsigned one then has no signature)."""
+def signed_manifests(shard: Shard, batch_size: int = 1000) -> Iterator[SignedManifest]:
+    """Every published manifest the signatures batch ``shard`` checks: of every row of its range
+    that says it was signed, and of every row when signing is configured (an unsigned one then has
+    no signature)."""
+    host = shard.host
     images = DockerImage.objects.immutable_tags().filter(registry__startswith=f"{host}/").order_by("pk")
     charts = HelmChart.objects.indexed().filter(registry__startswith=f"{host}/").order_by("pk")
+    if shard.kind != HOST_SIGNATURES:  # a range of one kind's rows; the other kind has none in it
+        owner, in_range = shard.kind.removesuffix(SIGNATURES), {"pk__gte": shard.first, "pk__lte": shard.last}
+        images = images.filter(**in_range) if owner == "image" else images.none()
+        charts = charts.filter(**in_range) if owner == "chart" else charts.none()
     if not signing_configured():
         images, charts = images.exclude(signed_with=""), charts.exclude(signed_with="")
     fields = ("pk", "state", "registry", "name", "tag", "digest", "platform_digests", "signed_with", "signatures")
@@ -642,7 +664,7 @@ def signed_manifests(host: str, batch_size: int = 1000) -> Iterator[SignedManife
 
 
 def signature_tags(
-    host: str,
+    shard: Shard,
     trusted_ids: frozenset[str],
     unrecorded: list[SignedManifest],
     ask: Callable[[SignedManifest, str], bool],
@@ -652,7 +674,7 @@ def signature_tags(
     as tags for the audit to HEAD when ``ask(manifest, check)`` says so (else ``settled()``): the
     same digest is byte for byte what was verified when it was written. The others (published
     unsigned, or by a key no longer trusted) go to ``unrecorded`` to be verified in full."""
-    for manifest in signed_manifests(host):
+    for manifest in signed_manifests(shard):
         recorded = all(manifest.recorded_digest(check) for check in manifest.checks)
         if not recorded or manifest.signed_with not in trusted_ids:
             unrecorded.append(manifest)
@@ -742,15 +764,16 @@ def record_signature_problems(
 def check_signatures(
     book: FindingBook,
     client: RegistryClient,
-    host: str,
+    shard: Shard,
     outcome: ShardOutcome,
     report: Callable[[], None],
     on_progress: Callable[[int], None] | None,
 ) -> None:
-    """The signatures batch of ``host``: every signed manifest's ``.sig`` (and a platform's
+    """A signatures batch: every signed manifest's ``.sig`` (and a platform's
     ``.att``) must be listed in its repository; its digest is HEADed (and compared with the
     recorded one) when it is not listed, has an open finding, or its turn has come (one run in
     ``AUDIT_SIGNATURE_RECHECK_RUNS``); read and verified in full when it was never recorded."""
+    host = shard.host
     trusted = trusted_keys()
     trusted_ids = frozenset(key_id(key) for key in trusted)
     listing = TagListing(client)
@@ -772,7 +795,7 @@ def check_signatures(
             on_progress(outcome.checked)
 
     unrecorded: list[SignedManifest] = []
-    expected = signature_tags(host, trusted_ids, unrecorded, ask, settled)
+    expected = signature_tags(shard, trusted_ids, unrecorded, ask, settled)
     for result in audit_tags(client, expected, concurrency=settings.AUDIT_CONCURRENCY):
         record_signature_result(book, client, host, trusted, result)
         settled()

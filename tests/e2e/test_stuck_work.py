@@ -1,14 +1,15 @@
 """No stuck work, with a real Celery worker process, PostgreSQL, Redis, dockerd and docker-registry.
 
 Whatever goes wrong in a task, every row ends published/available, or failed/invalid with a reason a
-person can act on: an exception nobody anticipated (a scanner's JSON of a shape the parser does
-not expect), a step that hangs past its soft time limit, a build that hangs past even its hard limit
+person can act on: an exception nobody anticipated (injected into the worker's scan step), a step
+that hangs past its soft time limit, a build that hangs past even its hard limit
 (the worker process is killed; the chord's errback fails the release), and work whose task was lost
 (the sweeper re-enqueues it, or fails it once re-enqueueing has not helped).
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from tests.pipeline.test_image_pipeline import SourceRepo
 from tests.releases.test_stalled_work import age, assert_nothing_active
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_until(condition, timeout: float, what: str):
@@ -97,17 +99,35 @@ def commit_both_images(repo: SourceRepo) -> str:
     )
 
 
+INJECTED_FAULT = """\
+# Loaded by the worker's interpreter at start (sitecustomize): the scan step raises an exception
+# no code path anticipates. (Every scanner output of an odd shape is a finding now, so a real
+# scanner can no longer make one.)
+import releases.imagebuild.scan as scan
+
+
+def parse_scanner_output(data, image_ref):
+    raise LookupError("injected: a fault no code path anticipates")
+
+
+scan.parse_scanner_output = parse_scanner_output
+"""
+
+
 def test_an_exception_nobody_anticipated_fails_the_images_and_the_release_naming_them(
     source, celery_worker_factory, tmp_path
 ):
-    # Given a scanner whose JSON has a shape the parser does not expect (a result that is not an
-    # object): reading it raises AttributeError deep in the scan step, an error no code path names
+    # Given a worker whose scan step raises an exception nobody anticipated, deep in the build
     repo, env = source
-    scanner = tmp_path / "odd-scanner"
-    scanner.write_text('#!/bin/sh\necho \'{"Results": ["not an object"]}\'\n')
+    scanner = tmp_path / "scanner"
+    scanner.write_text("#!/bin/sh\necho '{\"Results\": []}'\n")
     scanner.chmod(0o755)
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(INJECTED_FAULT)
+    python_path = os.pathsep.join(filter(None, [str(inject), str(ROOT), os.environ.get("PYTHONPATH", "")]))
     release = make_release("1.0.0", commit_sha=commit_both_images(repo))
-    celery_worker_factory({**env, "IMAGE_SCANNER_COMMAND": str(scanner)})
+    celery_worker_factory({**env, "IMAGE_SCANNER_COMMAND": str(scanner), "PYTHONPATH": python_path})
 
     # When it is published (real chord of two builds)
     services.publish_release(release.pk)
@@ -116,11 +136,11 @@ def test_an_exception_nobody_anticipated_fails_the_images_and_the_release_naming
     # Then both images failed naming the exception, and the release failed naming both images
     for image in DockerImage.objects.all():
         assert image.state == ImageState.FAILED
-        assert image.failure_reason.startswith("unexpected AttributeError: "), image.failure_reason
+        assert image.failure_reason.startswith("unexpected LookupError: injected"), image.failure_reason
         assert image.platform_digests  # built: it was the scan that raised
     release.refresh_from_db()
     assert release.state == ReleaseState.FAILED
-    assert release.failure_reason.startswith("image build failed: threek8s-backend: unexpected AttributeError")
+    assert release.failure_reason.startswith("image build failed: threek8s-backend: unexpected LookupError")
     assert release.failed_artifact == "threek8s-backend, threek8s-frontend"
     chart = HelmChart.objects.get()
     assert chart.state == ChartState.INVALID and "release 1.0.0 failed" in chart.problems[0]

@@ -259,6 +259,37 @@ def test_unknown_json_gives_one_finding(tmp_path: Path) -> None:
     assert '"issues": 3' in findings[0].message
 
 
+@pytest.mark.parametrize(
+    ("output", "named"),
+    [
+        ({"Results": ["not an object"]}, "1 of 1 Results entries are not objects"),
+        ({"Results": [{"Target": "t", "Vulnerabilities": "many"}]}, "Vulnerabilities is str, not a list"),
+        ({"Results": {"Target": "t"}}, "Results is dict, not a list"),
+        ({"matches": [7, {"vulnerability": "x", "artifact": []}]}, "1 of 2 matches entries are not objects"),
+    ],
+)
+def test_known_output_of_an_odd_shape_is_a_finding_not_an_exception(tmp_path: Path, output, named) -> None:
+    script = _fake_scanner(tmp_path, json.dumps(output))
+    findings = run_external_scanner([str(script)], tmp_path / "layout", name="linux/amd64")
+    unparsed = [f for f in findings if f.check == "scanner.unparsed"]
+    assert len(unparsed) == 1 and named in unparsed[0].message, findings
+    assert unparsed[0].path == "linux/amd64" and unparsed[0].severity == "medium"
+
+
+def test_odd_entries_are_skipped_and_the_good_ones_kept(tmp_path: Path) -> None:
+    output = {**GRYPE, "matches": [*GRYPE["matches"], "garbage"]}
+    script = _fake_scanner(tmp_path, json.dumps(output))
+    findings = run_external_scanner([str(script)], tmp_path / "layout")
+    assert [f.check for f in findings] == ["scanner.vulnerability", "scanner.unparsed"]
+    assert findings[0].message == "GHSA-xxxx in requests 1.0 (fixed in 2.0)"
+
+
+def test_json_nested_too_deep_is_a_scanner_error(tmp_path: Path) -> None:
+    script = _fake_scanner(tmp_path, "[" * 200_000 + "]" * 200_000)
+    with pytest.raises(ScannerError, match="nested too deep"):
+        run_external_scanner([str(script)], tmp_path / "layout")
+
+
 def test_scanner_failures(tmp_path: Path) -> None:
     script = _fake_scanner(tmp_path, "fatal: no such image", exit_code=2)
     with pytest.raises(ScannerError, match="exited with 2 without JSON output: scanner diagnostics"):
