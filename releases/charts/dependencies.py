@@ -12,6 +12,12 @@ Refused, with what to do: a dependency from a ``file://`` or ``@alias`` reposito
 outside the release's chart, or the worker's own configuration); a chart with dependencies but
 no Chart.lock (the release must pin what it ships); a Chart.lock that does not lock exactly the
 dependencies of Chart.yaml, or whose digest helm finds out of sync.
+
+Commit authors are not trusted, so neither are the hosts they name: before helm runs, every
+repository's host is held to :class:`~releases.charts.hosts.DependencyHosts` (the
+``CHART_DEPENDENCY_HOSTS`` allowlist, or else public addresses only plus the registry and its
+insecure hosts; see :mod:`.hosts` for the rule and its limits). A refused host is never contacted,
+and with any problem nothing at all is fetched.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from releases.charts.chartfile import ChartDependency
+from releases.charts.hosts import DependencyHosts
 from releases.charts.yamlio import YamlExpansionError, describe_yaml_error, load_yaml
 from releases.oci.digest import sha256_digest
 from releases.oci.names import is_loopback
@@ -82,7 +89,7 @@ def _trim(text: str, chart_dir: Path) -> str:
     return text if len(text) <= OUTPUT_LIMIT else "..." + text[-OUTPUT_LIMIT:]
 
 
-def _repository_problems(dependencies: Sequence[ChartDependency]) -> list[str]:
+def _repository_problems(dependencies: Sequence[ChartDependency], hosts: DependencyHosts) -> list[str]:
     problems = []
     for dependency in dependencies:
         repository = dependency.repository
@@ -95,6 +102,8 @@ def _repository_problems(dependencies: Sequence[ChartDependency]) -> list[str]:
                 "this registry fetches from; use an oci://, https:// or http:// repository (file:// and @alias "
                 "repositories read outside the release's chart), or vendor the chart in charts/"
             )
+        elif refusal := hosts.refusal(repository):
+            problems.append(f"Chart.yaml: dependency {dependency.name}: repository {repository} {refusal}")
     return problems
 
 
@@ -172,20 +181,27 @@ def build_dependencies(
     *,
     helm_home: Path,
     insecure_hosts: Iterable[str] = (),
+    allowed_hosts: Iterable[str] = (),
+    trusted_hosts: Iterable[str] = (),
     timeout: float = BUILD_TIMEOUT,
 ) -> DependencyBuild:
     """Fetch the dependencies Chart.lock pins into ``chart_dir/charts/`` (see the module docstring).
 
-    Never raises for a chart's fault: every problem is in ``DependencyBuild.problems`` and, when
-    there is any, nothing is fetched or only what helm got before failing (the caller discards the
-    checkout). A chart without dependencies and without Chart.lock costs nothing.
+    ``allowed_hosts`` is the allowlist of repository hosts (``CHART_DEPENDENCY_HOSTS``); without
+    one, only public hosts and ``trusted_hosts`` (``host[:port]`` the operator trusts: the registry
+    and its insecure hosts) are. Never raises for a chart's fault: every problem is in
+    ``DependencyBuild.problems`` and, when there is any, nothing is fetched or only what helm got
+    before failing (the caller discards the checkout). A chart without dependencies and without
+    Chart.lock costs nothing. ``ValueError`` for a malformed ``allowed_hosts`` entry (settings
+    refuse them at start).
     """
     chart_dir = Path(chart_dir)
+    hosts = DependencyHosts.configure(allowed_hosts, trusted_hosts)
     build = DependencyBuild()
     lock = _read_lock(chart_dir, build.problems)
     if not dependencies and lock is None:
         return build
-    build.problems += _repository_problems(dependencies)
+    build.problems += _repository_problems(dependencies, hosts)
     if lock is None:
         if any(d.repository for d in dependencies):
             build.problems.append(

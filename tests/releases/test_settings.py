@@ -44,6 +44,10 @@ def start(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProc
         ({"DEBUG": "true", "EMAIL_PORT": "smtp"}, "EMAIL_PORT="),
         ({"DEBUG": "true", "EMAIL_USE_TLS": "perhaps"}, "EMAIL_USE_TLS="),
         ({"DEBUG": "true", "PROMETHEUS_MULTIPROC_DIR": "/nonexistent/metrics"}, "PROMETHEUS_MULTIPROC_DIR="),
+        (
+            {"DEBUG": "true", "CHART_DEPENDENCY_HOSTS": "charts.example.com,https://registry.internal:5000"},
+            "CHART_DEPENDENCY_HOSTS: 'https://registry.internal:5000' is not a host: it may hold no scheme",
+        ),
     ],
 )
 def test_bad_value_fails_at_start_naming_the_variable(env, named):
@@ -77,6 +81,16 @@ def test_quick_start_defaults_to_sqlite_and_the_threek8s_namespace():
         "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.REGISTRY_NAMESPACE)",
     )
     assert result.stdout.strip().splitlines()[-1].split() == ["django.db.backends.sqlite3", "ghcr.io/stianfro/threek8s"]
+
+
+def test_chart_dependency_hosts_are_read_as_host_patterns():
+    result = start(
+        {"DEBUG": "true", "CHART_DEPENDENCY_HOSTS": " Charts.Example.com , *.internal.test:8443,[FD00::1]:5000,"},
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.CHART_DEPENDENCY_HOSTS)",
+    )
+    assert result.stdout.strip().splitlines()[-1] == "['charts.example.com', '*.internal.test:8443', '[fd00::1]:5000']"
 
 
 def test_the_visibility_timeout_outlasts_the_longest_hard_time_limit_by_default():
