@@ -22,7 +22,8 @@ in one of two modes the operator chooses:
 The limits of the public mode, honestly: the check resolves the name, and helm resolves it again
 when it connects, so a name whose DNS answer changes in between (DNS rebinding) gets past it; so
 does a permitted host that answers with an HTTP redirect, or an OCI registry whose token realm or
-blob redirect names another host (helm follows them). A worker that can reach anything
+blob redirect names another host (helm follows them; the chart download URLs of an ``http(s)``
+repository's index.yaml are checked, see :mod:`.dependencies`). A worker that can reach anything
 worth protecting should run with the allowlist, which does not depend on DNS, and with egress rules
 of its network.
 """

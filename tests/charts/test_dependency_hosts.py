@@ -147,7 +147,34 @@ def test_an_allowlisted_loopback_chart_repository_is_fetched_end_to_end(
         "sha256:" + hashlib.sha256(archive).hexdigest(),
     )
     assert (chart / "charts" / "sub-0.1.0.tgz").read_bytes() == archive
-    assert "/sub-0.1.0.tgz" in served.paths
+    assert served.paths == ["/index.yaml", "/sub-0.1.0.tgz"]
+
+
+@pytest.mark.services
+def test_an_index_sending_the_download_to_a_refused_host_is_refused_before_helm_fetches(
+    chart_repository, silent_listener, helm_bin, helm_home, tmp_path
+):
+    # Given an allowed chart repository whose index.yaml, once the chart is locked, moves the
+    # archive to a port of the worker's loopback
+    served, _ = chart_repository
+    chart = locked_on(chart_repository, helm_bin, helm_home, tmp_path)
+    index = (served.root / "index.yaml").read_text()
+    moved = f"http://localhost:{silent_listener.port}/sub-0.1.0.tgz"
+    (served.root / "index.yaml").write_text(index.replace("- sub-0.1.0.tgz", f"- {moved}"))
+
+    # When the worker builds its dependencies
+    built = build_dependencies(
+        helm_bin, chart, dependencies_of(chart), helm_home=tmp_path / "worker-helm", allowed_hosts=[served.host]
+    )
+
+    # Then the download is refused naming the URL; only the index was read, the other port untouched
+    assert built.problems == [
+        f"Chart.lock: dependency sub 0.1.0: chart repository {served.url} has it downloaded from {moved}, and that "
+        f"URL is on localhost:{silent_listener.port}, {NOT_LISTED}"
+    ]
+    assert served.paths == ["/index.yaml"]
+    assert not silent_listener.was_contacted()
+    assert not (chart / "charts").exists()
 
 
 @pytest.mark.parametrize(
