@@ -320,6 +320,24 @@ CHART_PATH = env_str("CHART_PATH", "chart/")
 # Images a chart may deploy from outside REGISTRY_NAMESPACE without a warning: globs matched against
 # the reference as written and its fully qualified form (busybox:1.36 is docker.io/library/busybox:1.36).
 CHART_ALLOWED_IMAGES = env_list("CHART_ALLOWED_IMAGES", [])
+
+
+def env_host_patterns(name: str) -> list[str]:
+    entries = env_list(name, [])
+    if not entries:
+        return entries
+    from releases.charts.hosts import HostPattern
+
+    try:
+        return [str(HostPattern.parse(entry)) for entry in entries]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}: {error}") from None
+
+
+# The hosts chart dependencies may be fetched from (host, host:port, *.suffix); any other is refused.
+# Unset, only hosts that resolve to public addresses are, besides the registry of REGISTRY_NAMESPACE
+# and REGISTRY_INSECURE_HOSTS: commit authors must not make the worker request its own network.
+CHART_DEPENDENCY_HOSTS = env_host_patterns("CHART_DEPENDENCY_HOSTS")
 HELM_BIN = env_str("HELM_BIN", "") or shutil.which("helm") or str(BASE_DIR / ".tools" / "bin" / "helm")
 KUBERNETES_VERSION = env_str("KUBERNETES_VERSION", "1.31.0")
 CHART_REPOSITORY_URL = env_str("CHART_REPOSITORY_URL", "")

@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.helm",
     "tests.fixtures.release_please",
     "tests.fixtures.faults",
+    "tests.fixtures.network",
 ]
 
 

@@ -6,7 +6,8 @@
   (:mod:`.confine`);
 * :func:`render_chart` / :func:`validate_manifests` - ``helm template`` and offline Kubernetes
   schema validation (:mod:`.render`);
-* :func:`build_dependencies` - ``helm dependency build`` pinned by Chart.lock (:mod:`.dependencies`);
+* :func:`build_dependencies` - ``helm dependency build`` pinned by Chart.lock (:mod:`.dependencies`),
+  only from the hosts :class:`DependencyHosts` allows (:mod:`.hosts`);
 * :func:`lint_chart` - ``helm lint --strict`` findings (:mod:`.lint`);
 * :func:`check_environment` - the env-var convention of the chart's values (:mod:`.environment`);
 * :func:`deployed_images` / :func:`deployed_image_problems` - the images rendered manifests would
@@ -22,6 +23,7 @@ from releases.charts.confine import chart_path_problems
 from releases.charts.dependencies import DependencyBuild, LockedDependency, build_dependencies, helm_environment
 from releases.charts.environment import EnvVarSpec, check_environment, mask_secret_values
 from releases.charts.helmignore import IgnoreRules, IgnoreSyntaxError, chart_files
+from releases.charts.hosts import DependencyHosts, HostPattern
 from releases.charts.images import (
     DeployedImage,
     ImageReference,
@@ -55,6 +57,8 @@ __all__ = [
     "PinnedValues",
     "PublishedImage",
     "DependencyBuild",
+    "DependencyHosts",
+    "HostPattern",
     "LockedDependency",
     "EnvVarSpec",
     "mask_secret_values",

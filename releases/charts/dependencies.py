@@ -12,6 +12,14 @@ Refused, with what to do: a dependency from a ``file://`` or ``@alias`` reposito
 outside the release's chart, or the worker's own configuration); a chart with dependencies but
 no Chart.lock (the release must pin what it ships); a Chart.lock that does not lock exactly the
 dependencies of Chart.yaml, or whose digest helm finds out of sync.
+
+Commit authors are not trusted, so neither are the hosts they name: before helm runs, every
+repository's host is held to :class:`~releases.charts.hosts.DependencyHosts` (the
+``CHART_DEPENDENCY_HOSTS`` allowlist, or else public addresses only plus the registry and its
+insecure hosts; see :mod:`.hosts` for the rule and its limits). A refused host is never contacted,
+and with any problem nothing at all is fetched. An ``http(s)`` repository's index.yaml may put a
+chart's archive on another host: the URL helm would download each locked version from is held to
+the same rule, and helm then builds from that checked index (``--skip-refresh``), not a new one.
 """
 
 from __future__ import annotations
@@ -23,11 +31,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import yaml
 
 from releases.charts.chartfile import ChartDependency
+from releases.charts.hosts import DependencyHosts
 from releases.charts.yamlio import YamlExpansionError, describe_yaml_error, load_yaml
 from releases.oci.digest import sha256_digest
 from releases.oci.names import is_loopback
@@ -82,7 +91,7 @@ def _trim(text: str, chart_dir: Path) -> str:
     return text if len(text) <= OUTPUT_LIMIT else "..." + text[-OUTPUT_LIMIT:]
 
 
-def _repository_problems(dependencies: Sequence[ChartDependency]) -> list[str]:
+def _repository_problems(dependencies: Sequence[ChartDependency], hosts: DependencyHosts) -> list[str]:
     problems = []
     for dependency in dependencies:
         repository = dependency.repository
@@ -95,6 +104,8 @@ def _repository_problems(dependencies: Sequence[ChartDependency]) -> list[str]:
                 "this registry fetches from; use an oci://, https:// or http:// repository (file:// and @alias "
                 "repositories read outside the release's chart), or vendor the chart in charts/"
             )
+        elif refusal := hosts.refusal(repository):
+            problems.append(f"Chart.yaml: dependency {dependency.name}: repository {repository} {refusal}")
     return problems
 
 
@@ -159,6 +170,60 @@ def _plain_http(dependencies: Iterable[ChartDependency], insecure_hosts: Iterabl
     return bool(plain), []
 
 
+def _same_version(listed: object, locked: str) -> bool:
+    """Whether an index entry's version is the one helm takes for the lock's exact version (a
+    leading ``v`` and build metadata aside, as semver constraints compare them)."""
+    return str(listed).removeprefix("v").partition("+")[0] == locked.removeprefix("v").partition("+")[0]
+
+
+def _index_entries(index_file: Path) -> dict[str, Any] | None:
+    """``entries`` of the index.yaml ``helm repo add`` cached, or ``None`` when it cannot be read."""
+    try:
+        index = None if index_file.is_symlink() else load_yaml(index_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    entries = index.get("entries") if isinstance(index, dict) else None
+    return entries if isinstance(entries, dict) else None
+
+
+def _download_problems(lock: dict[str, Any], indexes: dict[str, Path], hosts: DependencyHosts) -> list[str]:
+    """The archive URLs the checked index.yaml of each ``http(s)`` repository gives for the locked
+    versions (helm downloads ``urls[0]``, relative to the repository), held to the hosts' rule."""
+    problems = []
+    for entry in lock.get("dependencies", []):
+        repository = str(entry.get("repository") or "").rstrip("/")
+        if repository not in indexes:
+            continue
+        name, version = str(entry["name"]), str(entry["version"])
+        entries = _index_entries(indexes[repository])
+        if entries is None:  # unchecked is unfetched
+            problems.append(
+                f"chart repository {repository}: its index.yaml cannot be read to check where {name} {version} is "
+                "downloaded from; check the dependency's repository URL"
+            )
+            continue
+        versions = entries.get(name)
+        if not isinstance(versions, list):
+            continue  # helm says the chart is not there
+        for listed in versions:
+            if not isinstance(listed, dict) or not _same_version(listed.get("version"), version):
+                continue
+            urls = listed.get("urls")
+            if not isinstance(urls, list) or not urls:
+                continue
+            url = urljoin(repository + "/", str(urls[0]))
+            if urlsplit(url).scheme.lower() not in _FETCHED_SCHEMES:
+                refusal = "is not an http(s) or oci URL; fix the repository's index.yaml"
+            else:
+                refusal = hosts.refusal(url)
+            if refusal:
+                problems.append(
+                    f"{LOCK_FILE}: dependency {name} {version}: chart repository {repository} has it downloaded "
+                    f"from {url}, and that URL {refusal}"
+                )
+    return problems
+
+
 def _run(helm_bin: str, args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [helm_bin, *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
@@ -172,20 +237,27 @@ def build_dependencies(
     *,
     helm_home: Path,
     insecure_hosts: Iterable[str] = (),
+    allowed_hosts: Iterable[str] = (),
+    trusted_hosts: Iterable[str] = (),
     timeout: float = BUILD_TIMEOUT,
 ) -> DependencyBuild:
     """Fetch the dependencies Chart.lock pins into ``chart_dir/charts/`` (see the module docstring).
 
-    Never raises for a chart's fault: every problem is in ``DependencyBuild.problems`` and, when
-    there is any, nothing is fetched or only what helm got before failing (the caller discards the
-    checkout). A chart without dependencies and without Chart.lock costs nothing.
+    ``allowed_hosts`` is the allowlist of repository hosts (``CHART_DEPENDENCY_HOSTS``); without
+    one, only public hosts and ``trusted_hosts`` (``host[:port]`` the operator trusts: the registry
+    and its insecure hosts) are. Never raises for a chart's fault: every problem is in
+    ``DependencyBuild.problems`` and, when there is any, nothing is fetched or only what helm got
+    before failing (the caller discards the checkout). A chart without dependencies and without
+    Chart.lock costs nothing. ``ValueError`` for a malformed ``allowed_hosts`` entry (settings
+    refuse them at start).
     """
     chart_dir = Path(chart_dir)
+    hosts = DependencyHosts.configure(allowed_hosts, trusted_hosts)
     build = DependencyBuild()
     lock = _read_lock(chart_dir, build.problems)
     if not dependencies and lock is None:
         return build
-    build.problems += _repository_problems(dependencies)
+    build.problems += _repository_problems(dependencies, hosts)
     if lock is None:
         if any(d.repository for d in dependencies):
             build.problems.append(
@@ -206,6 +278,7 @@ def build_dependencies(
         repositories = sorted(
             {d.repository for d in dependencies if urlsplit(d.repository).scheme in ("http", "https")}
         )
+        indexes = {}
         for repository in repositories:
             alias = "dep-" + hashlib.sha256(repository.encode()).hexdigest()[:12]
             added = _run(shown, ["repo", "add", alias, repository, "--force-update"], env, timeout)
@@ -214,11 +287,13 @@ def build_dependencies(
                     f"chart repository {repository} cannot be read: {_trim(added.stderr, chart_dir)}; check the "
                     "dependency's repository URL"
                 )
+            indexes[repository.rstrip("/")] = Path(env["HELM_REPOSITORY_CACHE"]) / f"{alias}-index.yaml"
+        if not build.problems:
+            build.problems += _download_problems(lock or {}, indexes, hosts)
         if build.problems:
             return build
-        built = _run(
-            shown, ["dependency", "build", str(chart_dir), *(["--plain-http"] if plain_http else [])], env, timeout
-        )
+        plain = ["--plain-http"] if plain_http else []
+        built = _run(shown, ["dependency", "build", str(chart_dir), "--skip-refresh", *plain], env, timeout)
     except subprocess.TimeoutExpired:
         build.problems.append(f"helm dependency build timed out after {timeout:.0f}s; check the repositories answer")
         return build

@@ -51,7 +51,7 @@ from ..locks import CHART_LOCK, exclusive
 from ..logcontext import log_context
 from ..models import ChartDependency, HelmChart, ReleaseVersion
 from ..oci import RegistryError, RegistryUnavailable
-from ..registry_client import registry_client
+from ..registry_client import registry_client, split_location
 from ..signing import SigningError
 from ..transitions import TransitionRefused, fire_transition, record_artifact
 from . import progress
@@ -289,7 +289,11 @@ def _helm_home(chart: HelmChart) -> Path:
 
 def build_dependencies(chart: HelmChart, loaded: LoadedChart, chart_dir: Path) -> DependencyBuild:
     """Fetch the dependencies Chart.lock pins into ``charts/`` (``helm dependency build`` against the
-    declared OCI and HTTP repositories); its problems name the dependency or Chart.lock to fix."""
+    declared OCI and HTTP repositories); its problems name the dependency or Chart.lock to fix.
+
+    Only from the hosts ``CHART_DEPENDENCY_HOSTS`` lists or, without it, from public hosts and the
+    ones the operator already trusts: the registry of ``REGISTRY_NAMESPACE`` and
+    ``REGISTRY_INSECURE_HOSTS`` (``releases.charts.hosts``)."""
     if loaded.dependencies:
         report_progress(chart.pk, f"fetching {len(loaded.dependencies)} dependencies")
     return helm_dependency_build(
@@ -298,6 +302,8 @@ def build_dependencies(chart: HelmChart, loaded: LoadedChart, chart_dir: Path) -
         loaded.dependencies,
         helm_home=_helm_home(chart),
         insecure_hosts=settings.REGISTRY_INSECURE_HOSTS,
+        allowed_hosts=settings.CHART_DEPENDENCY_HOSTS,
+        trusted_hosts=[split_location(settings.REGISTRY_NAMESPACE)[0], *settings.REGISTRY_INSECURE_HOSTS],
     )
 
 

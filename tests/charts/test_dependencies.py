@@ -35,8 +35,9 @@ def load(chart: Path):
     return load_chart(chart, expected_name="threek8s", expected_app_version="1.0.0")
 
 
-def test_oci_dependency_is_fetched_pinned_and_packaged(pushed_sub_chart, helm_bin, helm_home, tmp_path):
-    # Given a chart depending on sub from a registry, locked by its author
+def test_oci_dependency_is_fetched_pinned_and_packaged(oci_registry, pushed_sub_chart, helm_bin, helm_home, tmp_path):
+    # Given a chart depending on sub from the registry (on loopback here, trusted as the pipeline
+    # trusts the registry of REGISTRY_NAMESPACE), locked by its author
     repository, archive = pushed_sub_chart
     chart = copy_chart(tmp_path / "threek8s")
     depend_on(chart, repository)
@@ -44,7 +45,9 @@ def test_oci_dependency_is_fetched_pinned_and_packaged(pushed_sub_chart, helm_bi
     lock_digest = yaml.safe_load((chart / "Chart.lock").read_text())["digest"]
 
     # When the worker builds its dependencies in its own helm home
-    built = build_dependencies(helm_bin, chart, load(chart).dependencies, helm_home=tmp_path / "worker-helm")
+    built = build_dependencies(
+        helm_bin, chart, load(chart).dependencies, helm_home=tmp_path / "worker-helm", trusted_hosts=[oci_registry.host]
+    )
 
     # Then what Chart.lock pins is in charts/, recorded with the archive's digest, and packaged
     assert built.problems == []
@@ -61,14 +64,18 @@ def test_oci_dependency_is_fetched_pinned_and_packaged(pushed_sub_chart, helm_bi
     assert "from-sub" in {doc["metadata"]["name"] for doc in rendered}
 
 
-def test_lock_out_of_sync_with_chart_yaml_is_refused_naming_it(pushed_sub_chart, helm_bin, helm_home, tmp_path):
+def test_lock_out_of_sync_with_chart_yaml_is_refused_naming_it(
+    oci_registry, pushed_sub_chart, helm_bin, helm_home, tmp_path
+):
     repository, _ = pushed_sub_chart
     chart = copy_chart(tmp_path / "threek8s")
     depend_on(chart, repository)
     lock(chart, helm_bin, helm_home)
     depend_on(chart, repository, version="~0.1.0")  # edited after locking, Chart.lock not updated
 
-    built = build_dependencies(helm_bin, chart, load(chart).dependencies, helm_home=tmp_path / "worker-helm")
+    built = build_dependencies(
+        helm_bin, chart, load(chart).dependencies, helm_home=tmp_path / "worker-helm", trusted_hosts=[oci_registry.host]
+    )
 
     assert len(built.problems) == 1, built.problems
     assert built.problems[0].startswith("Chart.lock: does not match Chart.yaml")

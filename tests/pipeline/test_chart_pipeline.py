@@ -11,6 +11,7 @@ import subprocess
 import tarfile
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -289,8 +290,23 @@ def index_in_our_repository(name: str, version: str, config_map: str, tmp_path: 
     return packaged.data
 
 
+@pytest.fixture
+def our_chart_repository_allowed(settings, oci_registry, live_server):
+    """This service's own /charts/ is a chart repository a chart may depend on; here it is the live
+    server on loopback, which only CHART_DEPENDENCY_HOSTS can allow (with the registry: the
+    allowlist is all there is)."""
+    settings.CHART_DEPENDENCY_HOSTS = [oci_registry.host, urlsplit(live_server.url).netloc]
+
+
 def test_chart_with_dependencies_from_a_registry_and_a_chart_repository_is_published_with_them(
-    chart_source, pushed_sub_chart, live_server, fresh_index_cache, helm_bin, helm_home, tmp_path
+    chart_source,
+    pushed_sub_chart,
+    live_server,
+    our_chart_repository_allowed,
+    fresh_index_cache,
+    helm_bin,
+    helm_home,
+    tmp_path,
 ):
     # Given sub from an OCI registry (helm push) and common from this service's own /charts/, locked
     sub_repository, sub_archive = pushed_sub_chart
@@ -356,6 +372,51 @@ def test_chart_whose_lock_does_not_match_chart_yaml_ends_invalid_naming_it(
     # Then it is refused naming Chart.lock, and nothing is stored or pushed
     chart.refresh_from_db()
     assert any(p.startswith("Chart.lock: does not match Chart.yaml") for p in chart.problems), chart.problems
+    assert not chart.dependencies.exists() and chart.chart_metadata == {} and not chart.package_digest
+    with registry(settings) as client:
+        assert client.list_tags(chart_repository(settings)) == []
+
+
+def test_chart_depending_on_the_workers_own_network_ends_invalid_without_a_request(
+    chart_source, settings, silent_listener
+):
+    # Given Chart.yaml takes dependencies from the metadata endpoint, a private address and a port
+    # of the worker's loopback, locked (the lock is never used: nothing is fetched)
+    dependencies = {
+        "metadata": "http://169.254.169.254/latest/meta-data",
+        "redis": "https://10.0.0.5/charts",
+        "admin": f"http://localhost:{silent_listener.port}/charts",
+    }
+    metadata = yaml.safe_load(chart_source.read("Chart.yaml"))
+    metadata["dependencies"] = [{"name": n, "version": "1.0.0", "repository": r} for n, r in dependencies.items()]
+    lock = {"dependencies": metadata["dependencies"], "digest": "sha256:" + "0" * 64, "generated": "2025-01-01"}
+    chart = plan_chart(
+        chart_source.commit({"Chart.yaml": yaml.safe_dump(metadata), "Chart.lock": yaml.safe_dump(lock)})
+    )
+
+    # When it is published
+    assert run_chart_pipeline(chart.pk) == ChartState.INVALID
+
+    # Then every one is refused saying why and what to do, none was contacted, nothing is stored or pushed
+    chart.refresh_from_db()
+    advice = (
+        "chart dependencies may only come from public hosts or CHART_DEPENDENCY_HOSTS; take it from a public "
+        "repository, or ask the operator to list its host in CHART_DEPENDENCY_HOSTS"
+    )
+    metadata_endpoint, private, loopback = [p for p in chart.problems if p.startswith("Chart.yaml: dependency")]
+    assert metadata_endpoint == (
+        "Chart.yaml: dependency metadata: repository http://169.254.169.254/latest/meta-data is on a link-local "
+        f"address (169.254.169.254); {advice}"
+    )
+    assert private == (
+        f"Chart.yaml: dependency redis: repository https://10.0.0.5/charts is on a private address (10.0.0.5); {advice}"
+    )
+    assert loopback.startswith(
+        f"Chart.yaml: dependency admin: repository http://localhost:{silent_listener.port}/charts is on localhost, "
+        "which resolves to a loopback address (127.0.0.1"  # and ::1, where /etc/hosts says so
+    )
+    assert loopback.endswith(advice)
+    assert not silent_listener.was_contacted()
     assert not chart.dependencies.exists() and chart.chart_metadata == {} and not chart.package_digest
     with registry(settings) as client:
         assert client.list_tags(chart_repository(settings)) == []

@@ -27,6 +27,12 @@ def start(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProc
     )
 
 
+def printed_setting(env_overrides: dict[str, str], expression: str) -> str:
+    """What the settings make of ``env_overrides``: ``expression`` on ``s`` (the settings), printed."""
+    result = start(env_overrides, "shell", "-c", f"from django.conf import settings as s; print({expression})")
+    return result.stdout.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     ("env", "named"),
     [
@@ -44,6 +50,10 @@ def start(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProc
         ({"DEBUG": "true", "EMAIL_PORT": "smtp"}, "EMAIL_PORT="),
         ({"DEBUG": "true", "EMAIL_USE_TLS": "perhaps"}, "EMAIL_USE_TLS="),
         ({"DEBUG": "true", "PROMETHEUS_MULTIPROC_DIR": "/nonexistent/metrics"}, "PROMETHEUS_MULTIPROC_DIR="),
+        (
+            {"DEBUG": "true", "CHART_DEPENDENCY_HOSTS": "charts.example.com,https://registry.internal:5000"},
+            "CHART_DEPENDENCY_HOSTS: 'https://registry.internal:5000' is not a host: it may hold no scheme",
+        ),
     ],
 )
 def test_bad_value_fails_at_start_naming_the_variable(env, named):
@@ -70,23 +80,23 @@ def test_check_deploy_is_clean_with_production_settings():
 
 
 def test_quick_start_defaults_to_sqlite_and_the_threek8s_namespace():
-    result = start(
-        {"DEBUG": "true"},
-        "shell",
-        "-c",
-        "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.REGISTRY_NAMESPACE)",
+    printed = printed_setting({"DEBUG": "true"}, "s.DATABASES['default']['ENGINE'], s.REGISTRY_NAMESPACE")
+    assert printed.split() == ["django.db.backends.sqlite3", "ghcr.io/stianfro/threek8s"]
+
+
+def test_chart_dependency_hosts_are_read_as_host_patterns():
+    printed = printed_setting(
+        {"DEBUG": "true", "CHART_DEPENDENCY_HOSTS": " Charts.Example.com , *.internal.test:8443,[FD00::1]:5000,"},
+        "s.CHART_DEPENDENCY_HOSTS",
     )
-    assert result.stdout.strip().splitlines()[-1].split() == ["django.db.backends.sqlite3", "ghcr.io/stianfro/threek8s"]
+    assert printed == "['charts.example.com', '*.internal.test:8443', '[fd00::1]:5000']"
 
 
 def test_the_visibility_timeout_outlasts_the_longest_hard_time_limit_by_default():
-    result = start(
-        {"DEBUG": "true", "BUILD_TIME_LIMIT_SECONDS": "7200"},
-        "shell",
-        "-c",
-        "from django.conf import settings as s; print(s.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'])",
+    printed = printed_setting(
+        {"DEBUG": "true", "BUILD_TIME_LIMIT_SECONDS": "7200"}, "s.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout']"
     )
-    assert result.stdout.strip().splitlines()[-1] == str(7200 + 60 + 300)
+    assert printed == str(7200 + 60 + 300)
 
 
 def test_a_visibility_timeout_shorter_than_a_hard_time_limit_is_warned_about():
