@@ -190,12 +190,15 @@ def _download_problems(lock: dict[str, Any], indexes: dict[str, Path], hosts: De
     """The archive URLs the checked index.yaml of each ``http(s)`` repository gives for the locked
     versions (helm downloads ``urls[0]``, relative to the repository), held to the hosts' rule."""
     problems = []
+    read: dict[str, dict[str, Any] | None] = {}  # an index is read once, however many charts it gives
     for entry in lock.get("dependencies", []):
         repository = str(entry.get("repository") or "").rstrip("/")
         if repository not in indexes:
             continue
         name, version = str(entry["name"]), str(entry["version"])
-        entries = _index_entries(indexes[repository])
+        if repository not in read:
+            read[repository] = _index_entries(indexes[repository])
+        entries = read[repository]
         if entries is None:  # unchecked is unfetched
             problems.append(
                 f"chart repository {repository}: its index.yaml cannot be read to check where {name} {version} is "
