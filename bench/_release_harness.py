@@ -2,9 +2,9 @@
 source committed once per version, a registry with the tiny multi-arch base image, Docker engines,
 real Celery workers, and the wait for releases to end.
 
-Call :func:`use_database` first, before anything imports Django models: it points this process at
-its own PostgreSQL and Redis databases (the database is dropped and migrated afresh) and sets
-Django up. Everything else starts real processes (docker-registry, dockerd, ``celery worker``) and
+Call ``bench._database.use_database`` first, before anything imports Django models: it points this
+process at its own PostgreSQL and Redis databases (the database is dropped and migrated afresh)
+and sets Django up. Everything else starts real processes (docker-registry, dockerd, ``celery worker``) and
 stops them when its ``with`` block ends.
 """
 
@@ -23,37 +23,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
-#: What the worker is told by the benchmark alone: a value from the caller's shell would change
-#: what is measured (a signing key, above all).
-SIGNING_VARIABLES = ("SIGNING_KEY", "SIGNING_KEY_PASSWORD", "TRUSTED_SIGNING_KEYS")
-
-
-def use_database(database: str, redis_db: int) -> None:
-    """Point this process (and the workers it starts) at PostgreSQL ``database``, dropped and
-    migrated afresh, and Redis database ``redis_db``; then set Django up."""
-    if database in ("test", "test_test") or redis_db in (0, 15):
-        raise SystemExit(f"{database} / Redis {redis_db} belong to the test suite or bin/run; choose others")
-    for name in SIGNING_VARIABLES:
-        os.environ.pop(name, None)
-    os.environ.update(
-        {
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
-            "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
-            "SECRET_KEY": "bench-secret-key",
-            "DEBUG": "false",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "false",
-            "DJANGO_SETTINGS_MODULE": "registry.settings",
-            "LOG_LEVEL": "INFO",
-        }
-    )
-    for sql in (f"DROP DATABASE IF EXISTS {database}", f"CREATE DATABASE {database}"):
-        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql], check=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
-    import django
-
-    django.setup()
 
 
 def require_root_and_helm() -> str:

@@ -15,8 +15,6 @@ Run: .venv/bin/python bench/admin_overview.py [--releases 10000] [--findings 100
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -26,23 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DATABASE = "bench_admin_overview"
-ENVIRONMENT = {
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-    "SECRET_KEY": "bench-secret-key",
-    "DEBUG": "false",
-    "ALLOWED_HOSTS": "testserver",
-    "SECURE_SSL_REDIRECT": "false",
-    "DJANGO_SETTINGS_MODULE": "registry.settings",
-}
-
-
-def recreate_database() -> None:
-    for sql in (f"DROP DATABASE IF EXISTS {DATABASE}", f"CREATE DATABASE {DATABASE}"):
-        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql], check=True)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env={**os.environ, **ENVIRONMENT}, check=True
-    )
+from bench._database import use_database  # noqa: E402
 
 
 def mean_seconds(repeat: int, request: Callable[[], object]) -> float:
@@ -60,11 +42,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args()
 
-    recreate_database()
-    os.environ.update(ENVIRONMENT)
-    import django
-
-    django.setup()
+    use_database("bench_admin_overview", redis_db=11, ALLOWED_HOSTS="testserver")
     from django.contrib.auth.models import User
     from django.db import connection
     from django.test import Client

@@ -21,7 +21,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,30 +32,7 @@ if str(ROOT) not in sys.path:
 DATABASE = "bench_audit"
 # Per worker; 16 in all, as wrk's. The registry is CPU-bound on 2 cores: 2 x 16 only adds contention.
 CONCURRENCY_PER_WORKER = 8
-os.environ.update(
-    {
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/6",
-        "SECRET_KEY": "bench-secret-key",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "DJANGO_SETTINGS_MODULE": "registry.settings",
-        "AUDIT_CONCURRENCY": str(CONCURRENCY_PER_WORKER),
-        "AUDIT_BATCH_SIZE": "2500",
-        "LOG_LEVEL": "INFO",  # the workers say "ready." at INFO
-    }
-)
-
-
-def recreate_database() -> None:
-    for sql in (f"DROP DATABASE IF EXISTS {DATABASE}", f"CREATE DATABASE {DATABASE}"):
-        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql], check=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
-
-
-import django  # noqa: E402
-
+from bench._database import use_database  # noqa: E402
 from bench.audit_tags import (  # noqa: E402
     CONCURRENCY,
     REPOSITORIES,
@@ -159,8 +135,13 @@ def main() -> int:
     if shutil.which("wrk") is None or shutil.which("docker-registry") is None:
         print("needs wrk and docker-registry (apt-get install wrk docker-registry)", file=sys.stderr)
         return 2
-    recreate_database()
-    django.setup()
+    use_database(
+        DATABASE,
+        redis_db=6,
+        AUDIT_CONCURRENCY=str(CONCURRENCY_PER_WORKER),
+        AUDIT_BATCH_SIZE="2500",
+        LOG_LEVEL="INFO",  # the workers say "ready." at INFO
+    )
     from releases.sandbox.registry import start_registry
     from tests.fixtures.celery_worker import start_worker, worker_environment
 

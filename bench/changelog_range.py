@@ -22,8 +22,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,25 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench._database import use_database  # noqa: E402
 from bench.changelog_parse import synthetic_changelog  # noqa: E402
-
-DATABASE = "bench_changelog_range"
-ENVIRONMENT = {
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-    "SECRET_KEY": "bench-secret-key",
-    "DEBUG": "false",
-    "ALLOWED_HOSTS": "testserver",
-    "SECURE_SSL_REDIRECT": "false",
-    "DJANGO_SETTINGS_MODULE": "registry.settings",
-}
-
-
-def recreate_database() -> None:
-    for sql in (f"DROP DATABASE IF EXISTS {DATABASE}", f"CREATE DATABASE {DATABASE}"):
-        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql], check=True)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env={**os.environ, **ENVIRONMENT}, check=True
-    )
 
 
 def mean_seconds(repeat: int, request: Callable[[], object]) -> float:
@@ -65,10 +46,10 @@ def mean_seconds(repeat: int, request: Callable[[], object]) -> float:
 def seed(count: int) -> tuple[list[str], float]:
     """Insert ``count`` releases with their stored forms; answers (versions, write-time parse per release)."""
     from django.db import connection
-    from releases.ordering import semver_sort_key
 
     from releases.changelog import split_changelog, stored_forms
     from releases.models import ReleaseVersion
+    from releases.versions import column_sort_key
 
     notes = [n for n in split_changelog(synthetic_changelog(count)) if n.version][::-1]  # oldest first
     started = time.perf_counter()
@@ -78,7 +59,7 @@ def seed(count: int) -> tuple[list[str], float]:
         rows.append(
             ReleaseVersion(
                 version=release.version,
-                version_order=semver_sort_key(release.version),
+                version_order=column_sort_key(release.version),
                 commit_sha="a" * 40,
                 changelog=release.markdown,
                 parsed_changelog=parsed,
@@ -119,11 +100,7 @@ def main() -> None:
     parser.add_argument("--releases", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
-    recreate_database()
-    os.environ.update(ENVIRONMENT)
-    import django
-
-    django.setup()
+    use_database("bench_changelog_range", redis_db=12, ALLOWED_HOSTS="testserver")
     logging.getLogger("django.request").setLevel(logging.ERROR)  # the refused requests are expected
     from django.conf import settings
     from django.core.cache import cache

@@ -20,9 +20,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._database import use_database  # noqa: E402
+
+use_database("bench_parallel", redis_db=5)
+
 from bench import _release_harness as harness  # noqa: E402
 
-harness.use_database("bench_parallel", redis_db=5)
 GOAL = 1.4
 
 

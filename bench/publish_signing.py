@@ -41,10 +41,11 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._database import use_database  # noqa: E402
+
+use_database("bench_publish_signing", redis_db=7)
+
 from bench import _release_harness as harness  # noqa: E402
-
-harness.use_database("bench_publish_signing", redis_db=7)
-
 from releases.choices import ReleaseState  # noqa: E402
 from releases.models import DockerImage, HelmChart, ReleaseVersion, StateTransition  # noqa: E402
 from releases.oci import RegistryClient  # noqa: E402
