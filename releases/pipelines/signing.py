@@ -24,12 +24,11 @@ Without a key nothing is written and the row says it was published unsigned.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -95,18 +94,16 @@ def build_type() -> str:
 
 @dataclass(frozen=True)
 class PlatformSboms:
-    """The SBOMs (SPDX JSON by syft) of an image's platforms, from their OCI layouts: those started
-    in the background (:func:`sboms_in_background`) are waited for, any other is made on demand."""
+    """The SBOMs of an image's platforms as :func:`sboms_in_background` found them: ``attested``,
+    the ``.att`` digests of the platforms that already carry an SBOM attestation by the key;
+    ``started``, syft's runs (SPDX JSON) for the others."""
 
-    image: DockerImage
-    layouts: Mapping[str, Path]
+    attested: Mapping[str, str] = field(default_factory=dict)
     started: Mapping[str, Future[dict[str, Any]]] = field(default_factory=dict)
 
     def document(self, platform: str) -> dict[str, Any]:
         """``platform``'s SPDX document; raises what syft's run raised (``ImageBuildError``)."""
-        if platform in self.started:
-            return self.started[platform].result()
-        return generate_sbom(self.layouts[platform], source_name=self.image.repository, source_version=self.image.tag)
+        return self.started[platform].result()
 
 
 @contextmanager
@@ -118,15 +115,18 @@ def sboms_in_background(
     per platform (at most one per CPU at a time), while the block pushes and signs.
 
     A platform's failure (a missing layout, syft failing) is raised only when its document is asked
-    for. Leaving the block does not wait: a run nobody asked for (the push failed, or another
-    signer attached that SBOM first) ends on its own, bounded by syft's timeout.
+    for. Leaving the block does not wait: a run nobody asked for (the push failed) ends on its own,
+    bounded by syft's timeout.
     """
     key = signing_key()
-    missing = (
-        [] if key is None else [p for p, ref in sorted(platforms.items()) if not sbom_attested(client, image, ref, key)]
-    )
+    if key is None:
+        yield PlatformSboms()
+        return
+    found = {platform: sbom_attested(client, image, ref, key) for platform, ref in sorted(platforms.items())}
+    attested = {platform: digest for platform, digest in found.items() if digest}
+    missing = [platform for platform in found if platform not in attested]
     if not missing:
-        yield PlatformSboms(image, layouts)
+        yield PlatformSboms(attested)
         return
     pool = ThreadPoolExecutor(max_workers=min(len(missing), os.cpu_count() or 1), thread_name_prefix="syft")
     started = {
@@ -134,7 +134,7 @@ def sboms_in_background(
         for platform in missing
     }
     try:
-        yield PlatformSboms(image, layouts, started)
+        yield PlatformSboms(attested, started)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -173,9 +173,9 @@ def sign_pushed_image(
         signed = sign_image(client, repository, index, key, reference)
         signatures[index.digest] = {"of": INDEX, "signature": signed.manifest_digest}
         for platform, ref in sorted(platforms.items()):
-            # the .att as it stands with the SBOM beside the provenance
-            with_sbom = attach_sbom(client, image, ref, key, partial(sboms.document, platform))
-            signatures[ref.digest]["attestation"] = with_sbom or signatures[ref.digest]["attestation"]
+            if platform not in sboms.attested:  # else the .att already holds it, as recorded above
+                # the .att as it stands with the SBOM beside the provenance
+                signatures[ref.digest]["attestation"] = attach_sbom(client, image, ref, key, sboms.document(platform))
     return SigningRecord(key_id(key), signatures, provenance)
 
 
@@ -272,21 +272,17 @@ def attach_sbom(
     image: DockerImage,
     manifest: ManifestRef,
     key: ec.EllipticCurvePrivateKey,
-    sbom: Callable[[], dict[str, Any]],
+    sbom: dict[str, Any],
 ) -> str:
-    """Attach the platform image's SBOM (the SPDX document ``sbom()`` returns, e.g.
-    :meth:`PlatformSboms.document`) as a signed in-toto attestation of predicate type
-    :data:`SPDX_PREDICATE_TYPE`; return the ``.att`` manifest's digest.
+    """Attach the platform image's SBOM (the SPDX document ``sbom``, by syft) as a signed in-toto
+    attestation of predicate type :data:`SPDX_PREDICATE_TYPE`; return the ``.att`` manifest's digest.
 
     syft stamps every document with a creation time and a random namespace, so the same image
-    never gives the same bytes twice: an SBOM attestation by this key that already verifies is
-    kept (a redelivered push adds nothing) and ``sbom`` is not called. Refuses
-    (:class:`~releases.imagebuild.ImageBuildError`) a missing layout and a failing syft.
+    never gives the same bytes twice: whether an SBOM attestation by this key is there already is
+    asked once, by :func:`sboms_in_background`, and such a platform is not attached again (a
+    redelivered push adds nothing).
     """
-    attested = sbom_attested(client, image, manifest, key)
-    if attested:
-        return attested
-    statement = in_toto_statement(image.repository, manifest.digest, SPDX_PREDICATE_TYPE, sbom())
+    statement = in_toto_statement(image.repository, manifest.digest, SPDX_PREDICATE_TYPE, sbom)
     envelope = sign_envelope(key, canonical_json(statement))
     return attach_attestation(
         client, image.repository_path, manifest, envelope, signer=key.public_key()

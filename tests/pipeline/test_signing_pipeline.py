@@ -193,6 +193,7 @@ def test_syft_starts_in_the_background_only_for_platforms_without_an_sbom_and_fa
         with sboms_in_background(client, image, refs, layouts) as sboms:
             # Then syft runs for arm64 alone, and its failure comes with the document
             assert set(sboms.started) == {"linux/arm64"}
+            assert set(sboms.attested) == {"linux/amd64"}
             with pytest.raises(SbomError, match="is not an OCI image layout"):
                 sboms.document("linux/arm64")
 
