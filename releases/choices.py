@@ -73,3 +73,10 @@ REQUIRED_ARCHITECTURE = "amd64"
 
 # The one tag exempt from immutability (defined with the version sort keys, which order it last).
 MOVING_TAG = versions.MOVING_TAG
+
+
+class WithdrawalAction(models.TextChoices):
+    """What one ``ReleaseWithdrawal`` record does: the two alternate, starting with ``withdraw``."""
+
+    WITHDRAW = "withdraw"
+    RESTORE = "restore"

@@ -9,6 +9,7 @@ from .images import DockerImage, ImmutableTagError, default_release_layout
 from .releases import ReleaseArtifact, ReleaseVersion
 from .tokens import ApiToken
 from .webhooks import GitHubDelivery
+from .withdrawals import ReleaseWithdrawal, current_withdrawals
 
 __all__ = [
     "ApiToken",
@@ -23,7 +24,9 @@ __all__ = [
     "ImmutableTagError",
     "ReleaseArtifact",
     "ReleaseVersion",
+    "ReleaseWithdrawal",
     "StateTransition",
     "StatefulModel",
+    "current_withdrawals",
     "default_release_layout",
 ]
