@@ -40,9 +40,8 @@ def insert(alias: str, release: ReleaseVersion, sequence: int, action: str, reas
 
 
 def refused(alias: str, sql: str, params=()) -> str:
-    with pytest.raises(IntegrityError) as error, transaction.atomic(using=alias):
-        with connections[alias].cursor() as cursor:
-            cursor.execute(sql, params)
+    with pytest.raises(IntegrityError) as error, transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
     return str(error.value)
 
 
