@@ -80,3 +80,16 @@ class WithdrawalAction(models.TextChoices):
 
     WITHDRAW = "withdraw"
     RESTORE = "restore"
+
+
+class LatestTagState(models.TextChoices):
+    """Where an image repository's ``latest`` tag stands (``LatestTag``), after a withdrawal or restore."""
+
+    #: the move is enqueued, or being retried after the registry did not answer (``reason`` says so)
+    MOVING = "moving"
+    #: ``latest`` points at the newest published, not withdrawn, version
+    CURRENT = "current"
+    #: every published version is withdrawn: ``latest`` is left where it was (``reason`` says why)
+    STRANDED = "stranded"
+    #: the registry refused, or stayed unreachable through every retry (``reason`` names the error)
+    FAILED = "failed"

@@ -6,6 +6,7 @@ from .charts import ChartDependency, HelmChart
 from .environment import EnvironmentVariable
 from .generations import DataGeneration
 from .images import DockerImage, ImmutableTagError, default_release_layout
+from .latest import LatestTag
 from .releases import ReleaseArtifact, ReleaseVersion
 from .tokens import ApiToken
 from .webhooks import GitHubDelivery
@@ -22,6 +23,7 @@ __all__ = [
     "GitHubDelivery",
     "HelmChart",
     "ImmutableTagError",
+    "LatestTag",
     "ReleaseArtifact",
     "ReleaseVersion",
     "ReleaseWithdrawal",
