@@ -224,3 +224,26 @@ def test_the_audit_expects_latest_at_the_newest_release_not_withdrawn_and_keeps_
 
     assert {DockerImage.objects.get(pk=pk).tag for pk in expected.values()} == {"1.0.0"}
     assert DockerImage.objects.immutable_tags().filter(tag="1.1.0").count() == 2  # still audited as published
+
+
+def test_an_announcement_the_webhook_did_not_take_is_retried_and_the_e_mail_goes_once(settings):
+    from celery.exceptions import Retry
+
+    from releases.tasks import announce_withdrawal as announce_task
+
+    settings.AUDIT_WEBHOOK_URL, settings.AUDIT_WEBHOOK_SECRET = "http://127.0.0.1:9/nobody-listens", "s"
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    published("1.0.0")
+    record = withdraw_release("1.0.0", reason="bad", actor="alice")
+
+    # Called directly, a task's retry raises instead of enqueueing the next attempt.
+    with pytest.raises(Retry):
+        announce_task(record.pk)
+    announce_task.push_request(retries=announce_task.max_retries)
+    try:
+        last = announce_task(record.pk)
+    finally:
+        announce_task.pop_request()
+
+    assert last == "not sent"
+    assert len(mail.outbox) == 1 and "release 1.0.0 withdrawn" in mail.outbox[0].subject
