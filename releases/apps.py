@@ -59,9 +59,9 @@ class ReleasesConfig(AppConfig):
 
 
 class RegistryAdminConfig(admin_apps.AdminConfig):
-    """The admin, with the control room (``releases.admin_site``) as its default site. Named in
+    """The admin, with the control room (``releases.admin.site``) as its default site. Named in
     INSTALLED_APPS in place of ``django.contrib.admin``; not this module's default config."""
 
     default = False
 
-    default_site = "releases.admin_site.ControlRoomAdminSite"
+    default_site = "releases.admin.site.ControlRoomAdminSite"

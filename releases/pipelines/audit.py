@@ -31,17 +31,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import metrics
+from releases.adapters.notifications import notify
+from releases.adapters.registry_client import registry_client, split_location
+from releases.adapters.signing_keys import signing_configured, trusted_keys
+from releases.observability import metrics
+
 from ..audit import ExpectedTag, TagListing, TagResult, TagStatus, audit_tags, content_due, latest_behind
 from ..audit.model import normalize_platforms
 from ..charts import oci_tag
 from ..choices import MOVING_TAG, ImageState
 from ..locks import AUDIT_LOCK, exclusive
 from ..models import AuditFinding, AuditRun, DockerImage, HelmChart, ReleaseVersion, default_release_layout
-from ..notifications import notify
 from ..oci import RegistryClient
 from ..oci.throttle import Throttle
-from ..registry_client import registry_client, split_location
 from ..signing import (
     SLSA_PROVENANCE_V1,
     PublicKeyLike,
@@ -52,7 +54,6 @@ from ..signing import (
     verify_image_attestations,
     verify_image_signatures,
 )
-from ..signing_keys import signing_configured, trusted_keys
 from .errors import time_limit_cause
 from .signing import INDEX, SPDX_PREDICATE_TYPE
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.mail import mail_admins
 from django.utils import timezone
 
-from .models import AuditFinding
+from releases.models import AuditFinding
 
 logger = logging.getLogger(__name__)
 
