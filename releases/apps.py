@@ -65,3 +65,9 @@ class RegistryAdminConfig(admin_apps.AdminConfig):
     default = False
 
     default_site = "releases.admin.site.ControlRoomAdminSite"
+
+    def ready(self) -> None:
+        super().ready()
+        from releases.admin import register_screens
+
+        register_screens()
