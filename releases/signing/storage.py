@@ -240,32 +240,23 @@ def verify_image_signatures(
             f"{repository}:{tag} holds no simple signing layer",
             manifest_digest=manifest_digest,
         )
-    verified: list[str] = []
-    problems: list[str] = []
-    with BlobReader(client) as reader:
-        for number, descriptor in enumerate(layers, 1):
-            try:
-                layer = _signature_layer(reader, repository, descriptor)
-                claim = parse_simple_signing_payload(layer.payload)
-            except (MalformedSignature, DigestMismatch) as exc:
-                problems.append(f"signature {number}: {exc}")
-                continue
-            except RegistryError as exc:
-                if exc.status_code != 404:
-                    raise
-                problems.append(f"signature {number}: its payload blob {descriptor.get('digest')} is missing")
-                continue
-            signer = verifying_key_id(keys, layer.payload, layer.signature)
-            if signer is None:
-                problems.append(f"signature {number}: not made by a trusted key over this payload")
-            elif claim.manifest_digest != digest:
-                problems.append(f"signature {number}: signs {claim.manifest_digest}, not {digest}")
-            elif docker_reference is not None and claim.docker_reference != docker_reference:
-                problems.append(
-                    f"signature {number}: signs reference {claim.docker_reference!r}, not {docker_reference!r}"
-                )
-            elif signer not in verified:
-                verified.append(signer)
+
+    def read(reader: BlobReader, descriptor: Mapping[str, Any]) -> tuple[Any, Any]:
+        layer = _signature_layer(reader, repository, descriptor)
+        return layer, parse_simple_signing_payload(layer.payload)
+
+    def judge(read_layer: tuple[Any, Any]) -> tuple[list[str], str | None]:
+        layer, claim = read_layer
+        signer = verifying_key_id(keys, layer.payload, layer.signature)
+        if signer is None:
+            return [], "not made by a trusted key over this payload"
+        if claim.manifest_digest != digest:
+            return [], f"signs {claim.manifest_digest}, not {digest}"
+        if docker_reference is not None and claim.docker_reference != docker_reference:
+            return [], f"signs reference {claim.docker_reference!r}, not {docker_reference!r}"
+        return [signer], None
+
+    verified, problems = _judge_layers(client, layers, "signature", "payload", read, judge)
     return _verdict("signature", verified, problems, manifest_digest)
 
 
@@ -386,32 +377,59 @@ def verify_image_attestations(
             f"{repository}:{tag} holds no attestation{wanted}",
             manifest_digest=manifest_digest,
         )
+
+    def judge(layer: Any) -> tuple[list[str], str | None]:
+        signers = envelope_key_ids(keys, layer.envelope)
+        if not signers:
+            return [], "not signed by a trusted key (or its payload was altered)"
+        reason = _statement_problem(layer, digest, predicate_type)
+        return ([], reason) if reason else (signers, None)
+
+    verified, problems = _judge_layers(
+        client,
+        layers,
+        "attestation",
+        "envelope",
+        lambda reader, descriptor: _attestation_layer(reader, repository, descriptor),
+        judge,
+    )
+    return _verdict("attestation", verified, problems, manifest_digest)
+
+
+# -- internals -------------------------------------------------------------------------------------
+
+
+def _judge_layers(
+    client: RegistryClient,
+    layers: Sequence[Mapping[str, Any]],
+    kind: str,
+    blob: str,
+    read: Callable[[BlobReader, Mapping[str, Any]], Any],
+    judge: Callable[[Any], tuple[list[str], str | None]],
+) -> tuple[list[str], list[str]]:
+    """Read each of a ``.sig``/``.att`` manifest's layers and judge it: the trusted key ids that
+    verified (each once, in order) and every problem, numbered by layer. A layer that does not
+    parse, or whose blob is gone, is a problem; any other registry failure raises."""
     verified: list[str] = []
     problems: list[str] = []
     with BlobReader(client) as reader:
         for number, descriptor in enumerate(layers, 1):
             try:
-                layer = _attestation_layer(reader, repository, descriptor)
+                layer = read(reader, descriptor)
             except (MalformedSignature, DigestMismatch) as exc:
-                problems.append(f"attestation {number}: {exc}")
+                problems.append(f"{kind} {number}: {exc}")
                 continue
             except RegistryError as exc:
                 if exc.status_code != 404:
                     raise
-                problems.append(f"attestation {number}: its envelope blob {descriptor.get('digest')} is missing")
+                problems.append(f"{kind} {number}: its {blob} blob {descriptor.get('digest')} is missing")
                 continue
-            signers = envelope_key_ids(keys, layer.envelope)
-            reason = _statement_problem(layer, digest, predicate_type) if signers else None
-            if not signers:
-                problems.append(f"attestation {number}: not signed by a trusted key (or its payload was altered)")
-            elif reason:
-                problems.append(f"attestation {number}: {reason}")
+            signers, problem = judge(layer)
+            if problem:
+                problems.append(f"{kind} {number}: {problem}")
             else:
                 verified.extend(signer for signer in signers if signer not in verified)
-    return _verdict("attestation", verified, problems, manifest_digest)
-
-
-# -- internals -------------------------------------------------------------------------------------
+    return verified, problems
 
 
 def resolve_subject(client: RegistryClient, repository: str, subject: Subject) -> ManifestRef:
