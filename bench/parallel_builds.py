@@ -1,5 +1,5 @@
 """Two releases published by one worker with one Docker engine, then by two workers with an
-engine each: the build lock is per engine (``releases.locks.engine_lock``), so the second set-up
+engine each: the build lock is per engine (``releases.database.locks.engine_lock``), so the second set-up
 builds two images at once.
 
 Run: ``.venv/bin/python bench/parallel_builds.py`` (about 4 minutes, as root: it starts its own

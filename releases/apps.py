@@ -8,7 +8,7 @@ from django.db.models.signals import post_migrate, pre_migrate
 
 def lift_immutability_triggers(sender, using="default", **kwargs) -> None:
     """SQLite cannot rebuild a table another table's trigger reads: drop the triggers for the migrate."""
-    from .db_triggers import lift_for_migrate
+    from releases.database.triggers import lift_for_migrate
 
     with connections[using].schema_editor() as editor:
         lift_for_migrate(editor)
@@ -16,7 +16,7 @@ def lift_immutability_triggers(sender, using="default", **kwargs) -> None:
 
 def restore_immutability_triggers(sender, using="default", **kwargs) -> None:
     """SQLite drops triggers when a migration rebuilds a table: put them back after every migrate."""
-    from .db_triggers import ensure_triggers
+    from releases.database.triggers import ensure_triggers
 
     with connections[using].schema_editor() as editor:
         ensure_triggers(editor)

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 
 from releases.adapters.registry_client import registry_client, split_location
+from releases.database.locks import CHART_LOCK, exclusive
 from releases.observability import metrics
 from releases.observability.logcontext import log_context
 
@@ -50,7 +51,6 @@ from ..charts.chartfile import MAX_VALUES_BYTES, VALUES_FILE
 from ..charts.chartfile import ChartDependency as DeclaredDependency
 from ..choices import ChartState, ImageState
 from ..layout import ReleaseLayout
-from ..locks import CHART_LOCK, exclusive
 from ..models import ChartDependency, HelmChart, ReleaseVersion
 from ..oci import RegistryError, RegistryUnavailable
 from ..signing import SigningError

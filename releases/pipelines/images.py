@@ -26,6 +26,7 @@ from django.db.models.functions import Concat
 
 from releases.adapters.registry_client import registry_client, split_location
 from releases.adapters.signing_keys import signing_key
+from releases.database.locks import IMAGE_LOCK, engine_lock, exclusive
 from releases.observability import metrics
 from releases.observability.logcontext import log_context
 from releases.observability.redaction import redact_url
@@ -47,7 +48,6 @@ from ..imagebuild import (
     severity_at_least,
 )
 from ..imagebuild.export import OCI_CONFIG, Blob, load_export
-from ..locks import IMAGE_LOCK, engine_lock, exclusive
 from ..models import DockerImage, ReleaseVersion
 from ..oci import PlatformManifest, RegistryClient, RegistryError, RegistryUnavailable, TagConflict, build_index
 from ..oci.digest import sha256_digest

@@ -36,9 +36,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 
 from releases.adapters.signing_keys import signing_key, trusted_keys
+from releases.database.locks import signing_lock
 
 from ..imagebuild import generate_sbom
-from ..locks import signing_lock
 from ..models import DockerImage, HelmChart, StateTransition
 from ..oci import RegistryClient
 from ..oci.manifest import ManifestRef, canonical_json

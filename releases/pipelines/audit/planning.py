@@ -17,7 +17,7 @@ from releases.adapters.signing_keys import signing_configured
 from releases.audit import ExpectedTag
 from releases.charts import oci_tag
 from releases.choices import MOVING_TAG
-from releases.locks import AUDIT_LOCK, exclusive
+from releases.database.locks import AUDIT_LOCK, exclusive
 from releases.models import AuditRun, DockerImage, HelmChart
 from releases.pipelines.audit.findings import built_platforms, highest_published_images
 
