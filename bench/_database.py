@@ -1,9 +1,17 @@
 """A database of its own for a benchmark: every benchmark that sets Django up calls :func:`use_database`
-first, before anything imports Django models."""
+first, before anything imports Django models.
+
+Its PostgreSQL database is ``<prefix><benchmark>`` (prefix ``bench_`` unless ``--database-prefix``
+says otherwise: the quick runs under the test suite use one derived from the suite's database, so
+they never meet a full run, another suite or the test database), its Redis database the
+benchmark's own unless ``--redis-db`` says otherwise.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +21,53 @@ ROOT = Path(__file__).resolve().parent.parent
 #: What the worker is told by the benchmark alone: a value from the caller's shell would change
 #: what is measured (a signing key, above all).
 SIGNING_VARIABLES = ("SIGNING_KEY", "SIGNING_KEY_PASSWORD", "TRUSTED_SIGNING_KEYS")
+DEFAULT_PREFIX = "bench_"
+#: bin/run's Redis database.
+RESERVED_REDIS = 0
+
+_prefix = DEFAULT_PREFIX
+_redis_db: int | None = None
 
 
-def use_database(database: str, redis_db: int, **environment: str) -> None:
-    """Point this process (and the workers it starts) at PostgreSQL ``database``, dropped and
-    migrated afresh, and Redis database ``redis_db``, with ``environment`` over the defaults;
-    then set Django up."""
-    if database in ("test", "test_test") or redis_db in (0, 15):
-        raise SystemExit(f"{database} / Redis {redis_db} belong to the test suite or bin/run; choose others")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-prefix",
+        default=DEFAULT_PREFIX,
+        help=f"PostgreSQL databases are <prefix><benchmark>, dropped and created afresh (default {DEFAULT_PREFIX})",
+    )
+    parser.add_argument(
+        "--redis-db", type=int, default=None, help="Redis database for the broker (default: the benchmark's own)"
+    )
+
+
+def configure(args: argparse.Namespace) -> None:
+    """Take ``--database-prefix`` and ``--redis-db``; refuses what would touch another's data."""
+    global _prefix, _redis_db
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", args.database_prefix):
+        raise SystemExit(f"--database-prefix {args.database_prefix!r}: lower-case letters, digits and _ only")
+    if args.redis_db is not None and not 0 < args.redis_db < 16:
+        raise SystemExit(f"--redis-db {args.redis_db}: choose 1 to 15 ({RESERVED_REDIS} is bin/run's)")
+    _prefix, _redis_db = args.database_prefix, args.redis_db
+
+
+def arguments() -> list[str]:
+    """The options that pass this process's choice on to another benchmark process."""
+    chosen = ["--database-prefix", _prefix]
+    return chosen + (["--redis-db", str(_redis_db)] if _redis_db is not None else [])
+
+
+def database_name(benchmark: str) -> str:
+    return f"{_prefix}{benchmark}"
+
+
+def use_database(benchmark: str, redis_db: int, **environment: str) -> None:
+    """Point this process (and the workers it starts) at PostgreSQL ``<prefix><benchmark>``, dropped
+    and migrated afresh, and Redis database ``redis_db`` (or ``--redis-db``), with ``environment``
+    over the defaults; then set Django up."""
+    database = database_name(benchmark)
+    redis_db = redis_db if _redis_db is None else _redis_db
+    if redis_db == RESERVED_REDIS:
+        raise SystemExit(f"Redis {redis_db} belongs to bin/run; choose another")
     for name in SIGNING_VARIABLES:
         os.environ.pop(name, None)
     os.environ.update(
@@ -29,7 +76,7 @@ def use_database(database: str, redis_db: int, **environment: str) -> None:
             "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
             "SECRET_KEY": "bench-secret-key",
             "DEBUG": "false",
-            "ALLOWED_HOSTS": "127.0.0.1",
+            "ALLOWED_HOSTS": "127.0.0.1,testserver",
             "SECURE_SSL_REDIRECT": "false",
             "DJANGO_SETTINGS_MODULE": "registry.settings",
             "LOG_LEVEL": "INFO",
@@ -37,7 +84,11 @@ def use_database(database: str, redis_db: int, **environment: str) -> None:
         }
     )
     for sql in (f"DROP DATABASE IF EXISTS {database}", f"CREATE DATABASE {database}"):
-        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql], check=True)
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql],
+            env={**os.environ, "PGOPTIONS": "--client-min-messages=warning"},
+            check=True,
+        )
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
     import django
 
