@@ -34,8 +34,8 @@ def published_releases(count: int) -> int:
     from django.db import transaction
     from django.utils import timezone
 
-    from releases.choices import ArtifactType, ChartState, ImageState, ReleaseState
-    from releases.models import DockerImage, HelmChart, ReleaseArtifact, ReleaseVersion
+    from releases.choices import ArtifactType, ImageState, ReleaseState
+    from releases.models import DockerImage, ReleaseArtifact, ReleaseVersion
     from releases.versions import column_sort_key
 
     now = timezone.now()

@@ -38,9 +38,7 @@ def in_fresh_process(function: Callable[..., None], *args: str) -> dict:
     module = sys.modules[function.__module__]
     name = module.__spec__.name if module.__spec__ else f"bench.{Path(module.__file__ or '').stem}"
     code = f"import sys; from {name} import {function.__name__} as f; f(*sys.argv[1:])"
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, check=False)
     if result.returncode:
         raise RuntimeError(f"{name}.{function.__name__} failed in a fresh process:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -118,7 +118,11 @@ def run(quick: bool) -> list[Figure]:
         ),
         Figure(f"{page}, first request (cache cleared)", uncached, "ms", goal=Goal("<", 50, " ms"), rounds=(uncached,)),
         Figure(
-            f"{page}, cached: rate / health/ rate", 1000 / cached, "req/s", 1000 / health, Goal(">=", 0.25),
+            f"{page}, cached: rate / health/ rate",
+            1000 / cached,
+            "req/s",
+            1000 / health,
+            Goal(">=", 0.25),
             (health / cached,),
         ),
         Figure(

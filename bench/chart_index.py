@@ -94,8 +94,10 @@ def run(quick: bool) -> list[Figure]:
         for size in (small, large) if number % 2 == 0 else (large, small):
             samples[size].append(seconds(lambda size=size: render_index(entries[size], GENERATED)) / size * 1e6)
     for size in samples:
-        print(f"  {size:>5} versions: {statistics.median(samples[size]) * size / 1000:8.2f} ms median, "
-              f"index.yaml {sizes[size] / 1024:7.1f} KiB")
+        print(
+            f"  {size:>5} versions: {statistics.median(samples[size]) * size / 1000:8.2f} ms median, "
+            f"index.yaml {sizes[size] / 1024:7.1f} KiB"
+        )
     document = as_document(make_entries(small))
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     reference = min(seconds(lambda: yaml.dump(document, Dumper=dumper, sort_keys=True)) for _ in range(3)) * 1000

@@ -204,7 +204,9 @@ def main(run: Callable[[bool], list[Figure]], argv: Sequence[str] | None = None)
     module = sys.modules[run.__module__]
     # ``python -m bench.oci_push`` runs it as ``__main__``; its spec still names it.
     name = (module.__spec__.name if module.__spec__ else Path(module.__file__ or "").stem).rsplit(".", 1)[-1]
-    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=(module.__doc__ or name).splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=f"python -m bench.{name}", description=(module.__doc__ or name).splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, one round: proves it runs")
     parser.add_argument("--json", type=Path, help="also write the figures to this file (JSON)")
     _database.add_arguments(parser)

@@ -120,7 +120,9 @@ def throughput(sizes: Sizes, registry_host: str, base_url: str, workdir: Path) -
                 else:
                     repository = f"bench/curl{round_number}"
                     curl_rates.append(size / MiB / push_with_curl(base_url, repository, curl_file, curl_digest))
-            print(f"  round {round_number + 1}: client {client_rates[-1]:7.1f} MiB/s   curl {curl_rates[-1]:7.1f} MiB/s")
+            print(
+                f"  round {round_number + 1}: client {client_rates[-1]:7.1f} MiB/s   curl {curl_rates[-1]:7.1f} MiB/s"
+            )
             client_file.unlink()
             curl_file.unlink()
     return ratio_figure(
