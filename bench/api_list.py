@@ -85,9 +85,8 @@ def run(quick: bool) -> list[Figure]:
             "req/s",
             health_rps,
             Goal(">=", 0.5),
-            (list_rps / health_rps,),
         ),
-        Figure("the same list's p99 latency", list_p99, "ms", goal=Goal("<", 100, " ms"), rounds=(list_p99,)),
+        Figure("the same list's p99 latency", list_p99, "ms", goal=Goal("<", 100, " ms")),
     ]
 
 

@@ -195,7 +195,6 @@ def run(quick: bool) -> list[Figure]:
             growth,
             "MiB",
             goal=Goal("<", 8, " MiB"),
-            rounds=(growth,),
             note=f"{', '.join(f'{m:.1f}' for m in small_peaks)} -> {', '.join(f'{m:.1f}' for m in large_peaks)} MiB",
         ),
     ]

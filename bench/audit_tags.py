@@ -346,21 +346,18 @@ def run(quick: bool) -> list[Figure]:
             "tags/s",
             skopeo_rate,
             Goal(">=", 10),
-            (statistics.median(audit_rates) / skopeo_rate,),
         ),
         Figure(
             f"peak RSS growth of the audit in a fresh process: {total:,} tags minus {sizes.rss_small:,} tags",
             growth["large"] - growth["small"],
             "MiB",
             goal=Goal("<", 8, " MiB"),
-            rounds=(growth["large"] - growth["small"],),
             note=f"+{growth['small']:.1f} MiB at {sizes.rss_small:,}, +{growth['large']:.1f} MiB at {total:,} (flat)",
         ),
         Figure(
             f"engine httpx (threads) over {sizes.httpx_tags:,} tags",
             httpx_sample.rate,
             "tags/s",
-            rounds=(httpx_sample.rate,),
             note=f"{httpx_sample.client_cpu_us:.0f} us client CPU/tag",
         ),
     ]

@@ -115,7 +115,6 @@ def run(quick: bool) -> list[Figure]:
             render,
             "ms",
             reference,
-            rounds=(render / reference,),
         ),
     ]
 

@@ -69,9 +69,9 @@ class Figure:
     """One measured figure: ``value`` (in ``unit``) against ``reference`` measured in the same run
     (their ``ratio`` is what the goal judges), or alone (the goal judges the value).
 
-    ``rounds`` holds what the goal judges, once per round (the per-round ratio); ``value`` and
-    ``reference`` are medians over the rounds, and the goal judges the median of the rounds
-    (:attr:`measured`). ``goal`` ``None`` means "for the record".
+    ``rounds`` holds what the goal judges, once per round (the per-round ratio; by default the one
+    ratio, or value, measured); ``value`` and ``reference`` are medians over the rounds, and the
+    goal judges the median of the rounds (:attr:`measured`). ``goal`` ``None`` means "for the record".
     """
 
     name: str
@@ -82,6 +82,10 @@ class Figure:
     rounds: tuple[float, ...] = ()
     note: str = ""
     benchmark: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.rounds:  # measured once
+            object.__setattr__(self, "rounds", (self.value if self.reference is None else self.ratio,))
 
     @property
     def ratio(self) -> float | None:

@@ -77,7 +77,6 @@ def run(quick: bool) -> list[Figure]:
             "s",
             two,
             Goal(">=", GOAL),
-            (one / two,),
         )
     ]
 
