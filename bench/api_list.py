@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_serving(url: str, timeout: float = 60) -> None:
+    """Until ``url`` answers 200: gunicorn listens before its workers have booted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"gunicorn did not answer {url} within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 def wrk(url: str, seconds: int) -> tuple[float, float]:
     """(requests per second, p99 latency in ms)."""
     out = subprocess.run(
@@ -40,6 +56,8 @@ def wrk(url: str, seconds: int) -> tuple[float, float]:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise SystemExit(f"{url} answered {non2xx.group(1)} errors; see the gunicorn log")
+    if "Socket errors" in out:
+        raise SystemExit(f"wrk met socket errors on {url} (gunicorn too slow or gone):\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()
     return rps, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -65,12 +83,7 @@ def run(quick: bool) -> list[Figure]:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_serving(base + "/api/v1/health/")
         for path in ("/api/v1/health/", "/api/v1/releases/?page_size=100"):  # warm every worker
             wrk(base + path, 1 if quick else 2)
         health_rps, _ = wrk(base + "/api/v1/health/", seconds)

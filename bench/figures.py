@@ -8,8 +8,9 @@ goal sits near the noise of these machines it takes at least :data:`EDGE_ROUNDS`
 their spread.
 
 ``python -m bench.<name> [--quick] [--json PATH]`` prints the figures (one ``figure:`` line each)
-and exits 0 in quick mode whatever the ratios; in a full run 1 when a goal was missed. A tool or
-service it needs that is missing exits :data:`EXIT_MISSING` (the tests skip on it, or fail in CI).
+and exits 0 in quick mode whatever the ratios; in a full run :data:`EXIT_MISSED` when a goal was
+missed. A run that fails (a check, an exception) exits :data:`EXIT_FAILED`; a tool or service it
+needs that is missing, :data:`EXIT_MISSING` (the tests skip on it, or fail in CI).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 import operator
 import statistics
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -84,6 +86,8 @@ class Figure:
     benchmark: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.value) or (self.reference is not None and not self.reference > 0):
+            raise ValueError(f"{self.name}: measured {self.value} against {self.reference}: nothing was measured")
         if not self.rounds:  # measured once
             object.__setattr__(self, "rounds", (self.value if self.reference is None else self.ratio,))
 
@@ -91,7 +95,7 @@ class Figure:
     def ratio(self) -> float | None:
         if self.reference is None:
             return None
-        return self.value / self.reference if self.reference else math.inf
+        return self.value / self.reference
 
     @property
     def measured(self) -> float:
@@ -221,6 +225,15 @@ def main(run: Callable[[bool], list[Figure]], argv: Sequence[str] | None = None)
     except MissingTool as missing:
         print(f"{name}: cannot run: {missing}", file=sys.stderr)
         sys.exit(EXIT_MISSING)
+    except SystemExit as stop:  # a check that stopped the run, saying why
+        if isinstance(stop.code, int | None):
+            raise
+        print(f"{name}: failed: {stop.code}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
+    except Exception:
+        traceback.print_exc()
+        print(f"{name}: failed", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
     if not figures:
         print(f"{name}: measured no figure", file=sys.stderr)
         sys.exit(EXIT_FAILED)
