@@ -1,15 +1,17 @@
 """A database of its own for a benchmark: every benchmark that sets Django up calls :func:`use_database`
 first, before anything imports Django models.
 
-Its PostgreSQL database is ``<prefix><benchmark>`` (prefix ``bench_`` unless ``--database-prefix``
-says otherwise: the quick runs under the test suite use one derived from the suite's database, so
-they never meet a full run, another suite or the test database), its Redis database the
-benchmark's own unless ``--redis-db`` says otherwise.
+Its PostgreSQL database is ``<prefix><benchmark>``, a copy of ``<prefix>template_<hash>``, which is
+migrated once. The prefix is ``bench_`` unless ``--database-prefix`` says otherwise: the quick runs
+under the test suite use one derived from the suite's database, so they never meet a full run,
+another suite or the test database. Its Redis database is the benchmark's own unless
+``--redis-db`` says otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import subprocess
@@ -61,9 +63,9 @@ def database_name(benchmark: str) -> str:
 
 
 def use_database(benchmark: str, redis_db: int, **environment: str) -> None:
-    """Point this process (and the workers it starts) at PostgreSQL ``<prefix><benchmark>``, dropped
-    and migrated afresh, and Redis database ``redis_db`` (or ``--redis-db``), with ``environment``
-    over the defaults; then set Django up."""
+    """Point this process (and the workers it starts) at PostgreSQL ``<prefix><benchmark>``, created
+    afresh from the migrated template, and Redis database ``redis_db`` (or ``--redis-db``), with
+    ``environment`` over the defaults; then set Django up."""
     database = database_name(benchmark)
     redis_db = redis_db if _redis_db is None else _redis_db
     if redis_db == RESERVED_REDIS:
@@ -72,7 +74,6 @@ def use_database(benchmark: str, redis_db: int, **environment: str) -> None:
         os.environ.pop(name, None)
     os.environ.update(
         {
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database}",
             "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
             "SECRET_KEY": "bench-secret-key",
             "DEBUG": "false",
@@ -83,13 +84,51 @@ def use_database(benchmark: str, redis_db: int, **environment: str) -> None:
             **environment,
         }
     )
-    for sql in (f"DROP DATABASE IF EXISTS {database}", f"CREATE DATABASE {database}"):
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", sql],
-            env={**os.environ, "PGOPTIONS": "--client-min-messages=warning"},
-            check=True,
-        )
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
+    template = migrated_template()
+    psql(f"DROP DATABASE IF EXISTS {database}", f"CREATE DATABASE {database} TEMPLATE {template}")
+    os.environ["DATABASE_URL"] = url(database)
     import django
 
     django.setup()
+
+
+def migrated_template() -> str:
+    """``<prefix>template_<hash>``: a database migrated once for every benchmark of this prefix (a
+    migrate costs seconds, a copy a fraction of one), named after what ``migrate`` depends on, so
+    that a new migration or a new pin makes a new one; made under another name and renamed when
+    migrated, so a failed migrate leaves no half-made template behind."""
+    digest = hashlib.sha256()
+    for path in sorted([*ROOT.glob("releases/migrations/*.py"), *ROOT.glob("requirements/*.txt")]):
+        digest.update(path.name.encode() + path.read_bytes())
+    for module in ("db_triggers", "signals"):  # what runs after migrate
+        digest.update((ROOT / "releases" / f"{module}.py").read_bytes())
+    template = f"{_prefix}template_{digest.hexdigest()[:12]}"
+    existing = psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{_prefix}template\\_%'").split()
+    if template in existing:
+        return template
+    for stale in existing:
+        psql(f"DROP DATABASE IF EXISTS {stale}")
+    making = f"{template}_making"
+    psql(f"DROP DATABASE IF EXISTS {making}", f"CREATE DATABASE {making}")
+    environment = {**os.environ, "DATABASE_URL": url(making)}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=environment, check=True)
+    psql(f"ALTER DATABASE {making} RENAME TO {template}")
+    return template
+
+
+def url(database: str) -> str:
+    return f"postgres://postgres@127.0.0.1:5432/{database}"
+
+
+def psql(*statements: str) -> str:
+    """Run ``statements`` on the server's ``postgres`` database; answers what they printed."""
+    output = ""
+    for sql in statements:
+        output += subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qAtc", sql],
+            env={**os.environ, "PGOPTIONS": "--client-min-messages=warning"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    return output

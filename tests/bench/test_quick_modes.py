@@ -54,12 +54,23 @@ def suite_redis_db() -> int:
     return int(urlparse(settings.CELERY_BROKER_URL).path.strip("/") or 0)
 
 
-def drop_database(name: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name}"],
+@pytest.fixture(scope="module")
+def quick_databases():
+    """The prefix of the quick runs' databases; every database with it is dropped at the end."""
+    prefix = quick_prefix()
+    yield prefix
+    listed = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qAtc", "SELECT datname FROM pg_database"],
         capture_output=True,
+        text=True,
         check=False,
-    )
+    ).stdout.split()
+    for name in (name for name in listed if name.startswith(prefix)):
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name}"],
+            capture_output=True,
+            check=False,
+        )
 
 
 def test_every_module_under_bench_is_registered():
@@ -68,14 +79,10 @@ def test_every_module_under_bench_is_registered():
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
-def test_quick_mode_runs_and_prints_its_figures(name: str, tmp_path: Path):
-    prefix, redis_db = quick_prefix(), suite_redis_db()
+def test_quick_mode_runs_and_prints_its_figures(name: str, tmp_path: Path, quick_databases: str):
     command = [sys.executable, "-m", "bench", "--quick", "--results-dir", str(tmp_path), name]
-    command += ["--database-prefix", prefix, "--redis-db", str(redis_db)]
-    try:
-        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
-    finally:
-        drop_database(f"{prefix}{name}")
+    command += ["--database-prefix", quick_databases, "--redis-db", str(suite_redis_db())]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     output = result.stdout + result.stderr
     (results_file,) = tmp_path.glob("*.json")
     (run,) = json.loads(results_file.read_text())["benchmarks"]
