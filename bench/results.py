@@ -132,7 +132,7 @@ def row(label: str, figure: Figure) -> str:
         measured = f"**{measured}**"
     goal = "for the record" if figure.goal is None else str(figure.goal)
     verdict = "" if figure.met is None else ("met" if figure.met else "**missed**")
-    spread = ""
+    spread = "1"
     if figure.spread:
         unit = "x" if figure.reference is not None else f" {figure.unit}"
         spread = f"{len(figure.rounds)}: " + " / ".join(number(value) for value in figure.spread) + unit

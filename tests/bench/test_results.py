@@ -72,7 +72,7 @@ def test_the_table_has_a_row_per_figure_and_says_what_did_not_run():
     rows = [line for line in table.splitlines() if line.startswith("| `bench/") or line.startswith("|  |")]
     assert rows[0].startswith("| `bench/audit_sharded.py` | sharded / wrk | 800 tags/s | 1,000 tags/s | **0.8x** |")
     assert rows[0].endswith("| ≥ 0.8x | met | 3: 0.79 / 0.8 / 0.81x |")
-    assert rows[1] == "|  | peak RSS growth | **2.80 MiB** | — | — | < 8 MiB | met |  |"
+    assert rows[1] == "|  | peak RSS growth | **2.80 MiB** | — | — | < 8 MiB | met | 1 |"
     assert rows[
         2
     ] == "| `bench/api_list.py` | did not run (failed): exit status 1: IntegrityError \\| insert refused |" + (" |" * 6)
