@@ -189,7 +189,7 @@ FULL = Sizes(blob_mib=256, big_mib=1024, rounds=EDGE_ROUNDS)
 def run(quick: bool) -> list[Figure]:
     sizes = QUICK if quick else FULL
     require("curl", "docker-registry")
-    needed = (sizes.blob_mib * 4 + sizes.big_mib * 2) * MiB
+    needed = (sizes.blob_mib * (2 * sizes.rounds + 2) + sizes.big_mib * 2) * MiB  # the registry keeps every blob
     workdir = Path(tempfile.mkdtemp(prefix="oci-bench-", dir=scratch_directory(needed)))
     registry = start_registry(workdir / "registry", {"log": {"level": "warn"}})
     print(f"registry {registry.url} (storage {registry.root}), {os.cpu_count()} CPUs")
