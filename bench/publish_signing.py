@@ -21,8 +21,8 @@ measured publish is no colder than the others. The order alternates each round (
 then signed first, ...); the medians are compared.
 
 Each publish is checked: the release is published; with the key every image records the key id, a
-signature for its index and each platform and a provenance per platform, the chart records its signature,
-and the registry holds signatures, SLSA provenance and SPDX attestations that verify with the
+signature for its index and each platform and a provenance per platform, the chart records its
+signature, and the registry holds signatures, SLSA provenance and SPDX attestations that verify with the
 public key; without it nothing is recorded and the index has no ``.sig``. Anything else stops
 the run. The clock runs from ``publish_release`` until the release is ``published`` (polled every
 0.25 s). Goal: signing adds <= 15% (signed / unsigned <= 1.15x, per round; the median of the rounds
@@ -38,11 +38,16 @@ import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import _release_harness as harness  # noqa: E402
 from bench._database import use_database  # noqa: E402
 from bench.figures import Figure, Goal, main  # noqa: E402
+
+if TYPE_CHECKING:  # the models need Django set up, which run() does first
+    from releases.models import DockerImage, HelmChart
+    from releases.oci import RegistryClient
 
 GOAL = 0.15
 
@@ -89,8 +94,10 @@ def check_publish(version: str, host: str, public_pem: bytes | None, platforms: 
         raise SystemExit(f"{version} ({side}): " + "; ".join(problems))
 
 
-def signing_problems(client, artifact, public_pem: bytes, platforms: int) -> list[str]:
-    """What is missing from a signed artifact (an image or a chart), in its row or in the registry."""
+def signing_problems(
+    client: RegistryClient, artifact: DockerImage | HelmChart, public_pem: bytes, platforms: int
+) -> list[str]:
+    """What is missing from a signed artifact, in its row or in the registry."""
     from releases.models import DockerImage
     from releases.pipelines.signing import INDEX, SPDX_PREDICATE_TYPE
     from releases.signing import (
@@ -121,7 +128,7 @@ def signing_problems(client, artifact, public_pem: bytes, platforms: int) -> lis
     return problems
 
 
-def unsigned_problems(client, artifact) -> list[str]:
+def unsigned_problems(client: RegistryClient, artifact: DockerImage | HelmChart) -> list[str]:
     """What an artifact published without a key has that it should not: a record of signing, a
     ``.sig`` on what it published, a ``.att`` on a platform manifest."""
     from releases.models import DockerImage
