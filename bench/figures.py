@@ -21,6 +21,7 @@ import math
 import operator
 import statistics
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -179,12 +180,7 @@ def ratio_figure(
     )
 
 
-def value_figure(name: str, values: Sequence[float], unit: str, goal: Goal | None = None, note: str = "") -> Figure:
-    """A figure without a reference: the median of ``values``, one per round."""
-    return Figure(name, statistics.median(values), unit, None, goal, tuple(values), note)
-
-
-def number(value: float) -> str:
+def number(value: float | None) -> str:
     """A figure for people: three significant digits or so, thousands separated."""
     if value is None:
         return "—"
@@ -247,8 +243,6 @@ def main(run: Callable[[bool], list[Figure]], argv: Sequence[str] | None = None)
 
 def mean_seconds(repeat: int, call: Callable[[], object]) -> float:
     """Mean wall clock of ``call`` over ``repeat`` calls, after one warm-up call."""
-    import time
-
     call()
     started = time.perf_counter()
     for _ in range(repeat):
