@@ -120,7 +120,10 @@ def audit_once(expected: int) -> float:
             raise SystemExit("the audit did not finish in 600 s")
         time.sleep(0.2)
     if run.status != AuditRun.Status.SUCCEEDED or run.tags_checked != expected or run.findings_by_type:
-        raise SystemExit(f"audit {run.pk}: {run.status} {run.tags_checked} tags {run.findings_by_type} {run.error}")
+        raise SystemExit(
+            f"audit {run.pk}: {run.status!r}, {run.tags_checked} tags checked of {expected}, findings "
+            f"{run.findings_by_type!r}, error {run.error!r}"
+        )
     return run.tags_checked / (run.finished - run.started).total_seconds()
 
 
