@@ -100,8 +100,8 @@ def migrated_template() -> str:
     digest = hashlib.sha256()
     for path in sorted([*ROOT.glob("releases/migrations/*.py"), *ROOT.glob("requirements/*.txt")]):
         digest.update(path.name.encode() + path.read_bytes())
-    for module in ("db_triggers", "signals"):  # what runs after migrate
-        digest.update((ROOT / "releases" / f"{module}.py").read_bytes())
+    for module in ("database/triggers.py", "signals.py"):  # what runs after migrate
+        digest.update((ROOT / "releases" / module).read_bytes())
     template = f"{_prefix}template_{digest.hexdigest()[:12]}"
     existing = psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{_prefix}template\\_%'").split()
     if template in existing:

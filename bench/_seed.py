@@ -1,6 +1,6 @@
 """The rows the benchmarks measure on, inserted in bulk under the rules the product enforces.
 
-The database's immutability triggers (``releases.db_triggers``) refuse an artifact under a
+The database's immutability triggers (``releases.database.triggers``) refuse an artifact under a
 published release and a dependency under an indexed chart, so every seeder inserts a parent in
 the state just before publication (a release ``publishing``, a chart ``uploading``), its children
 next, and only then marks the parents published in one ``UPDATE``, as the pipeline's last step
