@@ -26,14 +26,18 @@ if str(ROOT) not in sys.path:
 
 
 def require_root_and_helm() -> str:
-    """The helm binary; exits when it is missing or this process cannot start dockerd."""
+    """The helm binary; raises ``MissingTool`` when it, dockerd, docker-registry or the privilege
+    to start dockerd is missing."""
+    from bench._tools import require
+    from bench.figures import MissingTool
     from tests.fixtures.helm import find_helm
 
+    require("dockerd", "docker-registry")
     if os.geteuid() != 0:
-        raise SystemExit("run as root: the benchmark starts its own dockerd")
+        raise MissingTool("run as root: the benchmark starts its own dockerd")
     helm = find_helm()
     if helm is None:
-        raise SystemExit("helm is not installed; run bin/install-helm")
+        raise MissingTool("helm is not installed; run bin/install-helm")
     return helm
 
 

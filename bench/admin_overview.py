@@ -2,19 +2,20 @@
 
 Measured in one process through Django's full request handling (middleware, session, admin,
 templates; no network) against the trivial DRF endpoint ``/api/v1/health/`` in the same run (these
-2-core machines are noisy). Uses its own PostgreSQL database (``bench_admin_overview``, recreated).
-Figures and goals:
+2-core machines are noisy). Its own PostgreSQL database (``bench_admin_overview``, recreated),
+seeded by the tests' ``seed_release_history``. Figures and goals:
 
 - ``GET /admin/`` (the overview) as a logged-in superuser: mean ms (goal < 100 ms) and the ratio
   to health/; the query count (constant: the same as with 10 releases);
 - ``GET /admin/overview/live/`` (what the page polls every 2 s while work runs): mean ms.
 
-Run: .venv/bin/python bench/admin_overview.py [--releases 10000] [--findings 1000] [--repeat 50]
+Quick mode: 100 releases, 10 findings, 3 requests each.
+
+Run: .venv/bin/python -m bench.admin_overview [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -25,35 +26,23 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._database import use_database  # noqa: E402
+from bench.figures import Figure, Goal, main, mean_seconds  # noqa: E402
 
 
-def mean_seconds(repeat: int, request: Callable[[], object]) -> float:
-    request()  # warm
-    started = time.perf_counter()
-    for _ in range(repeat):
-        request()
-    return (time.perf_counter() - started) / repeat
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--releases", type=int, default=10_000)
-    parser.add_argument("--findings", type=int, default=1_000)
-    parser.add_argument("--repeat", type=int, default=50)
-    args = parser.parse_args()
-
-    use_database("bench_admin_overview", redis_db=11, ALLOWED_HOSTS="testserver")
+def run(quick: bool) -> list[Figure]:
+    releases, findings, repeat = (100, 10, 3) if quick else (10_000, 1_000, 50)
+    use_database("admin_overview", redis_db=11)
     from django.contrib.auth.models import User
     from django.db import connection
     from django.test import Client
 
+    from bench._seed import analyze
     from tests.fixtures.factories import seed_release_history
 
     started = time.perf_counter()
-    seed_release_history(args.releases, findings=args.findings)
-    print(f"seeded {args.releases} releases, {args.findings} findings in {time.perf_counter() - started:.1f} s")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    seed_release_history(releases, findings=findings)
+    print(f"seeded {releases} releases, {findings} findings in {time.perf_counter() - started:.1f} s")
+    analyze()
 
     client = Client()
     client.force_login(User.objects.create_superuser("bench", "bench@example.com", "pw"))
@@ -75,14 +64,21 @@ def main() -> None:
     get("/admin/")()
     with connection.execute_wrapper(count):
         get("/admin/")()
-    overview = mean_seconds(args.repeat, get("/admin/"))
-    live = mean_seconds(args.repeat, get("/admin/overview/live/"))
-    health = mean_seconds(args.repeat * 4, get("/api/v1/health/"))
-    print(f"GET /admin/ (overview): {overview * 1000:.1f} ms, {len(queries)} queries")
-    print(f"GET /admin/overview/live/: {live * 1000:.1f} ms")
-    print(f"GET /api/v1/health/: {health * 1000:.2f} ms")
-    print(f"overview / health: {overview / health:.1f}x; goal: overview < 100 ms")
+    overview = mean_seconds(repeat, get("/admin/")) * 1000
+    live = mean_seconds(repeat, get("/admin/overview/live/")) * 1000
+    health = mean_seconds(repeat * 4, get("/api/v1/health/")) * 1000
+    return [
+        Figure(
+            f"GET /admin/ (overview), {releases:,} releases, {findings:,} open findings, superuser: mean",
+            overview,
+            "ms",
+            goal=Goal("<", 100, " ms"),
+            note=f"{len(queries)} queries",
+        ),
+        Figure("the overview / GET /api/v1/health/ (trivial DRF)", overview, "ms", health),
+        Figure("GET /admin/overview/live/ (polled every 2 s): mean", live, "ms"),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    main(run)

@@ -1,6 +1,6 @@
 """Benchmark of releases.audit.audit_tags against a real docker-registry.
 
-Run: ``.venv/bin/python bench/audit_tags.py`` (about 2.5 minutes). It starts its own registry
+Run: ``.venv/bin/python -m bench.audit_tags [--quick]`` (about 2.5 minutes). It starts its own registry
 (storage on /dev/shm when there is room), pushes 10,000 tags (100 repositories x 100 tags: 90
 two-platform image indexes and 10 Helm charts, each repository's tags PUT by tag onto one
 manifest), stores the expected tags in a SQLite file and measures, in one run:
@@ -15,12 +15,11 @@ manifest), stores the expected tags in a SQLite file and measures, in one run:
 (d) peak RSS (VmHWM) growth of the audit in a fresh process over 1,000 vs 10,000 tags; goal:
     flat (10,000 tags may not grow more than 8 MiB beyond what 1,000 did).
 Also, for the record, the ``httpx`` engine (threads through RegistryClient) over 3,000 tags.
-Exit status 1 when a goal is missed.
+Quick mode: 100 tags (10 x 10), one round, 1-second wrk runs, 5 skopeo calls.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -42,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench._tools import in_fresh_process, require, scratch_directory  # noqa: E402
+from bench.figures import Figure, Goal, main, ratio_figure  # noqa: E402
 from releases.audit import ExpectedTag, audit_tags  # noqa: E402
 from releases.oci import (  # noqa: E402
     Descriptor,
@@ -63,8 +64,6 @@ from releases.oci.media_types import (  # noqa: E402
 )
 from releases.sandbox.registry import start_registry  # noqa: E402
 
-REPOSITORIES = 100
-TAGS_PER_REPOSITORY = 100
 CHART_EVERY = 10  # every 10th repository holds a Helm chart, the others images
 PLATFORMS = frozenset({"linux/amd64", "linux/arm64"})
 BATCH = 500
@@ -74,8 +73,24 @@ CONCURRENCY = 16
 # -- populating the registry ----------------------------------------------------------------------
 
 
-def push_repository(client: RegistryClient, number: int) -> list[tuple[str, str, str, str]]:
-    """One manifest (image index or chart), tagged 100 times; rows (repository, tag, digest, kind)."""
+@dataclass(frozen=True)
+class Tags:
+    """How many tags the registry holds: ``repositories`` x ``per_repository``."""
+
+    repositories: int
+    per_repository: int
+
+    @property
+    def total(self) -> int:
+        return self.repositories * self.per_repository
+
+
+FULL_TAGS = Tags(100, 100)
+QUICK_TAGS = Tags(10, 10)
+
+
+def push_repository(client: RegistryClient, number: int, tags: int) -> list[tuple[str, str, str, str]]:
+    """One manifest (image index or chart), tagged ``tags`` times; rows (repository, tag, digest, kind)."""
     repository = f"bench/app{number:03d}"
     content = f"content of {repository}".encode() * 20
     if number % CHART_EVERY == 0:
@@ -100,26 +115,28 @@ def push_repository(client: RegistryClient, number: int) -> list[tuple[str, str,
             entries.append(PlatformManifest(digest, len(manifest), "linux", architecture, variant))
         body, media_type = build_index(entries), OCI_INDEX
     rows = []
-    for tag_number in range(TAGS_PER_REPOSITORY):
+    for tag_number in range(tags):
         tag = f"1.{tag_number}.0"
         rows.append((repository, tag, client.put_manifest(repository, tag, body, media_type), kind))
     return rows
 
 
-def populate(host: str, database: Path) -> int:
+def populate(host: str, database: Path, tags: Tags) -> int:
     start = time.perf_counter()
     with RegistryClient(host) as client, ThreadPoolExecutor(8) as pool:
-        repositories = list(pool.map(lambda number: push_repository(client, number), range(REPOSITORIES)))
+        repositories = list(
+            pool.map(lambda number: push_repository(client, number, tags.per_repository), range(tags.repositories))
+        )
     connection = sqlite3.connect(database)
     with connection:
         connection.execute(
             "CREATE TABLE expected (id INTEGER PRIMARY KEY, repository TEXT, tag TEXT, digest TEXT, kind TEXT)"
         )
         # Interleave repositories, as a table ordered by publication date would.
-        rows = [rows[n] for n in range(TAGS_PER_REPOSITORY) for rows in repositories]
+        rows = [rows[n] for n in range(tags.per_repository) for rows in repositories]
         connection.executemany("INSERT INTO expected (repository, tag, digest, kind) VALUES (?, ?, ?, ?)", rows)
     connection.close()
-    print(f"pushed {len(rows):,} tags in {REPOSITORIES} repositories in {time.perf_counter() - start:.1f} s")
+    print(f"pushed {len(rows):,} tags in {tags.repositories} repositories in {time.perf_counter() - start:.1f} s")
     return len(rows)
 
 
@@ -234,7 +251,7 @@ def vm_hwm_kib() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def rss_child(host: str, database: str, limit: int) -> None:
+def rss_child(host: str, database: str, limit: str) -> None:
     """Runs in a fresh process: peak RSS before and after auditing ``limit`` tags."""
     with RegistryClient(host) as client:
         client.check()
@@ -242,65 +259,49 @@ def rss_child(host: str, database: str, limit: int) -> None:
         start = time.perf_counter()
         statuses = Counter(
             str(result.status)
-            for result in audit_tags(client, expected_tags(Path(database), limit), concurrency=CONCURRENCY)
+            for result in audit_tags(client, expected_tags(Path(database), int(limit)), concurrency=CONCURRENCY)
         )
         elapsed = time.perf_counter() - start
         after = vm_hwm_kib()
     print(json.dumps({"before_kib": before, "after_kib": after, "s": elapsed, "statuses": statuses}))
 
 
-def measure_rss(host: str, database: Path, limit: int) -> dict[str, object]:
-    result = subprocess.run(
-        [sys.executable, __file__, "--rss-child", host, str(database), str(limit)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _ok(ok: bool) -> str:
-    return "OK" if ok else "MISSED"
-
-
 def _default_workdir() -> str | None:
-    shm = Path("/dev/shm")
-    if shm.is_dir() and shutil.disk_usage(shm).free > 512 * 1024 * 1024:
-        return str(shm)
-    return None
+    return scratch_directory(512 * 1024 * 1024)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--wrk-seconds", type=int, default=10)
-    parser.add_argument("--skopeo-tags", type=int, default=50)
-    parser.add_argument("--workdir", default=None, help="default: /dev/shm when it has room, else the temp dir")
-    parser.add_argument("--rss-child", nargs=3, metavar=("HOST", "DB", "LIMIT"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.rss_child:
-        host, database, limit = args.rss_child
-        rss_child(host, database, int(limit))
-        return 0
-    missing = [tool for tool in ("docker-registry", "wrk", "skopeo") if shutil.which(tool) is None]
-    if missing:
-        print(f"needs {', '.join(missing)} (apt-get install docker-registry wrk skopeo)", file=sys.stderr)
-        return 2
-    workdir = Path(tempfile.mkdtemp(prefix="audit-bench-", dir=args.workdir or _default_workdir()))
+@dataclass(frozen=True)
+class Sizes:
+    tags: Tags
+    rounds: int
+    wrk_seconds: int
+    skopeo_tags: int
+    httpx_tags: int
+    rss_small: int
+
+
+QUICK = Sizes(QUICK_TAGS, rounds=1, wrk_seconds=1, skopeo_tags=5, httpx_tags=50, rss_small=20)
+FULL = Sizes(FULL_TAGS, rounds=3, wrk_seconds=10, skopeo_tags=50, httpx_tags=3000, rss_small=1000)
+
+
+def run(quick: bool) -> list[Figure]:
+    sizes = QUICK if quick else FULL
+    require("docker-registry", "wrk", "skopeo")
+    workdir = Path(tempfile.mkdtemp(prefix="audit-bench-", dir=_default_workdir()))
     registry = start_registry(workdir / "registry", {"log": {"level": "warn"}})
     print(f"registry {registry.url} (storage {registry.root}), {os.cpu_count()} CPUs")
     try:
         database = workdir / "expected.sqlite3"
-        total = populate(registry.host, database)
+        total = populate(registry.host, database, sizes.tags)
         script = workdir / "tags.lua"
         write_wrk_script(database, script)
 
         pid = registry.process.pid
-        run_audit(registry.host, pid, database, 1000)  # warm-up (registry caches, imports)
-        run_wrk(registry.url, pid, script, 2)
+        run_audit(registry.host, pid, database, min(1000, total))  # warm-up (registry caches, imports)
+        run_wrk(registry.url, pid, script, 1 if quick else 2)
         audits: list[Sample] = []
         wrks: list[Sample] = []
-        for round_number in range(args.rounds):
+        for round_number in range(sizes.rounds):
             order = ["audit", "wrk"] if round_number % 2 == 0 else ["wrk", "audit"]
             for who in order:
                 if who == "audit":
@@ -309,59 +310,58 @@ def main() -> int:
                         raise RuntimeError(f"audit reported {dict(statuses)}, expected {total} ok")
                     audits.append(sample)
                 else:
-                    wrks.append(run_wrk(registry.url, pid, script, args.wrk_seconds))
+                    wrks.append(run_wrk(registry.url, pid, script, sizes.wrk_seconds))
             print(
                 f"  round {round_number + 1}: audit {audits[-1].rate:5.0f} tags/s "
                 f"(client {audits[-1].client_cpu_us:4.0f} us CPU/tag, registry {audits[-1].registry_cpu_us:4.0f})   "
                 f"wrk {wrks[-1].rate:5.0f} req/s "
                 f"(client {wrks[-1].client_cpu_us:4.0f} us CPU/req, registry {wrks[-1].registry_cpu_us:4.0f})"
             )
-        audit_rate = statistics.median(sample.rate for sample in audits)
-        wrk_rate = statistics.median(sample.rate for sample in wrks)
-        ratio_wrk = audit_rate / wrk_rate
-        ok_a = ratio_wrk >= 0.8
-        print(f"(a) audit of {total:,} tags (concurrency {CONCURRENCY}, engine fast): {audit_rate:.0f} tags/s")
-        print(f"(b) wrk -t2 -c{CONCURRENCY} GET of the same manifests: {wrk_rate:.0f} req/s")
-        print(f"    audit/wrk {ratio_wrk:.2f}x (goal >= 0.8x) {_ok(ok_a)}")
         audit_cpu = statistics.median(sample.client_cpu_us for sample in audits)
         wrk_cpu = statistics.median(sample.client_cpu_us for sample in wrks)
         registry_cpu = statistics.median(sample.registry_cpu_us for sample in audits + wrks)
-        print(
-            f"    CPU per request (medians): registry {registry_cpu:.0f} us, audit process {audit_cpu:.0f} us, "
-            f"wrk {wrk_cpu:.0f} us: all on the same {os.cpu_count()} cores"
-        )
 
-        httpx_limit = 3000
-        httpx_sample, httpx_statuses = run_audit(registry.host, pid, database, httpx_limit, engine="httpx")
-        assert httpx_statuses == {"ok": httpx_limit}, httpx_statuses
-        print(
-            f"    for the record, engine httpx (threads) over {httpx_limit:,} tags: {httpx_sample.rate:.0f} tags/s, "
-            f"{httpx_sample.client_cpu_us:.0f} us client CPU/tag"
-        )
-
-        skopeo_rate = run_skopeo(registry.host, database, args.skopeo_tags)
-        ratio_skopeo = audit_rate / skopeo_rate
-        ok_c = ratio_skopeo >= 10
-        print(f"(c) skopeo inspect --raw loop over {args.skopeo_tags} tags: {skopeo_rate:.1f} tags/s")
-        print(f"    audit/skopeo {ratio_skopeo:.0f}x (goal >= 10x) {_ok(ok_c)}")
-
-        small, large = measure_rss(registry.host, database, 1000), measure_rss(registry.host, database, total)
-        growth = {}
-        for name, figures in (("1,000", small), (f"{total:,}", large)):
-            before, after = figures["before_kib"] / 1024, figures["after_kib"] / 1024  # type: ignore[operator]
-            growth[name] = after - before
-            print(
-                f"(d) {name:>6} tags in a fresh process: peak RSS {before:.1f} MiB before, {after:.1f} MiB after "
-                f"(+{after - before:.1f} MiB), {figures['statuses']}"
-            )
-        extra = growth[f"{total:,}"] - growth["1,000"]
-        ok_d = extra < 8
-        print(f"    10x the tags cost {extra:+.1f} MiB more peak RSS (goal < 8 MiB: flat) {_ok(ok_d)}")
+        httpx_sample, httpx_statuses = run_audit(registry.host, pid, database, sizes.httpx_tags, engine="httpx")
+        assert httpx_statuses == {"ok": sizes.httpx_tags}, httpx_statuses
+        skopeo_rate = run_skopeo(registry.host, database, sizes.skopeo_tags)
+        small = in_fresh_process(rss_child, registry.host, str(database), str(sizes.rss_small))
+        large = in_fresh_process(rss_child, registry.host, str(database), str(total))
     finally:
         registry.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if ok_a and ok_c and ok_d else 1
+    growth = {name: (f["after_kib"] - f["before_kib"]) / 1024 for name, f in (("small", small), ("large", large))}
+    audit_rates, wrk_rates = [a.rate for a in audits], [w.rate for w in wrks]
+    return [
+        ratio_figure(
+            f"{total:,} tags: audit (concurrency {CONCURRENCY}, engine fast) / wrk GET of the same manifests",
+            audit_rates,
+            wrk_rates,
+            "tags/s",
+            Goal(">=", 0.8),
+            note=f"CPU per request: registry {registry_cpu:.0f} us, audit {audit_cpu:.0f} us, wrk {wrk_cpu:.0f} us",
+        ),
+        Figure(
+            f"audit / a skopeo inspect --raw loop over {sizes.skopeo_tags} tags",
+            statistics.median(audit_rates),
+            "tags/s",
+            skopeo_rate,
+            Goal(">=", 10),
+        ),
+        Figure(
+            f"peak RSS growth of the audit in a fresh process: {total:,} tags minus {sizes.rss_small:,} tags",
+            growth["large"] - growth["small"],
+            "MiB",
+            goal=Goal("<", 8, " MiB"),
+            note=f"+{growth['small']:.1f} MiB at {sizes.rss_small:,}, +{growth['large']:.1f} MiB at {total:,} (flat)",
+        ),
+        Figure(
+            f"engine httpx (threads) over {sizes.httpx_tags:,} tags",
+            httpx_sample.rate,
+            "tags/s",
+            note=f"{httpx_sample.client_cpu_us:.0f} us client CPU/tag",
+        ),
+    ]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(run)

@@ -1,17 +1,16 @@
 """Benchmark of releases.charts.render_index (Helm repository index.yaml generation).
 
-Run: ``.venv/bin/python bench/chart_index.py`` (a few seconds). Measures, in one run, the time
-to render index.yaml for 100, 1,000 and 5,000 versions of one chart (input shuffled, each
-entry with one dependency), best and median of several rounds, and checks growth is linear:
-the per-version cost at 5,000 versions must stay within 1.5x the cost at 1,000
-(goal; exit status 1 when missed). For reference it also times PyYAML's ``safe_dump`` of the
-same document at 1,000 versions. Serving cached bytes vs regenerating is measured by the
+Run: ``.venv/bin/python -m bench.chart_index [--quick]`` (a few seconds). Measures, in one run, the
+time to render index.yaml for 1,000 and 5,000 versions of one chart (input shuffled, each entry
+with one dependency), the two sizes interleaved over 9 rounds, and checks growth is linear: the
+per-version cost at 5,000 versions must stay within 1.5x the cost at 1,000 (the medians; the
+per-round ratios give the spread). For reference it also times PyYAML's dump of the same document
+at 1,000 versions. Quick mode: 100 and 500 versions, one round. Serving cached bytes vs regenerating is measured by the
 Django view's own benchmark, not here.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import random
 import statistics
@@ -26,6 +25,7 @@ if str(ROOT) not in sys.path:
 
 import yaml  # noqa: E402
 
+from bench.figures import Figure, Goal, main, ratio_figure, rounds  # noqa: E402
 from releases.charts import IndexEntry, render_index  # noqa: E402
 
 SIZES = (100, 1_000, 5_000)
@@ -55,15 +55,10 @@ def make_entries(count: int, seed: int = 1) -> list[IndexEntry]:
     return entries
 
 
-def time_call(function, rounds: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """(best, median) seconds over ``rounds`` calls, after one warm-up call."""
+def seconds(function) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
     function()
-    timings = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        function()
-        timings.append(time.perf_counter() - start)
-    return min(timings), statistics.median(timings)
+    return time.perf_counter() - start
 
 
 def as_document(entries: list[IndexEntry]) -> dict:
@@ -89,34 +84,40 @@ def as_document(entries: list[IndexEntry]) -> dict:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-
-    print(f"render_index: best / median of {args.rounds} rounds (after a warm-up)")
-    per_version: dict[int, float] = {}
-    for size in SIZES:
-        entries = make_entries(size)
-        data = render_index(entries, GENERATED)
-        best, median = time_call(lambda entries=entries: render_index(entries, GENERATED), args.rounds)
-        per_version[size] = best / size
+def run(quick: bool) -> list[Figure]:
+    small, large = (100, 500) if quick else (1_000, 5_000)
+    count = rounds(quick, 9)
+    samples: dict[int, list[float]] = {small: [], large: []}
+    entries = {size: make_entries(size) for size in samples}
+    sizes = {size: len(render_index(entries[size], GENERATED)) for size in samples}  # also the warm-up
+    for number in range(count):  # interleaved, so that both sizes meet the same machine state
+        for size in (small, large) if number % 2 == 0 else (large, small):
+            samples[size].append(seconds(lambda size=size: render_index(entries[size], GENERATED)) / size * 1e6)
+    for size in samples:
         print(
-            f"  {size:>5} versions: {best * 1000:8.2f} ms best, {median * 1000:8.2f} ms median, "
-            f"{best / size * 1e6:6.2f} us/version, index.yaml {len(data) / 1024:7.1f} KiB"
+            f"  {size:>5} versions: {statistics.median(samples[size]) * size / 1000:8.2f} ms median, "
+            f"index.yaml {sizes[size] / 1024:7.1f} KiB"
         )
-    ratio = per_version[5_000] / per_version[1_000]
-    print(f"  per-version cost 5000 vs 1000: {ratio:.2f}x (goal <= {LINEARITY_GOAL}x: linear)")
-
-    document = as_document(make_entries(1_000))
+    document = as_document(make_entries(small))
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    best, _ = time_call(lambda: yaml.dump(document, Dumper=dumper, sort_keys=True).encode(), 3)
-    print(f"  reference: PyYAML dump ({dumper.__name__}) of the same 1000 versions: {best * 1000:.2f} ms")
-
-    ok = ratio <= LINEARITY_GOAL
-    print("OK" if ok else "GOAL MISSED")
-    return 0 if ok else 1
+    reference = min(seconds(lambda: yaml.dump(document, Dumper=dumper, sort_keys=True)) for _ in range(3)) * 1000
+    render = statistics.median(samples[small]) * small / 1000
+    return [
+        ratio_figure(
+            f"index.yaml rendering, cost per version: {large:,} / {small:,} versions (linear)",
+            samples[large],
+            samples[small],
+            "us",
+            Goal("<=", LINEARITY_GOAL),
+        ),
+        Figure(
+            f"render_index of {small:,} versions / PyYAML dump ({dumper.__name__}) of the same document",
+            render,
+            "ms",
+            reference,
+        ),
+    ]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(run)

@@ -1,36 +1,39 @@
 """Benchmark of releases.oci blob pushes against a real docker-registry.
 
-Run: ``.venv/bin/python bench/oci_push.py`` (about a minute). It starts its own registry and
-measures, in one run:
+Run: ``.venv/bin/python -m bench.oci_push [--quick]`` (about a minute). It starts its own registry
+(storage on /dev/shm when it has room, so the disk does not hide client overhead) and measures, in
+one run:
 
 (a) throughput of a 256 MiB random blob pushed by RegistryClient vs ``curl`` doing the same
     monolithic upload (POST for a location, then ``curl -T file -X PUT '<location>&digest=...'``),
-    alternating who goes first; goal: client/curl >= 0.95;
+    alternating who goes first, 5 rounds (the goal is within the noise: the spread is reported);
+    goal: client/curl >= 0.95;
 (b) peak RSS growth of a fresh process pushing a 1 GiB blob; goal: < 64 MiB;
 (c) re-pushing an already present blob uploads 0 bytes.
-Exit status 1 when a goal is missed.
+Quick mode: an 8 MiB blob, one round, a 32 MiB layer.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import random
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench._tools import in_fresh_process, require, scratch_directory  # noqa: E402
+from bench.figures import EDGE_ROUNDS, Figure, Goal, main, ratio_figure  # noqa: E402
 from releases.oci import RegistryClient  # noqa: E402
 from releases.sandbox.registry import start_registry  # noqa: E402
 
@@ -96,13 +99,13 @@ def push_with_curl(base_url: str, repository: str, path: Path, digest: str) -> f
     return elapsed
 
 
-def throughput(args: argparse.Namespace, registry_host: str, base_url: str, workdir: Path) -> bool:
-    size = args.blob_mib * MiB
-    client_times: list[float] = []
-    curl_times: list[float] = []
+def throughput(sizes: Sizes, registry_host: str, base_url: str, workdir: Path) -> Figure:
+    size = sizes.blob_mib * MiB
+    client_rates: list[float] = []
+    curl_rates: list[float] = []
     with RegistryClient(registry_host) as client:
         client.check()  # warm the connection pool
-        for round_number in range(args.rounds):
+        for round_number in range(sizes.rounds):
             client_file, curl_file = workdir / "client.bin", workdir / "curl.bin"
             client_digest = make_blob(client_file, size, seed=2 * round_number)
             curl_digest = make_blob(curl_file, size, seed=2 * round_number + 1)
@@ -113,24 +116,22 @@ def throughput(args: argparse.Namespace, registry_host: str, base_url: str, work
                         client, f"bench/client{round_number}", client_file, client_digest
                     )
                     assert uploaded == size
-                    client_times.append(elapsed)
+                    client_rates.append(size / MiB / elapsed)
                 else:
                     repository = f"bench/curl{round_number}"
-                    curl_times.append(push_with_curl(base_url, repository, curl_file, curl_digest))
+                    curl_rates.append(size / MiB / push_with_curl(base_url, repository, curl_file, curl_digest))
             print(
-                f"  round {round_number + 1}: client {size / MiB / client_times[-1]:7.1f} MiB/s   "
-                f"curl {size / MiB / curl_times[-1]:7.1f} MiB/s"
+                f"  round {round_number + 1}: client {client_rates[-1]:7.1f} MiB/s   curl {curl_rates[-1]:7.1f} MiB/s"
             )
             client_file.unlink()
             curl_file.unlink()
-    client_rate = size / MiB / statistics.median(client_times)
-    curl_rate = size / MiB / statistics.median(curl_times)
-    ratio = client_rate / curl_rate
-    ok = ratio >= 0.95
-    print(f"(a) {args.blob_mib} MiB blob, median of {args.rounds} rounds:")
-    print(f"    client {client_rate:.1f} MiB/s, curl {curl_rate:.1f} MiB/s")
-    print(f"    ratio client/curl {ratio:.3f} (goal >= 0.95) {_ok(ok)}")
-    return ok
+    return ratio_figure(
+        f"{sizes.blob_mib} MiB blob push, our client / curl (monolithic PUT), same registry",
+        client_rates,
+        curl_rates,
+        "MiB/s",
+        Goal(">=", 0.95),
+    )
 
 
 def rss_child(host: str, path: str, digest: str) -> None:
@@ -148,73 +149,56 @@ def rss_child(host: str, path: str, digest: str) -> None:
     print(json.dumps(figures))
 
 
-def memory(args: argparse.Namespace, registry_host: str, workdir: Path) -> bool:
-    size = args.big_mib * MiB
+def memory(sizes: Sizes, registry_host: str, workdir: Path) -> list[Figure]:
+    size = sizes.big_mib * MiB
     big = workdir / "big.bin"
     digest = make_blob(big, size, seed=99)
-    result = subprocess.run(
-        [sys.executable, __file__, "--rss-child", registry_host, str(big), digest],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    growth_mib = (figures["after_kib"] - figures["before_kib"]) / 1024
-    ok_rss = growth_mib < 64 and figures["uploaded"] == size
-    print(f"(b) {args.big_mib} MiB blob in a fresh process: {size / MiB / figures['s']:.1f} MiB/s;")
-    before, after = figures["before_kib"] / 1024, figures["after_kib"] / 1024
-    print(f"    peak RSS {before:.1f} MiB before, {after:.1f} MiB after:")
-    print(f"    +{growth_mib:.1f} MiB (goal < 64 MiB) {_ok(ok_rss)}")
-    ok_repush = figures["again"] == 0
-    again = figures["again"]
-    print(f"(c) re-push of the same {args.big_mib} MiB blob uploaded {again} bytes {_ok(ok_repush)}")
+    figures = in_fresh_process(rss_child, registry_host, str(big), digest)
     big.unlink()
-    return ok_rss and ok_repush
+    if figures["uploaded"] != size:
+        raise SystemExit(f"the {sizes.big_mib} MiB push uploaded {figures['uploaded']} bytes, not {size}")
+    growth = (figures["after_kib"] - figures["before_kib"]) / 1024
+    return [
+        Figure(
+            f"{sizes.big_mib} MiB layer push in a fresh process, peak RSS increase",
+            growth,
+            "MiB",
+            goal=Goal("<", 64, " MiB"),
+            note=f"{size / MiB / figures['s']:.0f} MiB/s",
+        ),
+        Figure(
+            f"re-push of the present {sizes.big_mib} MiB blob: bytes uploaded",
+            figures["again"],
+            "bytes",
+            goal=Goal("==", 0, " bytes"),
+        ),
+    ]
 
 
-def _default_workdir(args: argparse.Namespace) -> str | None:
-    needed = (args.blob_mib * (2 * args.rounds + 2) + args.big_mib * 2) * MiB
-    shm = Path("/dev/shm")
-    if shm.is_dir() and shutil.disk_usage(shm).free > needed * 1.2:
-        return str(shm)
-    return None
+@dataclass(frozen=True)
+class Sizes:
+    blob_mib: int
+    big_mib: int
+    rounds: int
 
 
-def _ok(ok: bool) -> str:
-    return "OK" if ok else "MISSED"
+QUICK = Sizes(blob_mib=8, big_mib=32, rounds=1)
+FULL = Sizes(blob_mib=256, big_mib=1024, rounds=EDGE_ROUNDS)
 
 
-def main() -> int:
-    formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
-    parser.add_argument("--blob-mib", type=int, default=256)
-    parser.add_argument("--big-mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument(
-        "--workdir",
-        default=None,
-        help="where blobs and registry storage go (default: /dev/shm when it has room, so the disk "
-        "does not hide client overhead; else the temp dir)",
-    )
-    parser.add_argument("--rss-child", nargs=3, metavar=("HOST", "PATH", "DIGEST"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.rss_child:
-        rss_child(*args.rss_child)
-        return 0
-    if shutil.which("curl") is None or shutil.which("docker-registry") is None:
-        print("needs curl and docker-registry (apt-get install curl docker-registry)", file=sys.stderr)
-        return 2
-    workdir = Path(tempfile.mkdtemp(prefix="oci-bench-", dir=args.workdir or _default_workdir(args)))
+def run(quick: bool) -> list[Figure]:
+    sizes = QUICK if quick else FULL
+    require("curl", "docker-registry")
+    needed = (sizes.blob_mib * (2 * sizes.rounds + 2) + sizes.big_mib * 2) * MiB  # the registry keeps every blob
+    workdir = Path(tempfile.mkdtemp(prefix="oci-bench-", dir=scratch_directory(needed)))
     registry = start_registry(workdir / "registry", {"log": {"level": "warn"}})
     print(f"registry {registry.url} (storage {registry.root}), {os.cpu_count()} CPUs")
     try:
-        ok_a = throughput(args, registry.host, registry.url, workdir)
-        ok_bc = memory(args, registry.host, workdir)
+        return [throughput(sizes, registry.host, registry.url, workdir), *memory(sizes, registry.host, workdir)]
     finally:
         registry.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if ok_a and ok_bc else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(run)

@@ -1,37 +1,36 @@
 """Benchmark of signing: the audit with signature checks against the plain audit, and the cost of
 signing on publishing. Ratios measured in one run against a real docker-registry.
 
-Run: ``.venv/bin/python bench/signing.py`` (about 4 minutes, 3 of them pushing and signing). It
+Run: ``.venv/bin/python -m bench.signing [--quick]`` (about 4 minutes, 3 of them pushing and signing). It
 starts its own registry (storage on /dev/shm when there is room) and measures:
 
 (a) audit tags/second over 1,000 signed tags (each a distinct manifest with its cosign ``.sig``,
     like a chart version), plain (the version tags) vs with signature checks (what
     ``releases.pipelines.audit.check_signatures`` asks besides: one tag listing per repository, and
-    a HEAD of each ``.sig`` whose turn it is, one run in ``--recheck-runs``, compared with the
-    recorded digest), median of ``--rounds`` consecutive runs; goal: >= 0.5x;
+    a HEAD of each ``.sig`` whose turn it is, one run in 4, compared with the recorded digest),
+    median of 8 consecutive runs; goal: >= 0.5x;
 (b) the same over 200 image versions shaped like ours (an index of 2 platforms: 3 ``.sig`` and 2
     ``.att`` per version tag), for the record: the audit then asks 6 manifests per version tag;
-(c) publishing a sample-sized release (2 images x 2 platforms of ``--layer-mib`` MiB each, and a
+(c) publishing a sample-sized release (2 images x 2 platforms of 8 MiB each, and a
     chart) into fresh repositories: push alone vs push + signing (every platform manifest, index
-    and chart manifest signed, each platform's SLSA provenance attested), median of ``--rounds``,
-    for the record: what the signing requests cost against bare pushes. The issue's goal (signing
+    and chart manifest signed, each platform's SLSA provenance attested),
+    median of 8, for the record: what the signing requests cost against bare pushes. The issue's goal (signing
     adds <= 15% to the publish) is measured end to end, builds and SBOMs included, by
     ``bench/publish_signing.py``.
-Exit status 1 when (a)'s goal is missed.
+Quick mode: 20 signed tags, 3 image versions, 1 MiB layers, one round.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench._tools import require, scratch_directory  # noqa: E402
+from bench.figures import Figure, Goal, main, ratio_figure  # noqa: E402
 from releases.audit import ExpectedTag, TagListing, audit_tags, content_due  # noqa: E402
 from releases.oci import (  # noqa: E402
     Descriptor,
@@ -72,11 +73,6 @@ from releases.signing import (  # noqa: E402
 
 CONCURRENCY = 16
 Expected = tuple[str, str, str, str]  # (key, repository, tag, digest)
-
-
-def _default_workdir() -> str | None:
-    shm = Path("/dev/shm")
-    return str(shm) if shm.is_dir() and shutil.disk_usage(shm).free > 2 * 1024**3 else None
 
 
 def push_manifest(client: RegistryClient, repository: str, label: str, config_blob: Descriptor, layer: Descriptor):
@@ -215,9 +211,9 @@ def audit_rate(
     return len(tags) / elapsed  # version tags per second, whatever else had to be asked
 
 
-def compare_audits(host: str, tags, signatures, rounds: int, every: int) -> tuple[float, float]:
-    """Medians of ``rounds`` plain and signed audits; the signed ones are consecutive runs, so
-    together they read every signature's content ``rounds / every`` times."""
+def compare_audits(host: str, tags, signatures, rounds: int, every: int) -> tuple[list[float], list[float]]:
+    """``rounds`` plain and signed audits, alternating who goes first; the signed ones are
+    consecutive runs, so together they read every signature's content ``rounds / every`` times."""
     audit_rate(host, tags, signatures, 0, every)  # warm-up
     plain, signed = [], []
     for number in range(rounds):
@@ -226,7 +222,7 @@ def compare_audits(host: str, tags, signatures, rounds: int, every: int) -> tupl
                 plain.append(audit_rate(host, tags, None, number, every))
             else:
                 signed.append(audit_rate(host, tags, signatures, number, every))
-    return statistics.median(plain), statistics.median(signed)
+    return plain, signed
 
 
 def publish_release(host: str, key, layer_mib: int, *, sign: bool) -> float:
@@ -259,67 +255,71 @@ def publish_release(host: str, key, layer_mib: int, *, sign: bool) -> float:
     return time.perf_counter() - started
 
 
-def _ok(passed: bool) -> str:
-    return "ok" if passed else "MISSED"
+@dataclass(frozen=True)
+class Sizes:
+    tags: int
+    image_versions: int
+    layer_mib: int
+    rounds: int
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument(
-        "--recheck-runs", type=int, default=4, help="AUDIT_SIGNATURE_RECHECK_RUNS (default: the setting's default)"
-    )
-    parser.add_argument("--tags", type=int, default=1000)
-    parser.add_argument("--image-versions", type=int, default=200)
-    parser.add_argument("--layer-mib", type=int, default=8)
-    parser.add_argument("--workdir", default=None, help="default: /dev/shm when it has room, else the temp dir")
-    args = parser.parse_args()
-    if shutil.which("docker-registry") is None:
-        print("needs docker-registry (apt-get install docker-registry)", file=sys.stderr)
-        return 2
-    workdir = Path(tempfile.mkdtemp(prefix="signing-bench-", dir=args.workdir or _default_workdir()))
+QUICK = Sizes(tags=20, image_versions=3, layer_mib=1, rounds=1)
+FULL = Sizes(tags=1000, image_versions=200, layer_mib=8, rounds=8)
+#: AUDIT_SIGNATURE_RECHECK_RUNS's default: a signature's content is read one run in 4.
+RECHECK_RUNS = 4
+
+
+def run(quick: bool) -> list[Figure]:
+    sizes = QUICK if quick else FULL
+    require("docker-registry")
+    workdir = Path(tempfile.mkdtemp(prefix="signing-bench-", dir=scratch_directory(2 * 1024**3)))
     registry = start_registry(workdir / "registry", {"log": {"level": "warn"}})
     key = load_private_key(generate_key_pair()[0])
     print(f"registry {registry.url} (storage {registry.root}), {os.cpu_count()} CPUs")
     try:
         with RegistryClient(registry.host, retries=2) as client:
             started = time.perf_counter()
-            tags, signatures = populate_single(client, registry.host, key, args.tags)
-            image_tags, image_signatures = populate_images(client, registry.host, key, args.image_versions)
+            tags, signatures = populate_single(client, registry.host, key, sizes.tags)
+            image_tags, image_signatures = populate_images(client, registry.host, key, sizes.image_versions)
             print(f"pushed and signed in {time.perf_counter() - started:.0f}s")
 
-        plain, signed = compare_audits(registry.host, tags, signatures, args.rounds, args.recheck_runs)
-        ratio_a = signed / plain
-        print(
-            f"(a) {len(tags):,} signed tags: plain audit {plain:.0f} tags/s, with signature checks {signed:.0f} tags/s"
-        )
-        print(f"    ratio {ratio_a:.2f}x (goal >= 0.5x) {_ok(ratio_a >= 0.5)}")
+        plain, signed = compare_audits(registry.host, tags, signatures, sizes.rounds, RECHECK_RUNS)
+        plain_b, signed_b = compare_audits(registry.host, image_tags, image_signatures, sizes.rounds, RECHECK_RUNS)
 
-        plain_b, signed_b = compare_audits(registry.host, image_tags, image_signatures, args.rounds, args.recheck_runs)
-        print(
-            f"(b) {len(image_tags):,} image versions (index + 2 platforms; {len(image_signatures):,} .sig/.att tags): "
-            f"plain {plain_b:.0f} tags/s, with checks {signed_b:.0f} tags/s = {signed_b / plain_b:.2f}x "
-            "(for the record)"
-        )
-
-        publish_release(registry.host, key, args.layer_mib, sign=True)  # warm-up
+        publish_release(registry.host, key, sizes.layer_mib, sign=True)  # warm-up
         alone, with_signing = [], []
-        for number in range(args.rounds):
+        for number in range(sizes.rounds):
             for sign in (False, True) if number % 2 == 0 else (True, False):
-                (with_signing if sign else alone).append(publish_release(registry.host, key, args.layer_mib, sign=sign))
-        t_alone, t_signed = statistics.median(alone), statistics.median(with_signing)
-        overhead = t_signed / t_alone - 1
-        print(
-            f"(c) publishing 2 images x 2 platforms ({args.layer_mib} MiB layers) + chart: "
-            f"push {t_alone * 1000:.0f} ms, "
-            f"push + signing {t_signed * 1000:.0f} ms: +{overhead * 100:.1f}% (for the record; the goal is end "
-            "to end: bench/publish_signing.py)"
-        )
-        return 0 if ratio_a >= 0.5 else 1
+                seconds = publish_release(registry.host, key, sizes.layer_mib, sign=sign)
+                (with_signing if sign else alone).append(seconds * 1000)
     finally:
         registry.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    return [
+        ratio_figure(
+            f"{len(tags):,} signed tags (one manifest and its .sig each): audit with signature checks (tag "
+            f"listing, content one run in {RECHECK_RUNS}) / plain audit, version tags per s",
+            signed,
+            plain,
+            "tags/s",
+            Goal(">=", 0.5),
+        ),
+        ratio_figure(
+            f"{len(image_tags):,} image versions shaped like ours (index + 2 platforms: 3 .sig, 2 .att per "
+            "version tag), the same ratio",
+            signed_b,
+            plain_b,
+            "tags/s",
+        ),
+        ratio_figure(
+            f"publishing 2 images x 2 platforms ({sizes.layer_mib} MiB layers) + chart into a local registry: "
+            "push + signing / push alone (SBOM aside; the goal is end to end: publish_signing)",
+            with_signing,
+            alone,
+            "ms",
+        ),
+    ]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(run)

@@ -132,7 +132,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "releases.http_limits.RequestBodyLimitMiddleware",
+    "releases.http.limits.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, API docs) from STATIC_ROOT after `collectstatic`, compressed and cached
     # forever under hashed names: no separate file server behind the TLS proxy.
@@ -158,6 +158,12 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The control room's tags live with the admin (releases/admin/templatetags), not at
+            # the app's root where Django would look for them.
+            "libraries": {
+                "audit_findings": "releases.admin.templatetags.audit_findings",
+                "signing_keys": "releases.admin.templatetags.signing_keys",
+            },
         },
     },
 ]
@@ -512,16 +518,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "context": {"()": "releases.logcontext.ContextFilter"},
+        "context": {"()": "releases.observability.logcontext.ContextFilter"},
         "scrub": {
-            "()": "releases.redaction.ScrubbingFilter",
+            "()": "releases.observability.redaction.ScrubbingFilter",
             "secrets": SCRUBBED_SECRETS,
             "paths": SCRUBBED_PATHS,
         },
     },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [task=%(task_id)s %(context)s] %(message)s"},
-        "json": {"()": "releases.logcontext.JsonLinesFormatter"},
+        "json": {"()": "releases.observability.logcontext.JsonLinesFormatter"},
     },
     # Every handler scrubs (and adds the task and subject): keep both filters on any handler added.
     "handlers": {

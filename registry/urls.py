@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from releases import webhooks
 from releases.api.metrics import metrics_view
+from releases.github.webhook import github_webhook
 
 admin.site.site_header = "Release registry"
 admin.site.site_title = "Release registry"
@@ -13,7 +13,7 @@ urlpatterns = [
     path("api/v1/", include("releases.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("hooks/github/", webhooks.github_webhook, name="github-webhook"),
+    path("hooks/github/", github_webhook, name="github-webhook"),
     path("charts/", include("releases.chart_repository.urls")),
     path("metrics", metrics_view, name="metrics"),
 ]

@@ -21,10 +21,11 @@ from celery.exceptions import ChordError, TimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
-from . import metrics
-from .logcontext import log_context
+from releases.adapters.notifications import announce_withdrawal as announce
+from releases.observability import metrics
+from releases.observability.logcontext import log_context
+
 from .models import AuditRun, ReleaseWithdrawal
-from .notifications import announce_withdrawal as announce
 from .oci import RegistryUnavailable
 from .pipelines import audit, releases, stalled
 from .pipelines import charts as chart_pipeline

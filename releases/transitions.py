@@ -17,9 +17,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed
 
+from releases.observability.redaction import scrub
+
 from .choices import ARTIFACT_TYPE_BY_COMPONENT, ArtifactType
 from .models import DockerImage, HelmChart, ReleaseArtifact, ReleaseVersion, StatefulModel, StateTransition
-from .redaction import scrub
 
 Stateful = TypeVar("Stateful", bound=StatefulModel)
 

@@ -171,7 +171,10 @@ def _number(digits: str) -> bytes:
 
 @functools.lru_cache(maxsize=4096)
 def _key(version: str) -> str:
-    parsed = parse_version(version)
+    return _key_of(parse_version(version))
+
+
+def _key_of(parsed: semver.Version) -> str:
     key = bytearray()
     for number in (parsed.major, parsed.minor, parsed.patch):
         key += _number(str(number))
@@ -195,7 +198,9 @@ def version_sort_key(value: str | semver.Version) -> str:
 
     Raises ``InvalidVersion``.
     """
-    return _key(str(parse_version(value)))
+    if isinstance(value, semver.Version):  # already parsed: no second parse, no cache to outgrow
+        return _key_of(value)
+    return _key(value)
 
 
 def column_sort_key(value: str) -> str:

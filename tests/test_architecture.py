@@ -68,3 +68,46 @@ def test_layer_contracts_are_kept():
     result = subprocess.run([str(linter)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
+
+
+#: Modules allowed over MAX_MODULE_LINES, each with the reason it must stay one module.
+LONG_MODULES: dict[str, str] = {}
+MAX_MODULE_LINES = 600
+MAX_ROOT_MODULES = 12
+
+
+def python_modules(top: Path) -> list[Path]:
+    return [p for p in top.rglob("*.py") if "migrations" not in p.parts]
+
+
+def test_the_root_of_releases_holds_only_the_layers_a_reader_needs_at_once():
+    root_modules = sorted(p.name for p in (ROOT / "releases").glob("*.py"))
+    assert len(root_modules) <= MAX_ROOT_MODULES, root_modules
+
+
+def test_no_module_outside_migrations_is_longer_than_the_limit_without_a_reason():
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in python_modules(ROOT / "releases") + python_modules(ROOT / "registry")
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert {path: n for path, n in long.items() if path not in LONG_MODULES} == {}
+
+
+def layout_table_paths() -> set[str]:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    paths = set()
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            first_cell = line.split("|")[1]
+            paths.update(part.strip(" `") for part in first_cell.split(",") if part.strip(" `").startswith("releases/"))
+    return paths
+
+
+def test_readme_layout_table_and_the_tree_agree():
+    paths = layout_table_paths()
+    rooms = {f"releases/{p.name}/" for p in (ROOT / "releases").iterdir() if (p / "__init__.py").exists()}
+    rooms -= {"releases/migrations/"}
+    assert sorted(rooms - paths) == [], "rooms missing from README's layout table"
+    assert sorted(p for p in paths if not (ROOT / p).exists()) == [], "README names paths that do not exist"

@@ -15,7 +15,8 @@ from django.http import HttpResponse, HttpResponseNotModified
 from rest_framework import status
 from rest_framework.response import Response
 
-from ..http_caching import client_has, etag_of, etag_of_data
+from releases.http.caching import client_has, etag_of, etag_of_data
+
 from ..models import DataGeneration
 
 

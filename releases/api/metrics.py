@@ -1,4 +1,4 @@
-"""``GET /metrics``: Prometheus text exposition (``releases.metrics``). Scrape it over the private
+"""``GET /metrics``: Prometheus text exposition (``releases.observability.metrics``). Scrape it over the private
 network; the TLS proxy need not publish it."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ..metrics import exposition
+from releases.observability.metrics import exposition
 
 
 @require_GET

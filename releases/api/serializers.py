@@ -295,17 +295,8 @@ class HelmChartSerializer(serializers.ModelSerializer):
         ]
 
 
-class EnvironmentVariableSerializer(serializers.ModelSerializer):
+class EnvironmentVariableSerializer(LinkedVariableSerializer):
     """Secret values are never returned: ``default_value`` is null for a secret variable."""
-
-    default_value = serializers.SerializerMethodField()
-
-    class Meta:
-        model = EnvironmentVariable
-        fields = ["name", "default_value", "description", "required", "scope", "secret"]
-
-    def get_default_value(self, variable: EnvironmentVariable) -> str | None:
-        return None if variable.secret else variable.default_value
 
 
 class AuditRunSerializer(serializers.ModelSerializer):

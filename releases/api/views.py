@@ -16,7 +16,11 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from .. import health, services
+from releases import services
+from releases.adapters.registry_client import registry_client
+from releases.adapters.signing_keys import published_keys
+from releases.observability import health
+
 from ..choices import ReleaseState
 from ..models import (
     AuditFinding,
@@ -29,8 +33,6 @@ from ..models import (
 )
 from ..oci import RegistryError
 from ..pipelines.signing import read_sboms
-from ..registry_client import registry_client
-from ..signing_keys import published_keys
 from ..transitions import TransitionRefused, public_text
 from ..trust.withdrawal import restore_release, withdraw_release
 from . import filters, withdrawal

@@ -11,8 +11,9 @@ from __future__ import annotations
 from django.core.cache import cache
 from django.utils import timezone
 
+from releases.http.caching import etag_of
+
 from ..charts import IndexEntry, render_index
-from ..http_caching import etag_of
 from ..models import DataGeneration, HelmChart, ReleaseVersion
 
 

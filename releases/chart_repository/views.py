@@ -15,7 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModif
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_safe
 
-from ..http_caching import client_has
+from releases.http.caching import client_has
+
 from ..models import ApiToken, HelmChart
 from .index import chart_index
 

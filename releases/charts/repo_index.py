@@ -149,9 +149,10 @@ VersionKey = tuple[str, str]
 def _version_key(entry: IndexEntry) -> VersionKey:
     """Semver precedence (the registry's one sort key), then build metadata, so the order is total."""
     try:
-        return version_sort_key(entry.version), parse_version(entry.version).build or ""
+        parsed = parse_version(entry.version)
     except InvalidVersion:
         raise ValueError(f"index entry {entry.name}: version {entry.version!r} is not semver") from None
+    return version_sort_key(parsed), parsed.build or ""
 
 
 def _entry_lines(entry: IndexEntry, out: list[str]) -> None:

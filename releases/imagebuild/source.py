@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from releases.imagebuild.errors import BuildPathError, SourceError
-from releases.redaction import redact_url
+from releases.observability.redaction import redact_url
 
 _SHA_RE = re.compile(r"[0-9a-f]{7,64}")
 _FULL_SHA_LENGTHS = (40, 64)  # SHA-1 and SHA-256 object names

@@ -1,8 +1,8 @@
-"""Immutability triggers; see ``releases.db_triggers``."""
+"""Immutability triggers; see ``releases.database.triggers``."""
 
 from django.db import migrations
 
-from releases.db_triggers import create_triggers, drop_triggers
+from releases.database.triggers import create_triggers, drop_triggers
 
 
 class Migration(migrations.Migration):

@@ -1,11 +1,11 @@
-"""Every published row and what hangs from it is immutable in the database; see ``releases.db_triggers``.
+"""Every published row and what hangs from it is immutable in the database; see ``releases.database.triggers``.
 
 Reversible: migrating back to 0009 restores the triggers of 0002.
 """
 
 from django.db import migrations
 
-from releases.db_triggers import freeze_published_rows, restore_0002_triggers
+from releases.database.triggers import freeze_published_rows, restore_0002_triggers
 
 
 class Migration(migrations.Migration):

@@ -1,6 +1,6 @@
 """Releases keep the layout they were planned with (``.release-registry.yaml``); images their component
 and build args; charts their warnings and the values they were pinned with. The new columns are frozen
-with published rows (``releases.db_triggers``); images planned before get their component from the
+with published rows (``releases.database.triggers``); images planned before get their component from the
 spec's names.
 
 Reversible: migrating back to 0016 restores 0016's triggers.
@@ -8,7 +8,7 @@ Reversible: migrating back to 0016 restores 0016's triggers.
 
 from django.db import migrations, models
 
-from releases.db_triggers import freeze_layout_columns, lift_on_sqlite, restore_0016_triggers
+from releases.database.triggers import freeze_layout_columns, lift_on_sqlite, restore_0016_triggers
 
 SPEC_NAMES = {"threek8s-frontend": "frontend", "threek8s-backend": "backend"}
 

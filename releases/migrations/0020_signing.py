@@ -1,5 +1,5 @@
 """What was signed at publication (key id, .sig/.att manifest digests, the SLSA provenance), frozen
-with the published row by the triggers of ``releases.db_triggers`` (``TABLES``).
+with the published row by the triggers of ``releases.database.triggers`` (``TABLES``).
 
 The audit's finding types for signatures and attestations. Reversible: migrating back to 0018
 restores the triggers of 0017.
@@ -7,7 +7,7 @@ restores the triggers of 0017.
 
 from django.db import migrations, models
 
-from releases.db_triggers import freeze_signing_records, lift_on_sqlite, restore_0017_triggers
+from releases.database.triggers import freeze_signing_records, lift_on_sqlite, restore_0017_triggers
 
 
 class Migration(migrations.Migration):

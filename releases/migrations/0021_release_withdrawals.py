@@ -1,5 +1,5 @@
 """Withdrawals of published releases: an append-only record (``ReleaseWithdrawal``), kept so by the
-triggers of ``releases.db_withdrawals``."""
+triggers of ``releases.database.withdrawals``."""
 
 import django.db.models.deletion
 import django.db.models.functions.math
@@ -7,7 +7,7 @@ import django.db.models.functions.text
 import django.db.models.lookups
 from django.db import migrations, models
 
-from releases.db_withdrawals import drop_withdrawal_triggers, install_withdrawal_triggers
+from releases.database.withdrawals import drop_withdrawal_triggers, install_withdrawal_triggers
 
 
 class Migration(migrations.Migration):

@@ -61,7 +61,7 @@ class DockerImage(RegistryArtifact):
 
     ``available`` is final: from then on the tag is immutable (unless it is ``latest``): its
     digest, name, tag and registry never change (``save()`` says so in words), and a database
-    trigger freezes every content column and its env-var links (``releases.db_triggers``).
+    trigger freezes every content column and its env-var links (``releases.database.triggers``).
     Refuses: a tag that is neither semver nor ``latest``; a registry outside
     ``REGISTRY_NAMESPACE``; architectures without amd64; a non-positive size; an invalid digest;
     ``available`` without digest, size and build date.

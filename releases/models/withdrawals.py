@@ -22,7 +22,7 @@ from .releases import ReleaseVersion
 class ReleaseWithdrawal(models.Model):
     """One withdrawal or restoration of a published release: who, when, why.
 
-    Append-only: the database refuses UPDATE and DELETE of these rows (``releases.db_withdrawals``).
+    Append-only: the database refuses UPDATE and DELETE of these rows (``releases.database.withdrawals``).
     A release's records are numbered 1, 2, 3... (``sequence``) and alternate: odd ones withdraw,
     even ones restore. So the release is withdrawn exactly when its newest record is a withdrawal,
     and the database refuses withdrawing a withdrawn release or restoring one that is not

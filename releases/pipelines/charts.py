@@ -20,7 +20,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from .. import metrics
+from releases.adapters.registry_client import registry_client, split_location
+from releases.database.locks import CHART_LOCK, exclusive
+from releases.observability import metrics
+from releases.observability.logcontext import log_context
+
 from ..charts import (
     ChartPackageError,
     DependencyBuild,
@@ -47,11 +51,8 @@ from ..charts.chartfile import MAX_VALUES_BYTES, VALUES_FILE
 from ..charts.chartfile import ChartDependency as DeclaredDependency
 from ..choices import ChartState, ImageState
 from ..layout import ReleaseLayout
-from ..locks import CHART_LOCK, exclusive
-from ..logcontext import log_context
 from ..models import ChartDependency, HelmChart, ReleaseVersion
 from ..oci import RegistryError, RegistryUnavailable
-from ..registry_client import registry_client, split_location
 from ..signing import SigningError
 from ..transitions import TransitionRefused, fire_transition, record_artifact
 from . import progress

@@ -24,7 +24,13 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 
-from .. import metrics
+from releases.adapters.registry_client import registry_client, split_location
+from releases.adapters.signing_keys import signing_key
+from releases.database.locks import IMAGE_LOCK, engine_lock, exclusive, latest_lock
+from releases.observability import metrics
+from releases.observability.logcontext import log_context
+from releases.observability.redaction import redact_url
+
 from ..choices import MOVING_TAG, ImageState
 from ..imagebuild import (
     BuildPathError,
@@ -42,17 +48,12 @@ from ..imagebuild import (
     severity_at_least,
 )
 from ..imagebuild.export import OCI_CONFIG, Blob, load_export
-from ..locks import IMAGE_LOCK, engine_lock, exclusive, latest_lock
-from ..logcontext import log_context
 from ..models import DockerImage, ReleaseVersion
 from ..oci import PlatformManifest, RegistryClient, RegistryError, RegistryUnavailable, TagConflict, build_index
 from ..oci.digest import sha256_digest
 from ..oci.manifest import ManifestRef
 from ..oci.media_types import OCI_INDEX
-from ..redaction import redact_url
-from ..registry_client import registry_client, split_location
 from ..signing import SigningError
-from ..signing_keys import signing_key
 from ..transitions import TransitionRefused, fire_transition, mark_progress, public_text, record_artifact
 from ..versions import is_prerelease, parse_version
 from . import progress

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from releases.adapters.registry_client import registry_client, split_location
+from releases.database.locks import latest_lock
+
 from ..choices import MOVING_TAG, LatestTagState
-from ..locks import latest_lock
 from ..models import DockerImage, LatestTag, ReleaseVersion
 from ..oci import RegistryError, RegistryUnavailable
-from ..registry_client import registry_client, split_location
 
 STRANDED_REASON = (
     "every published version of {name} is withdrawn; latest is left at {where} because a registry cannot "

@@ -35,8 +35,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 
+from releases.adapters.signing_keys import signing_key, trusted_keys
+from releases.database.locks import signing_lock
+
 from ..imagebuild import generate_sbom
-from ..locks import signing_lock
 from ..models import DockerImage, HelmChart, StateTransition
 from ..oci import RegistryClient
 from ..oci.manifest import ManifestRef, canonical_json
@@ -55,7 +57,6 @@ from ..signing import (
     statement_names_digest,
     verify_image_attestations,
 )
-from ..signing_keys import signing_key, trusted_keys
 from ..transitions import public_text
 from .source import release_of
 

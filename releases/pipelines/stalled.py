@@ -18,8 +18,9 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from releases.database.locks import SWEEP_LOCK, exclusive
+
 from ..choices import ReleaseState
-from ..locks import SWEEP_LOCK, exclusive
 from ..models import DockerImage, HelmChart, ReleaseVersion, StatefulModel
 from .charts import reject_chart
 from .images import fail_image

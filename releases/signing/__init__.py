@@ -59,8 +59,6 @@ from releases.signing.storage import (
     AttachResult,
     AttestationLayer,
     SignatureLayer,
-    VerificationResult,
-    VerificationStatus,
     attach_attestation,
     attach_signature,
     attest_image,
@@ -70,6 +68,10 @@ from releases.signing.storage import (
     resolve_subject,
     sign_image,
     signature_tag,
+)
+from releases.signing.verification import (
+    VerificationResult,
+    VerificationStatus,
     verify_image_attestations,
     verify_image_signatures,
 )

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from releases.observability.redaction import redact_url
 from releases.oci.names import validate_digest
-from releases.redaction import redact_url
 from releases.signing.errors import MalformedSignature
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -95,7 +95,7 @@ def slsa_provenance(
     """A SLSA provenance v1 predicate for an image build.
 
     ``externalParameters`` carries the source repository (credentials stripped, see
-    :func:`releases.redaction.redact_url`), the commit SHA, the release version and the build args;
+    :func:`releases.observability.redaction.redact_url`), the commit SHA, the release version and the build args;
     ``resolvedDependencies`` the source commit and, when known, the base image by digest;
     ``runDetails`` the builder id and the start/finish times (UTC, RFC 3339). Build args are
     recorded as given: never pass secrets as build args. Refuses (``ValueError``) a commit SHA

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from releases.pictures import (
+from releases.admin.pictures import (
     AuditPoint,
     SizePoint,
     StageBar,

@@ -108,7 +108,7 @@ def test_metrics_of_the_live_app(live_app, settings, oci_registry):
 def test_stage_timers_observe_only_stages_that_ended_well_and_failures_are_counted_by_kind(db):
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from releases import metrics
+    from releases.observability import metrics
 
     before = metrics.STAGE_SECONDS.labels(kind="image", stage="scan")._sum.get()
     with metrics.timed("image", "scan"):

@@ -14,7 +14,7 @@ from django.db import close_old_connections
 from rest_framework.test import APIClient
 
 from releases import services
-from releases.github import compute_signature
+from releases.github.events import compute_signature
 from releases.models import ApiToken, ReleaseVersion
 from tests.fixtures.factories import COMMIT
 

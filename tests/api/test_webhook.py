@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from releases.github import compute_signature
+from releases.github.events import compute_signature
 from releases.models import GitHubDelivery, ReleaseVersion
 
 pytestmark = pytest.mark.django_db

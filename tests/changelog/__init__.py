@@ -1,4 +1,4 @@
-"""Tests of releases.changelog and releases.github (plain Python, no database)."""
+"""Tests of releases.changelog and releases.github.events (plain Python, no database)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""releases.github: webhook signatures and release events."""
+"""releases.github.events: webhook signatures and release events."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from releases.github import (
+from releases.github.events import (
     ReleaseEvent,
     compute_signature,
     parse_release_event,
@@ -234,7 +234,7 @@ def test_ignore_reasons(event_payload: Any, reason: str) -> None:
     ],
 )
 def test_ignored_events(event_payload: Any, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="releases.github"):
+    with caplog.at_level(logging.INFO, logger="releases.github.events"):
         assert release_from_event(event_payload) is None
     assert "ignoring GitHub release event" in caplog.text
 

@@ -10,7 +10,7 @@ import pytest
 
 from releases import services
 from releases.choices import ImageState, ReleaseState
-from releases.locks import engine_key, engine_lock
+from releases.database.locks import engine_key, engine_lock
 from releases.models import DockerImage, StateTransition
 from tests.e2e.test_release_flow import sample_source, wait_for  # noqa: F401 - a fixture
 

@@ -22,7 +22,7 @@ from django.conf import settings as django_settings
 
 from releases import services
 from releases.choices import ChartState, ImageState, ReleaseState
-from releases.locks import engine_lock
+from releases.database.locks import engine_lock
 from releases.models import DockerImage, HelmChart, ReleaseVersion
 from releases.tasks import build_image_signature, sweep_stalled_work
 from tests.fixtures.factories import make_release

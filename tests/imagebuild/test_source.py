@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from releases.imagebuild import BuildPathError, SourceError, build_paths, checkout, read_file_at
-from releases.redaction import redact_url
+from releases.observability.redaction import redact_url
 
 
 def _git(cwd: Path, *args: str) -> str:

@@ -16,7 +16,7 @@ import pytest
 from celery import shared_task
 from django.conf import settings
 
-from releases.logcontext import log_context
+from releases.observability.logcontext import log_context
 from tests.fixtures.celery_worker import ROOT
 
 logger = logging.getLogger("releases.tests.logging")

@@ -1,6 +1,6 @@
 """Published rows, and everything hanging from them, are immutable in the database itself.
 
-Every rule of ``releases.db_triggers`` is proven with writes that bypass the models
+Every rule of ``releases.database.triggers`` is proven with writes that bypass the models
 (``QuerySet.update()``, raw ``DELETE``, inserts of children) on two real databases: the suite's
 (PostgreSQL in CI) and a second, in-memory SQLite database migrated next to it, because the
 triggers are generated per vendor.
@@ -18,7 +18,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from releases.choices import ArtifactType, ChartState, ImageState, ReleaseState
-from releases.db_triggers import TABLES, TABLES_0002, TABLES_0013, TABLES_0016, TABLES_0017, ensure_triggers
+from releases.database.triggers import TABLES, TABLES_0002, TABLES_0013, TABLES_0016, TABLES_0017, ensure_triggers
 from releases.models import (
     ChartDependency,
     DockerImage,
@@ -41,7 +41,7 @@ REFUSAL = "publish a new version instead"
 LATER = datetime(2030, 1, 1, tzinfo=UTC)
 RULES = {rule.table: rule for rule in TABLES}
 
-# What may still change on a published row (see the module docstring of releases.db_triggers).
+# What may still change on a published row (see the module docstring of releases.database.triggers).
 BOOKKEEPING = {
     "releases_releaseversion": {
         "version_order": "zz-resorted",
@@ -495,7 +495,7 @@ def trigger_definitions(alias: str) -> dict[str, str]:
         else "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'releases_%'"
         " AND name NOT LIKE 'releases_releasewithdrawal%'"
     )
-    # (the withdrawal records' triggers, releases.db_withdrawals, are proven in test_withdrawal_records)
+    # (the withdrawal records' triggers, releases.database.withdrawals, are proven in test_withdrawal_records)
     with connection.cursor() as cursor:
         cursor.execute(query)
         return dict(cursor.fetchall())

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.test import RequestFactory
 
-from releases.admin import ChartDependencyInline
+from releases.admin.charts import ChartDependencyInline
 from releases.choices import ChartState, ImageState
 from releases.models import (
     ChartDependency,

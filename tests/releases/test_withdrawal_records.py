@@ -1,4 +1,4 @@
-"""A withdrawal record is append-only and in turn, in the database itself (``releases.db_withdrawals``).
+"""A withdrawal record is append-only and in turn, in the database itself (``releases.database.withdrawals``).
 
 Proven with raw SQL on two real databases: the suite's (PostgreSQL in CI) and an in-memory SQLite
 database migrated next to it, because the triggers are generated per vendor.

@@ -27,11 +27,11 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from releases.adapters.notifications import send_webhook
 from releases.choices import ImageState, ReleaseState
-from releases.github import compute_signature
+from releases.github.events import compute_signature
 from releases.models import ApiToken, AuditFinding, DockerImage, EnvironmentVariable, GitHubDelivery, ReleaseVersion
 from releases.models.encryption import ENCRYPTED_PREFIX
-from releases.notifications import send_webhook
 from tests.audit.test_audit_runs import WebhookReceiver
 from tests.fixtures.factories import COMMIT, make_image, make_release
 from tests.releases.test_settings import start

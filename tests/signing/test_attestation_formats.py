@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from releases.observability.redaction import redact_url
 from releases.oci import canonical_json
-from releases.redaction import redact_url
 from releases.signing import (
     IN_TOTO_PAYLOAD_TYPE,
     SLSA_PROVENANCE_V1,

@@ -18,9 +18,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from releases.adapters.notifications import announce_withdrawal
 from releases.choices import ReleaseState
 from releases.models import ApiToken, ReleaseVersion, ReleaseWithdrawal
-from releases.notifications import announce_withdrawal
 from releases.pipelines.audit import highest_published_images
 from releases.trust.withdrawal import WithdrawalConflict, withdraw_release
 from tests.audit.test_audit_runs import WebhookReceiver

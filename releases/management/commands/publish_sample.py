@@ -17,9 +17,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from releases.adapters.registry_client import registry_client
 from releases.choices import ReleaseState
 from releases.models import ReleaseVersion
-from releases.registry_client import registry_client
 from releases.sandbox.tiny_base import push_multiarch_base_image
 from releases.services import TransitionRefused, publish_release, retry_release
 

@@ -11,7 +11,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from releases.health import readiness
+from releases.observability.health import readiness
 
 
 class Command(BaseCommand):

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.mail import mail_admins
 from django.utils import timezone
 
-from .models import AuditFinding, ReleaseWithdrawal
+from releases.models import AuditFinding, ReleaseWithdrawal
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 from django import template
 
-from ..signing_keys import PublishedKey, published_keys
+from releases.adapters.signing_keys import PublishedKey, published_keys
 
 register = template.Library()
 

@@ -22,8 +22,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .choices import ReleaseState
-from .models import AuditFinding, ReleaseVersion
+from releases.choices import ReleaseState
+from releases.models import AuditFinding, ReleaseVersion
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ SQL, another service sharing the database):
 
 TRUNCATE (how the test suite empties PostgreSQL) fires no row trigger and is not refused.
 
-Like ``releases.db_triggers``: on SQLite a trigger that reads another table stops migrations from
+Like ``releases.database.triggers``: on SQLite a trigger that reads another table stops migrations from
 rebuilding that table, so ``lift_for_migrate`` drops these before ``migrate`` and
 ``ensure_triggers`` re-creates them after it, once migration 0021 is applied.
 """
@@ -107,7 +107,7 @@ def lift_for_migrate(schema_editor) -> None:
         _drop(schema_editor)
 
 
-# Migration 0021. On SQLite it installs nothing (see ``releases.db_triggers``): ``ensure_triggers``
+# Migration 0021. On SQLite it installs nothing (see ``releases.database.triggers``): ``ensure_triggers``
 # does, after the whole ``migrate``.
 def install_withdrawal_triggers(apps, schema_editor) -> None:
     if schema_editor.connection.vendor != "sqlite":

@@ -1,6 +1,6 @@
 from django import template
 
-from ..models import AuditFinding
+from releases.models import AuditFinding
 
 register = template.Library()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 
-from .signing import key_id, load_public_key, public_key_pem
+from releases.signing import key_id, load_public_key, public_key_pem
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import services
-from .github import parse_release_event, verify_signature
-from .models import GitHubDelivery, ReleaseVersion
-from .transitions import TransitionRefused
+from releases import services
+from releases.github.events import parse_release_event, verify_signature
+from releases.models import GitHubDelivery, ReleaseVersion
+from releases.transitions import TransitionRefused
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from .oci import RegistryClient
+from releases.oci import RegistryClient
 
 
 def split_location(location: str) -> tuple[str, str]:

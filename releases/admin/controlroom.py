@@ -1,7 +1,7 @@
 """What the admin's control room shows: the overview (recent releases, their images and chart, how
 long each stage took, open audit findings, the next audit) and the live panels of a release and an
 image. Read-only queries in a constant number per page, whatever the number of rows; the pictures
-are drawn by ``releases.pictures``.
+are drawn by ``releases.admin.pictures``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from .choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ReleaseState
-from .models import AuditFinding, AuditRun, DockerImage, HelmChart, ReleaseVersion, StateTransition
-from .pictures import (
+from releases.admin.pictures import (
     AuditPoint,
     SizePoint,
     StageBar,
@@ -29,7 +27,9 @@ from .pictures import (
     size_budget_svg,
     timeline_svg,
 )
-from .schedules import AUDIT_TASK_NAME
+from releases.choices import IMAGE_NAME_BY_ARTIFACT_TYPE, ReleaseState
+from releases.models import AuditFinding, AuditRun, DockerImage, HelmChart, ReleaseVersion, StateTransition
+from releases.schedules import AUDIT_TASK_NAME
 
 __all__ = [
     "ArtifactStatus",

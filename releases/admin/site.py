@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import path
 
-from . import controlroom
+from releases.admin import controlroom
 
 OVERVIEW_PERMISSION = "releases.view_releaseversion"
 

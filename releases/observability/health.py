@@ -16,9 +16,9 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from .imagebuild import connect_engine
-from .redaction import scrub
-from .registry_client import registry_client
+from releases.adapters.registry_client import registry_client
+from releases.imagebuild import connect_engine
+from releases.observability.redaction import scrub
 
 
 @dataclass(frozen=True)
