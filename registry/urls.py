@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from releases import webhooks
+from releases import admission_views, webhooks
 from releases.api.metrics import metrics_view
 
 admin.site.site_header = "Release registry"
@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("hooks/github/", webhooks.github_webhook, name="github-webhook"),
+    path("admission/validate/", admission_views.validate, name="admission-validate"),
+    path("admission/mutate/", admission_views.mutate, name="admission-mutate"),
     path("charts/", include("releases.chart_repository.urls")),
     path("metrics", metrics_view, name="metrics"),
 ]
