@@ -220,7 +220,9 @@ def judge_review(
         return ReviewDecision(
             True, "warned", message=message, warnings=tuple([*refusals, *warnings]), patch=patch, images=tuple(judged)
         )
-    return ReviewDecision(False, "refused", message=message, warnings=tuple(warnings), images=tuple(judged))
+    return ReviewDecision(
+        False, "refused", message=message, warnings=tuple(warnings), patch=patch, images=tuple(judged)
+    )
 
 
 def parse_all(written: Iterable[str], **options: bool) -> dict[str, Reference | ReferenceInvalid]:
