@@ -24,6 +24,7 @@ from django.utils.html import format_html, format_html_join
 from django_fsm.admin import FSMAdminMixin
 
 from . import controlroom, services
+from .admin_withdrawal import withdrawal_context, withdrawal_urls
 from .charts import mask_secret_values
 from .choices import ChartState, ImageState, ReleaseState
 from .models import (
@@ -556,6 +557,16 @@ class ReleaseVersionAdmin(TransitionAdmin):
                 inline.can_delete = False
                 inline.max_num = 0
         return instances
+
+    # Withdraw and Restore (releases.admin_withdrawal).
+    def get_urls(self):
+        return [*withdrawal_urls(self), *super().get_urls()]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        obj = self.get_object(request, object_id) if request.method == "GET" else None
+        if obj is not None and self.has_view_or_change_permission(request, obj):
+            extra_context = {**(extra_context or {}), **withdrawal_context(request, obj)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(ReleaseArtifact)
