@@ -71,7 +71,10 @@ def _unknown(reference: Reference, records: Records) -> str:
         return f"unknown: we never published {reference.digest} in {reference.repository}"
     tag = reference.effective_tag
     if tag == MOVING_TAG:
-        return f"unknown: no version of {reference.repository} is published, so {MOVING_TAG} names nothing of ours"
+        return (
+            f"unknown: no version of {reference.repository} is published and not withdrawn, "
+            f"so {MOVING_TAG} names nothing we stand behind"
+        )
     return f"unknown: we never published {reference.repository}:{tag}"
 
 
@@ -95,9 +98,9 @@ def assess(reference: Reference, records: Records, policy: Policy) -> Assessment
             problems.append(f"not published: release {record.release} is {record.release_state}")
         else:
             problems.append(f"not published: {record.repository}:{record.tag} belongs to no published release")
-    withdrawal = records.withdrawals.get(record.release) if record.release else None
+    withdrawal = records.withdrawal_of(record)
     if withdrawal is not None:
-        problems.append(f"withdrawn: release {record.release} ({withdrawal.reason})")
+        problems.append(f"withdrawn: release {record.release} was withdrawn ({withdrawal.reason})")
     signed = bool(record.signature) and record.signed_with in policy.trusted_keys
     if policy.signing_required and not signed:
         why = "no signature is recorded" if not record.signature else "its signature is by a key we do not trust"

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import BooleanField, Q
+from django.db.models import BooleanField, OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
 
-from ..choices import MOVING_TAG, ChartState, ImageState
-from ..models import AuditFinding, DockerImage, HelmChart
+from ..choices import MOVING_TAG, ChartState, ImageState, WithdrawalAction
+from ..models import AuditFinding, DockerImage, HelmChart, ReleaseWithdrawal
+from ..models.withdrawals import current_withdrawals
 from .references import Reference
 
 INDEX, PLATFORM, CHART = "index", "platform", "chart"
@@ -67,6 +68,7 @@ class ArtifactRecord:
     component: str
     state: str
     release: str
+    release_pk: int | None
     release_state: str
     published_at: datetime | None
     signed_with: str
@@ -91,7 +93,7 @@ class Records:
     by_digest: dict[str, list[ArtifactRecord]] = field(default_factory=lambda: defaultdict(list))
     findings: dict[tuple[str, str], list[Finding]] = field(default_factory=lambda: defaultdict(list))
     findings_by_artifact: dict[tuple[str, int], list[Finding]] = field(default_factory=lambda: defaultdict(list))
-    withdrawals: dict[str, Withdrawal] = field(default_factory=dict)
+    withdrawals: dict[int, Withdrawal] = field(default_factory=dict)
 
     def add(self, record: ArtifactRecord) -> None:
         self.artifacts[(record.repository, record.digest)] = record
@@ -118,6 +120,9 @@ class Records:
                 return finding
         return None
 
+    def withdrawal_of(self, record: ArtifactRecord) -> Withdrawal | None:
+        return self.withdrawals.get(record.release_pk) if record.release_pk else None
+
     def findings_of(self, record: ArtifactRecord) -> list[Finding]:
         """Open findings of the artifact: of its row (its tag, signatures, attestations) and of its tag."""
         key = ("image", record.image_pk) if record.image_pk else ("chart", record.chart_pk)
@@ -137,6 +142,7 @@ IMAGE_FIELDS = (
     "platform_digests",
     "signed_with",
     "signatures",
+    "artifacts__release_id",
     "artifacts__release__version",
     "artifacts__release__state",
     "artifacts__release__published_at",
@@ -150,6 +156,7 @@ CHART_FIELDS = (
     "digest",
     "signed_with",
     "signatures",
+    "artifacts__release_id",
     "artifacts__release__version",
     "artifacts__release__state",
     "artifacts__release__published_at",
@@ -186,6 +193,7 @@ def _add_image(records: Records, row: dict) -> None:
         "component": row["component"],
         "state": row["state"],
         "release": row["artifacts__release__version"] or "",
+        "release_pk": row["artifacts__release_id"],
         "release_state": row["artifacts__release__state"] or "",
         "published_at": row["artifacts__release__published_at"],
         "signed_with": row["signed_with"],
@@ -237,6 +245,7 @@ def _add_chart(records: Records, row: dict) -> None:
             component=CHART,
             state=row["state"],
             release=row["artifacts__release__version"] or "",
+            release_pk=row["artifacts__release_id"],
             release_state=row["artifacts__release__state"] or "",
             published_at=row["artifacts__release__published_at"],
             signed_with=row["signed_with"],
@@ -249,13 +258,23 @@ def _add_chart(records: Records, row: dict) -> None:
     records.tags.setdefault((repository, row["chart_version"]), row["digest"])
 
 
+def withdrawn_versions():
+    """The versions withdrawn now, as a subquery over the withdrawal records (few) rather than
+    over every release."""
+    newest = ReleaseWithdrawal.objects.filter(release=OuterRef("release")).order_by("-sequence").values("sequence")[:1]
+    current = ReleaseWithdrawal.objects.filter(action=WithdrawalAction.WITHDRAW, sequence=Subquery(newest))
+    return current.values("release__version")
+
+
 def _latest_rows(repositories: set[str]) -> list[dict]:
-    """Per repository, the highest published non-pre-release version: what ``latest`` points at."""
+    """Per repository, the highest published version that is neither a pre-release nor withdrawn:
+    what ``latest`` points at (``releases.pipelines.latest``)."""
     wanted = Q()
     for repository in repositories:
         registry, _, name = repository.rpartition("/")
         wanted |= Q(registry=registry, name=name)
     rows = DockerImage.objects.immutable_tags().filter(wanted).exclude(tag__contains="-")
+    rows = rows.exclude(tag__in=withdrawn_versions())
     rows = rows.order_by("registry", "name", "-tag_order")
     if connection.vendor == "postgresql":
         return list(rows.distinct("registry", "name").values(*IMAGE_FIELDS))
@@ -270,7 +289,7 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
 
     Queries: one for ``latest`` when a reference asks for it, one for images by tag or index
     digest, one for platform digests that were not index digests, one for charts (``charts``),
-    one for open findings, one for withdrawals: at most six, however many references.
+    one for open findings, one for the withdrawals in force: at most six, however many references.
     """
     records = Records()
     ours = [ref for ref in references if not ref.repository or ref.under(namespace)]
@@ -314,6 +333,10 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
             for row in HelmChart.objects.indexed().filter(wanted).values(*CHART_FIELDS):
                 _add_chart(records, row)
     _gather_findings(records, ours)
+    releases = {record.release_pk for record in records.artifacts.values() if record.release_pk}
+    if releases:
+        for pk, withdrawal in current_withdrawals(releases).items():
+            records.withdrawals[pk] = Withdrawal(withdrawal.reason, withdrawal.created, withdrawal.actor)
     return records
 
 

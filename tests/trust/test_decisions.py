@@ -292,3 +292,38 @@ def test_open_findings_are_reported_with_the_artifact():
     result = verdict(ours("threek8s-backend", ":1.0.0"))
     assert [finding.type for finding in result.findings] == ["signature_missing"]
     assert result.verified  # a finding is reported; the signature we recorded still stands
+
+
+def test_a_withdrawn_release_is_refused_by_tag_and_by_digest_naming_the_reason_and_latest_moves_back():
+    from releases.trust.withdrawal import restore_release, withdraw_release
+
+    older = publish("1.0.0")
+    bad = publish("1.1.0")
+    withdraw_release("1.1.0", reason="CVE-2026-1234 in the backend", actor="alice")
+    for image in (
+        ours("threek8s-backend", ":1.1.0"),
+        ours("threek8s-backend", f"@{bad.backend.digest}"),
+        ours("threek8s-backend", f"@{bad.platform(bad.backend)}"),
+    ):
+        decision = decide(review(deployment(image)))
+        assert not decision.allowed
+        assert "withdrawn: release 1.1.0 was withdrawn (CVE-2026-1234 in the backend)" in decision.message
+    latest = decide(review(deployment(ours("threek8s-backend"))), pin=True)
+    assert latest.allowed
+    assert latest.patch[0]["value"] == ours("threek8s-backend", f":latest@{older.backend.digest}")
+    result = verdict(ours("threek8s-backend", ":1.1.0"))
+    assert result.ours and not result.verified
+    assert (result.withdrawal.reason, result.withdrawal.by) == ("CVE-2026-1234 in the backend", "alice")
+    restore_release("1.1.0", reason="false alarm", actor="bob")
+    assert decide(review(deployment(ours("threek8s-backend", ":1.1.0")))).allowed
+    assert verdict(ours("threek8s-backend")).record.tag == "1.1.0"
+
+
+def test_when_every_version_is_withdrawn_latest_names_nothing_we_stand_behind():
+    from releases.trust.withdrawal import withdraw_release
+
+    publish("1.0.0")
+    withdraw_release("1.0.0", reason="bad build", actor="alice")
+    decision = decide(review(deployment(ours("threek8s-frontend", ":latest"))))
+    assert not decision.allowed
+    assert "is published and not withdrawn, so latest names nothing we stand behind" in decision.message
