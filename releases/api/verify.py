@@ -26,11 +26,11 @@ class ReadsOnly(permissions.BasePermission):
         return bool(getattr(request.user, "is_staff", False))
 
 
-def _answers(texts: list[str]) -> list[dict]:
+def _answers(texts: list[str], field: str) -> list[dict]:
     try:
         return [report(result) for result in verify_references(texts, refuse_invalid=True)]
     except ReferencesInvalid as error:
-        raise exceptions.ValidationError({"image": error.problems}) from None
+        raise exceptions.ValidationError({field: error.problems}) from None
 
 
 class VerifyView(APIView):
@@ -51,7 +51,7 @@ class VerifyView(APIView):
         images = request.query_params.getlist("image")
         if len(images) != 1 or not images[0].strip():
             raise exceptions.ValidationError({"image": ["give one reference: ?image=ghcr.io/org/app:1.0.0"]})
-        return Response(_answers(images)[0])
+        return Response(_answers(images, "image")[0])
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
@@ -66,4 +66,4 @@ class VerifyView(APIView):
             raise exceptions.ValidationError(
                 {"images": [f"{len(images)} references; at most {cap} (VERIFY_BATCH_MAX) per request, send several"]}
             )
-        return Response({"count": len(images), "results": _answers(images)})
+        return Response({"count": len(images), "results": _answers(images, "images")})
