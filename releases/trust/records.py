@@ -9,18 +9,19 @@ their releases. Nothing here asks the registry: a tag is resolved through what w
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import BooleanField, OuterRef, Q, Subquery
+from django.db.models import BooleanField, JSONField, OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import JSONObject
 
 from ..choices import MOVING_TAG, ChartState, ImageState, WithdrawalAction
 from ..models import AuditFinding, DockerImage, HelmChart, ReleaseWithdrawal
-from ..models.withdrawals import current_withdrawals
 from .references import Reference
 
 INDEX, PLATFORM, CHART = "index", "platform", "chart"
@@ -164,11 +165,12 @@ CHART_FIELDS = (
 
 
 def _platform_digest_condition(digests: list[str]) -> RawSQL:
-    """Rows whose ``platform_digests`` ({platform: {"digest": ...}}) holds one of ``digests``."""
+    """Rows whose ``platform_digests`` ({platform: {"digest": ...}}) holds one of ``digests``: on
+    PostgreSQL a jsonpath predicate the GIN index of migration 0023 answers."""
     column = '"releases_dockerimage"."platform_digests"'
     if connection.vendor == "postgresql":
-        alternatives = " || ".join(f'@ == "{digest}"' for digest in digests)  # digests are sha256:<hex>
-        return RawSQL(f"{column} @? %s::jsonpath", [f"$.*.digest ? ({alternatives})"], output_field=BooleanField())
+        ors = " || ".join(f"$.*.digest == {json.dumps(digest)}" for digest in digests)
+        return RawSQL(f"{column} @@ %s::jsonpath", [ors], output_field=BooleanField())
     marks = ", ".join(["%s"] * len(digests))
     return RawSQL(
         f"EXISTS (SELECT 1 FROM json_each({column}) AS e WHERE json_extract(e.value, '$.digest') IN ({marks}))",
@@ -177,12 +179,35 @@ def _platform_digest_condition(digests: list[str]) -> RawSQL:
     )
 
 
+def _withdrawal(release: str) -> Subquery:
+    """The newest withdrawal record of the release at ``release`` (an outer reference), as JSON:
+    the release is withdrawn when its action is ``withdraw`` (``models.withdrawals``)."""
+    newest = ReleaseWithdrawal.objects.filter(release=OuterRef(release)).order_by("-sequence")
+    record = JSONObject(action="action", reason="reason", actor="actor", created="created")
+    return Subquery(newest.values(record=record)[:1], output_field=JSONField())
+
+
+def _withdrawal_of(row: dict) -> Withdrawal | None:
+    record = row.get("withdrawal")
+    if isinstance(record, str):  # SQLite hands JSON back as text
+        record = json.loads(record)
+    if not record or record.get("action") != WithdrawalAction.WITHDRAW:
+        return None
+    created = record.get("created")
+    if isinstance(created, str):
+        created = datetime.fromisoformat(created.replace("Z", "+00:00").replace(" ", "T"))
+    return Withdrawal(record.get("reason") or "", created, record.get("actor") or "")
+
+
 def _repository(registry: str, name: str) -> str:
     return f"{registry}/{name}"
 
 
 def _add_image(records: Records, row: dict) -> None:
     repository = _repository(row["registry"], row["name"])
+    withdrawal = _withdrawal_of(row)
+    if withdrawal is not None and row["artifacts__release_id"]:
+        records.withdrawals[row["artifacts__release_id"]] = withdrawal
     signatures = row["signatures"] or {}
     described = row["platform_digests"] or {}
     platforms = {platform: (about or {}).get("digest", "") for platform, about in described.items()}
@@ -233,6 +258,9 @@ def _add_image(records: Records, row: dict) -> None:
 
 def _add_chart(records: Records, row: dict) -> None:
     repository = _repository(row["registry"], row["name"])
+    withdrawal = _withdrawal_of(row)
+    if withdrawal is not None and row["artifacts__release_id"]:
+        records.withdrawals[row["artifacts__release_id"]] = withdrawal
     signatures = row["signatures"] or {}
     records.add(
         ArtifactRecord(
@@ -277,9 +305,11 @@ def _latest_rows(repositories: set[str]) -> list[dict]:
     rows = rows.exclude(tag__in=withdrawn_versions())
     rows = rows.order_by("registry", "name", "-tag_order")
     if connection.vendor == "postgresql":
-        return list(rows.distinct("registry", "name").values(*IMAGE_FIELDS))
+        return list(
+            rows.distinct("registry", "name").values(*IMAGE_FIELDS, withdrawal=_withdrawal("artifacts__release"))
+        )
     highest: dict[tuple[str, str], dict] = {}
-    for row in rows.values(*IMAGE_FIELDS):
+    for row in rows.values(*IMAGE_FIELDS, withdrawal=_withdrawal("artifacts__release")):
         highest.setdefault((row["registry"], row["name"]), row)
     return list(highest.values())
 
@@ -287,9 +317,9 @@ def _latest_rows(repositories: set[str]) -> list[dict]:
 def gather(references: Iterable[Reference], *, namespace: str, charts: bool = False) -> Records:
     """What we hold about ``references`` (those under ``namespace``, and bare digests).
 
-    Queries: one for ``latest`` when a reference asks for it, one for images by tag or index
-    digest, one for platform digests that were not index digests, one for charts (``charts``),
-    one for open findings, one for the withdrawals in force: at most six, however many references.
+    Queries: one for ``latest`` when a reference asks for it, one for images (by tag, index digest
+    or platform digest, each row with its release's withdrawal), one for charts (``charts``), one
+    for open findings: at most four, however many references.
     """
     records = Records()
     ours = [ref for ref in references if not ref.repository or ref.under(namespace)]
@@ -314,15 +344,14 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
     for repository, tags in by_repository.items():
         registry, _, name = repository.rpartition("/")
         wanted |= Q(registry=registry, name=name, tag__in=sorted(tags))
+    if digests:
+        wanted |= Q(platform_hit=True)
     if wanted:
-        for row in DockerImage.objects.available().filter(wanted).values(*IMAGE_FIELDS):
-            _add_image(records, row)
-    unresolved = [digest for digest in digests if digest not in records.by_digest]
-    if unresolved:
-        platform_rows = (
-            DockerImage.objects.available().alias(hit=_platform_digest_condition(unresolved)).filter(hit=True)
-        )
-        for row in platform_rows.values(*IMAGE_FIELDS):
+        images = DockerImage.objects.available()
+        if digests:
+            images = images.alias(platform_hit=_platform_digest_condition(digests))
+        rows = images.filter(wanted).order_by().values(*IMAGE_FIELDS, withdrawal=_withdrawal("artifacts__release"))
+        for row in rows:
             _add_image(records, row)
     if charts:
         wanted = Q(digest__in=digests) if digests else Q()
@@ -330,13 +359,10 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
             registry, _, name = repository.rpartition("/")
             wanted |= Q(registry=registry, name=name, chart_version__in=sorted(tags))
         if wanted:
-            for row in HelmChart.objects.indexed().filter(wanted).values(*CHART_FIELDS):
+            rows = HelmChart.objects.indexed().filter(wanted).order_by()
+            for row in rows.values(*CHART_FIELDS, withdrawal=_withdrawal("artifacts__release")):
                 _add_chart(records, row)
     _gather_findings(records, ours)
-    releases = {record.release_pk for record in records.artifacts.values() if record.release_pk}
-    if releases:
-        for pk, withdrawal in current_withdrawals(releases).items():
-            records.withdrawals[pk] = Withdrawal(withdrawal.reason, withdrawal.created, withdrawal.actor)
     return records
 
 

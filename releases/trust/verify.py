@@ -39,13 +39,23 @@ def verify_references(texts: Sequence[str], *, refuse_invalid: bool = False) -> 
     references = [ref for ref in parsed.values() if isinstance(ref, Reference)]
     records = gather(references, namespace=policy.namespace, charts=True)
     results = []
+    outcomes: dict[str, int] = {}
     for text in texts:
         ref = parsed[text]
         result = invalid(text, ref) if isinstance(ref, ReferenceInvalid) else assess(ref, records, policy)
         outcome = "verified" if result.verified else ("invalid" if result.reference is None else "refused")
-        metrics.VERIFIED_REFERENCES.labels(outcome=outcome).inc()
-        logger.info("verify %s: %s%s", text, outcome, f" ({'; '.join(result.problems)})" if result.problems else "")
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        logger.debug("verify %s: %s%s", text, outcome, f" ({'; '.join(result.problems)})" if result.problems else "")
         results.append(result)
+    for outcome, count in outcomes.items():
+        metrics.VERIFIED_REFERENCES.labels(outcome=outcome).inc(count)
+    refused = [r for r in results if not r.verified]
+    logger.info(
+        "verify: %d reference(s), %s%s",
+        len(results),
+        ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())),
+        f"; first refused: {refused[0].written} ({'; '.join(refused[0].problems)})" if refused else "",
+    )
     return results
 
 
