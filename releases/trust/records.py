@@ -1,10 +1,16 @@
 """What we hold about a set of references: the read model of verify and admission.
 
 :func:`gather` reads, in a constant number of queries whatever the number of references, the
-published images (by index digest, platform digest or tag; ``latest`` resolved to the highest
-published version, as :func:`releases.pipelines.images.move_latest` moves it), the charts (for
-verify), the open audit findings of what was found and of the tags asked, and the withdrawals of
-their releases. Nothing here asks the registry: a tag is resolved through what we recorded.
+published images (by index digest, platform digest or tag; ``latest`` resolved to the newest
+published version that is not withdrawn, as ``releases.pipelines.latest`` moves it), the charts
+(for verify), and with each row its release's withdrawal and its open audit findings. Nothing here
+asks the registry: a tag is resolved through what we recorded.
+
+The queries are written in SQL (PostgreSQL and SQLite), not built by the ORM: on the admission
+webhook's hot path, compiling three ORM querysets with joins and subqueries cost several times
+what PostgreSQL took to answer them (``bench/admission.py``). Each row carries its release's
+newest withdrawal record and its open findings as JSON, so a review is one query (two when it
+names ``latest``).
 """
 
 from __future__ import annotations
@@ -13,15 +19,12 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import connection
-from django.db.models import BooleanField, JSONField, OuterRef, Q, Subquery
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import JSONObject
 
 from ..choices import MOVING_TAG, ChartState, ImageState, WithdrawalAction
-from ..models import AuditFinding, DockerImage, HelmChart, ReleaseWithdrawal
+from ..models import AuditFinding
 from .references import Reference
 
 INDEX, PLATFORM, CHART = "index", "platform", "chart"
@@ -132,84 +135,15 @@ class Records:
         return found
 
 
-IMAGE_FIELDS = (
-    "pk",
-    "registry",
-    "name",
-    "tag",
-    "component",
-    "state",
-    "digest",
-    "platform_digests",
-    "signed_with",
-    "signatures",
-    "artifacts__release_id",
-    "artifacts__release__version",
-    "artifacts__release__state",
-    "artifacts__release__published_at",
-)
-CHART_FIELDS = (
-    "pk",
-    "registry",
-    "name",
-    "chart_version",
-    "state",
-    "digest",
-    "signed_with",
-    "signatures",
-    "artifacts__release_id",
-    "artifacts__release__version",
-    "artifacts__release__state",
-    "artifacts__release__published_at",
-)
-
-
-def _platform_digest_condition(digests: list[str]) -> RawSQL:
-    """Rows whose ``platform_digests`` ({platform: {"digest": ...}}) holds one of ``digests``: on
-    PostgreSQL a jsonpath predicate the GIN index of migration 0023 answers."""
-    column = '"releases_dockerimage"."platform_digests"'
-    if connection.vendor == "postgresql":
-        ors = " || ".join(f"$.*.digest == {json.dumps(digest)}" for digest in digests)
-        return RawSQL(f"{column} @@ %s::jsonpath", [ors], output_field=BooleanField())
-    marks = ", ".join(["%s"] * len(digests))
-    return RawSQL(
-        f"EXISTS (SELECT 1 FROM json_each({column}) AS e WHERE json_extract(e.value, '$.digest') IN ({marks}))",
-        digests,
-        output_field=BooleanField(),
-    )
-
-
-def _withdrawal(release: str) -> Subquery:
-    """The newest withdrawal record of the release at ``release`` (an outer reference), as JSON:
-    the release is withdrawn when its action is ``withdraw`` (``models.withdrawals``)."""
-    newest = ReleaseWithdrawal.objects.filter(release=OuterRef(release)).order_by("-sequence")
-    record = JSONObject(action="action", reason="reason", actor="actor", created="created")
-    return Subquery(newest.values(record=record)[:1], output_field=JSONField())
-
-
-def _withdrawal_of(row: dict) -> Withdrawal | None:
-    record = row.get("withdrawal")
-    if isinstance(record, str):  # SQLite hands JSON back as text
-        record = json.loads(record)
-    if not record or record.get("action") != WithdrawalAction.WITHDRAW:
-        return None
-    created = record.get("created")
-    if isinstance(created, str):
-        created = datetime.fromisoformat(created.replace("Z", "+00:00").replace(" ", "T"))
-    return Withdrawal(record.get("reason") or "", created, record.get("actor") or "")
-
-
 def _repository(registry: str, name: str) -> str:
     return f"{registry}/{name}"
 
 
 def _add_image(records: Records, row: dict) -> None:
     repository = _repository(row["registry"], row["name"])
-    withdrawal = _withdrawal_of(row)
-    if withdrawal is not None and row["artifacts__release_id"]:
-        records.withdrawals[row["artifacts__release_id"]] = withdrawal
-    signatures = row["signatures"] or {}
-    described = row["platform_digests"] or {}
+    _add_attachments(records, row, ("image", row["pk"]))
+    signatures = _json(row["signatures"]) or {}
+    described = _json(row["platform_digests"]) or {}
     platforms = {platform: (about or {}).get("digest", "") for platform, about in described.items()}
     common = {
         "repository": repository,
@@ -220,7 +154,7 @@ def _add_image(records: Records, row: dict) -> None:
         "release": row["artifacts__release__version"] or "",
         "release_pk": row["artifacts__release_id"],
         "release_state": row["artifacts__release__state"] or "",
-        "published_at": row["artifacts__release__published_at"],
+        "published_at": _when(row["artifacts__release__published_at"]),
         "signed_with": row["signed_with"],
         "platforms": platforms,
         "image_pk": row["pk"],
@@ -258,10 +192,8 @@ def _add_image(records: Records, row: dict) -> None:
 
 def _add_chart(records: Records, row: dict) -> None:
     repository = _repository(row["registry"], row["name"])
-    withdrawal = _withdrawal_of(row)
-    if withdrawal is not None and row["artifacts__release_id"]:
-        records.withdrawals[row["artifacts__release_id"]] = withdrawal
-    signatures = row["signatures"] or {}
+    _add_attachments(records, row, ("chart", row["pk"]))
+    signatures = _json(row["signatures"]) or {}
     records.add(
         ArtifactRecord(
             kind=CHART,
@@ -275,7 +207,7 @@ def _add_chart(records: Records, row: dict) -> None:
             release=row["artifacts__release__version"] or "",
             release_pk=row["artifacts__release_id"],
             release_state=row["artifacts__release__state"] or "",
-            published_at=row["artifacts__release__published_at"],
+            published_at=_when(row["artifacts__release__published_at"]),
             signed_with=row["signed_with"],
             signature=signatures.get(row["digest"], {}).get("signature", ""),
             attestations={},
@@ -286,40 +218,148 @@ def _add_chart(records: Records, row: dict) -> None:
     records.tags.setdefault((repository, row["chart_version"]), row["digest"])
 
 
-def withdrawn_versions():
-    """The versions withdrawn now, as a subquery over the withdrawal records (few) rather than
-    over every release."""
-    newest = ReleaseWithdrawal.objects.filter(release=OuterRef("release")).order_by("-sequence").values("sequence")[:1]
-    current = ReleaseWithdrawal.objects.filter(action=WithdrawalAction.WITHDRAW, sequence=Subquery(newest))
-    return current.values("release__version")
+IMAGE_COLUMNS = (
+    "pk",
+    "registry",
+    "name",
+    "tag",
+    "component",
+    "state",
+    "digest",
+    "platform_digests",
+    "signed_with",
+    "signatures",
+    "artifacts__release_id",
+    "artifacts__release__version",
+    "artifacts__release__state",
+    "artifacts__release__published_at",
+    "withdrawal",
+    "findings",
+)
+CHART_COLUMNS = tuple("chart_version" if column == "tag" else column for column in IMAGE_COLUMNS)
+FINDING_FIELDS = ("type", "severity", "repository", "tag", "expected", "actual", "detail", "first_seen", "last_seen")
+
+
+def _json(value):
+    """A JSON column or expression as Python: Django hands jsonb (PostgreSQL) and JSON (SQLite)
+    back as text to raw cursors."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _when(value) -> datetime | None:
+    """A timestamp from a raw row or from JSON (PostgreSQL's ISO form, SQLite's text), aware."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _object(pairs: dict[str, str]) -> str:
+    function = "json_build_object" if connection.vendor == "postgresql" else "json_object"
+    arguments = ", ".join(f"'{key}', {value}" for key, value in pairs.items())
+    return f"{function}({arguments})"
+
+
+def _withdrawal_sql() -> str:
+    """The newest withdrawal record of the row's release (``a.release_id``), as a JSON object."""
+    record = _object({"action": "w.action", "reason": "w.reason", "actor": "w.actor", "created": "w.created"})
+    return (
+        f"(SELECT {record} FROM releases_releasewithdrawal w WHERE w.release_id = a.release_id "
+        "ORDER BY w.sequence DESC LIMIT 1)"
+    )
+
+
+def _findings_sql(condition: str) -> str:
+    """The open findings matching ``condition`` (over ``f``), as a JSON array, oldest first."""
+    record = _object({field: f"f.{field}" for field in FINDING_FIELDS})
+    where = f"FROM releases_auditfinding f WHERE f.resolved_at IS NULL AND ({condition})"
+    if connection.vendor == "postgresql":
+        return f"(SELECT json_agg({record} ORDER BY f.first_seen, f.id) {where})"
+    return f"(SELECT json_group_array(json(x)) FROM (SELECT {record} AS x {where} ORDER BY f.first_seen, f.id))"
+
+
+#: What the latest candidates exclude: the versions withdrawn now (their newest record withdraws).
+WITHDRAWN_VERSIONS = (
+    "SELECT wr.version FROM releases_releasewithdrawal ww JOIN releases_releaseversion wr ON wr.id = ww.release_id "
+    f"WHERE ww.action = '{WithdrawalAction.WITHDRAW}' AND ww.sequence = "
+    "(SELECT MAX(w2.sequence) FROM releases_releasewithdrawal w2 WHERE w2.release_id = ww.release_id)"
+)
+
+
+def _image_select(condition: str, *, source: str = "releases_dockerimage", extra_tags: str = "") -> str:
+    findings = _findings_sql(
+        f"f.docker_image_id = i.id OR (f.repository = i.registry || '/' || i.name AND (f.tag = i.tag{extra_tags}))"
+    )
+    return (
+        "SELECT i.id, i.registry, i.name, i.tag, i.component, i.state, i.digest, i.platform_digests, "
+        "i.signed_with, i.signatures, a.release_id, r.version, r.state, r.published_at, "
+        f"{_withdrawal_sql()}, {findings} "
+        f"FROM {source} i "
+        "LEFT JOIN releases_releaseartifact a ON a.docker_image_id = i.id "
+        "LEFT JOIN releases_releaseversion r ON r.id = a.release_id "
+        f"WHERE i.state = '{ImageState.AVAILABLE}' AND ({condition})"
+    )
+
+
+def _platform_condition(digests: list[str]) -> tuple[str, list[str]]:
+    """Rows whose ``platform_digests`` ({platform: {"digest": ...}}) hold one of ``digests``: on
+    PostgreSQL a jsonpath predicate the GIN index of migration 0023 answers."""
+    if connection.vendor == "postgresql":
+        return "i.platform_digests @@ %s::jsonpath", [" || ".join(f"$.*.digest == {json.dumps(d)}" for d in digests)]
+    marks = ", ".join(["%s"] * len(digests))
+    return (
+        f"EXISTS (SELECT 1 FROM json_each(i.platform_digests) p WHERE json_extract(p.value, '$.digest') IN ({marks}))",
+        digests,
+    )
+
+
+def _rows(sql: str, params: list, columns: tuple[str, ...]) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _latest_rows(repositories: set[str]) -> list[dict]:
     """Per repository, the highest published version that is neither a pre-release nor withdrawn:
-    what ``latest`` points at (``releases.pipelines.latest``)."""
-    wanted = Q()
-    for repository in repositories:
+    what ``latest`` points at (``releases.pipelines.latest``); with the findings of its ``latest`` tag."""
+    ors, params = [], []
+    for repository in sorted(repositories):
         registry, _, name = repository.rpartition("/")
-        wanted |= Q(registry=registry, name=name)
-    rows = DockerImage.objects.immutable_tags().filter(wanted).exclude(tag__contains="-")
-    rows = rows.exclude(tag__in=withdrawn_versions())
-    rows = rows.order_by("registry", "name", "-tag_order")
-    if connection.vendor == "postgresql":
-        return list(
-            rows.distinct("registry", "name").values(*IMAGE_FIELDS, withdrawal=_withdrawal("artifacts__release"))
+        ors.append("(c.registry = %s AND c.name = %s)")
+        params += [registry, name]
+    dash = "strpos(c.tag, '-')" if connection.vendor == "postgresql" else "instr(c.tag, '-')"
+    ranked = (
+        "(SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.registry, c.name ORDER BY c.tag_order DESC) "
+        f"AS newest FROM releases_dockerimage c WHERE c.state = '{ImageState.AVAILABLE}' AND c.tag <> '{MOVING_TAG}' "
+        f"AND {dash} = 0 AND c.tag NOT IN ({WITHDRAWN_VERSIONS}) AND ({' OR '.join(ors)})) candidates "
+        "WHERE newest = 1)"
+    )
+    sql = _image_select("1 = 1", source=ranked, extra_tags=f" OR f.tag = '{MOVING_TAG}'")
+    return _rows(sql, params, IMAGE_COLUMNS)
+
+
+def _add_attachments(records: Records, row: dict, key: tuple[str, int]) -> None:
+    """The row's withdrawal (when its newest record withdraws) and open findings, into ``records``."""
+    record = _json(row["withdrawal"])
+    if record and record.get("action") == WithdrawalAction.WITHDRAW and row["artifacts__release_id"]:
+        records.withdrawals[row["artifacts__release_id"]] = Withdrawal(
+            record.get("reason") or "", _when(record.get("created")), record.get("actor") or ""
         )
-    highest: dict[tuple[str, str], dict] = {}
-    for row in rows.values(*IMAGE_FIELDS, withdrawal=_withdrawal("artifacts__release")):
-        highest.setdefault((row["registry"], row["name"]), row)
-    return list(highest.values())
+    for found in _json(row["findings"]) or ():
+        finding = Finding(**{**found, "first_seen": _when(found["first_seen"]), "last_seen": _when(found["last_seen"])})
+        bucket = records.findings[(finding.repository, finding.tag)]
+        if finding not in bucket:
+            bucket.append(finding)
+        if finding not in records.findings_by_artifact[key]:
+            records.findings_by_artifact[key].append(finding)
 
 
 def gather(references: Iterable[Reference], *, namespace: str, charts: bool = False) -> Records:
     """What we hold about ``references`` (those under ``namespace``, and bare digests).
 
     Queries: one for ``latest`` when a reference asks for it, one for images (by tag, index digest
-    or platform digest, each row with its release's withdrawal), one for charts (``charts``), one
-    for open findings: at most four, however many references.
+    or platform digest), one for charts (``charts``); each row carries its release's withdrawal and
+    its open findings. At most three, however many references.
     """
     records = Records()
     ours = [ref for ref in references if not ref.repository or ref.under(namespace)]
@@ -340,53 +380,46 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
         for row in _latest_rows(latest):
             _add_image(records, row)
             records.tags[(_repository(row["registry"], row["name"]), MOVING_TAG)] = row["digest"]
-    wanted = Q(digest__in=digests) if digests else Q()
-    for repository, tags in by_repository.items():
-        registry, _, name = repository.rpartition("/")
-        wanted |= Q(registry=registry, name=name, tag__in=sorted(tags))
+    conditions, params = _wanted("i", "tag", by_repository, digests)
     if digests:
-        wanted |= Q(platform_hit=True)
-    if wanted:
-        images = DockerImage.objects.available()
-        if digests:
-            images = images.alias(platform_hit=_platform_digest_condition(digests))
-        rows = images.filter(wanted).order_by().values(*IMAGE_FIELDS, withdrawal=_withdrawal("artifacts__release"))
-        for row in rows:
+        platform, platform_params = _platform_condition(digests)
+        conditions.append(platform)
+        params += platform_params
+    if conditions:
+        for row in _rows(_image_select(" OR ".join(conditions)), params, IMAGE_COLUMNS):
             _add_image(records, row)
     if charts:
-        wanted = Q(digest__in=digests) if digests else Q()
-        for repository, tags in by_repository.items():
-            registry, _, name = repository.rpartition("/")
-            wanted |= Q(registry=registry, name=name, chart_version__in=sorted(tags))
-        if wanted:
-            rows = HelmChart.objects.indexed().filter(wanted).order_by()
-            for row in rows.values(*CHART_FIELDS, withdrawal=_withdrawal("artifacts__release")):
+        conditions, params = _wanted("h", "chart_version", by_repository, digests)
+        if conditions:
+            for row in _rows(_chart_select(" OR ".join(conditions)), params, CHART_COLUMNS):
                 _add_chart(records, row)
-    _gather_findings(records, ours)
     return records
 
 
-def _gather_findings(records: Records, references: list[Reference]) -> None:
-    found = list(records.artifacts.values())
-    image_pks = {record.image_pk for record in found if record.image_pk}
-    chart_pks = {record.chart_pk for record in found if record.chart_pk}
-    tags_asked = {(ref.repository, ref.effective_tag) for ref in references if ref.repository and ref.effective_tag}
-    wanted = Q()
-    if image_pks:
-        wanted |= Q(docker_image_id__in=image_pks)
-    if chart_pks:
-        wanted |= Q(helm_chart_id__in=chart_pks)
-    if tags_asked:
-        wanted |= Q(repository__in={r for r, _ in tags_asked}, tag__in={t for _, t in tags_asked})
-    if not wanted:
-        return
-    fields = ("type", "severity", "repository", "tag", "expected", "actual", "detail", "first_seen", "last_seen")
-    rows = AuditFinding.objects.open().filter(wanted).order_by("first_seen", "pk")
-    for row in rows.values(*fields, "docker_image_id", "helm_chart_id"):
-        image_pk, chart_pk = row.pop("docker_image_id"), row.pop("helm_chart_id")
-        finding = Finding(**row)
-        records.findings[(finding.repository, finding.tag)].append(finding)
-        if image_pk:
-            records.findings_by_artifact[("image", image_pk)].append(finding)
-        if chart_pk:
-            records.findings_by_artifact[("chart", chart_pk)].append(finding)
+def _wanted(alias: str, tag_column: str, by_repository: dict[str, set[str]], digests: list[str]) -> tuple[list, list]:
+    conditions: list[str] = []
+    params: list = []
+    if digests:
+        conditions.append(f"{alias}.digest IN ({', '.join(['%s'] * len(digests))})")
+        params += digests
+    for repository, tags in sorted(by_repository.items()):
+        registry, _, name = repository.rpartition("/")
+        marks = ", ".join(["%s"] * len(tags))
+        conditions.append(f"({alias}.registry = %s AND {alias}.name = %s AND {alias}.{tag_column} IN ({marks}))")
+        params += [registry, name, *sorted(tags)]
+    return conditions, params
+
+
+def _chart_select(condition: str) -> str:
+    findings = _findings_sql(
+        "f.helm_chart_id = h.id OR (f.repository = h.registry || '/' || h.name AND f.tag = h.chart_version)"
+    )
+    return (
+        "SELECT h.id, h.registry, h.name, h.chart_version, 'chart', h.state, h.digest, NULL, h.signed_with, "
+        "h.signatures, a.release_id, r.version, r.state, r.published_at, "
+        f"{_withdrawal_sql()}, {findings} "
+        "FROM releases_helmchart h "
+        "LEFT JOIN releases_releaseartifact a ON a.helm_chart_id = h.id "
+        "LEFT JOIN releases_releaseversion r ON r.id = a.release_id "
+        f"WHERE h.state = '{ChartState.INDEXED}' AND ({condition})"
+    )

@@ -126,7 +126,7 @@ def test_the_batch_costs_the_same_queries_for_one_reference_and_for_a_hundred(ap
         for minor in range(5)
         for patch in range(10)
     ]
-    with django_assert_num_queries(3) as captured:  # images (and withdrawals), charts, findings
+    with django_assert_num_queries(2) as captured:  # images, charts (each with withdrawal and findings)
         api.post("/api/v1/verify/", one, format="json")
     with django_assert_num_queries(len(captured)):
         response = api.post("/api/v1/verify/", many, format="json")
