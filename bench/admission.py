@@ -245,7 +245,7 @@ def check_answers(base: str, review: dict, batch: list[str]) -> int:
     results = httpx.post(base + "/api/v1/verify/", json=batch, timeout=30).json()["results"]
     assert [result["reference"] for result in results] == batch
     assert all(result["ours"] for result in results), [r["problems"] for r in results if not r["ours"]][:3]
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {TOKEN}", HTTP_HOST="127.0.0.1")
     with CaptureQueriesContext(connection) as queries:
         client.post("/admission/validate/", data=json.dumps(review), content_type="application/json")
     return len(queries)
