@@ -1,15 +1,20 @@
 """Verify and admission look artifacts up by digest (``releases.trust.records``): a btree index on
-the index/chart digest, and on PostgreSQL a GIN index on ``platform_digests`` for the platform
-manifests' digests (``platform_digests @@ '$.*.digest == "sha256:..."'``; SQLite scans)."""
+the index/chart digest, and on PostgreSQL a GIN index on the array of platform manifest digests
+(``jsonb_path_query_array(platform_digests, '$.*.digest') ?| ARRAY[...]``; SQLite scans). A GIN
+index on the whole column answers ``$.*.digest == "..."`` too, but through the posting list of
+the key ``digest``, which every row has: 3 ms at 20,000 images instead of 0.03 ms."""
 
 from django.db import migrations, models
 
-GIN = "image_platform_digests_gin"
+GIN = "image_platform_digest_values_gin"
 
 
 def create_gin(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {GIN} ON releases_dockerimage USING gin (platform_digests)")
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {GIN} ON releases_dockerimage "
+            "USING gin (jsonb_path_query_array(platform_digests, '$.*.digest'))"
+        )
 
 
 def drop_gin(apps, schema_editor):

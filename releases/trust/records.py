@@ -303,9 +303,9 @@ def _image_select(condition: str, *, source: str = "releases_dockerimage", extra
 
 def _platform_condition(digests: list[str]) -> tuple[str, list[str]]:
     """Rows whose ``platform_digests`` ({platform: {"digest": ...}}) hold one of ``digests``: on
-    PostgreSQL a jsonpath predicate the GIN index of migration 0023 answers."""
+    PostgreSQL the expression the GIN index of migration 0023 is built on."""
     if connection.vendor == "postgresql":
-        return "i.platform_digests @@ %s::jsonpath", [" || ".join(f"$.*.digest == {json.dumps(d)}" for d in digests)]
+        return "jsonb_path_query_array(i.platform_digests, '$.*.digest') ?| %s", [list(digests)]
     marks = ", ".join(["%s"] * len(digests))
     return (
         f"EXISTS (SELECT 1 FROM json_each(i.platform_digests) p WHERE json_extract(p.value, '$.digest') IN ({marks}))",
