@@ -107,6 +107,11 @@ def assess(reference: Reference, records: Records, policy: Policy) -> Assessment
         problems.append(f"unsigned: {why} for {record.digest}")
     moved = None
     if not reference.digest and reference.repository:
+        if reference.effective_tag == MOVING_TAG and record.repository in records.latest_moving:
+            problems.append(
+                f"tag moved: {MOVING_TAG} is not yet where the last withdrawal or restore puts it "
+                f"({records.latest_moving[record.repository]}); name the version or its digest"
+            )
         moved = records.moved(record.repository, reference.effective_tag)
         if moved is not None:
             problems.append(
@@ -173,8 +178,6 @@ def _judge_image(
             return "", ""
         return f"outside {policy.namespace} and not allowed by ADMISSION_ALLOWED_IMAGES", ""
     assessment = assess(parsed, records, policy)
-    if assessment.record is not None and assessment.record.kind == CHART:
-        return "not an image: it is our Helm chart", ""
     if assessment.problems:
         return "; ".join(assessment.problems), ""
     pin = ""

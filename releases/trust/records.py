@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from django.db import connection
 
-from ..choices import MOVING_TAG, ChartState, ImageState, WithdrawalAction
+from ..choices import MOVING_TAG, ChartState, ImageState, LatestTagState, WithdrawalAction
 from ..models import AuditFinding
 from .references import Reference
 
@@ -98,6 +98,8 @@ class Records:
     findings: dict[tuple[str, str], list[Finding]] = field(default_factory=lambda: defaultdict(list))
     findings_by_artifact: dict[tuple[str, int], list[Finding]] = field(default_factory=lambda: defaultdict(list))
     withdrawals: dict[int, Withdrawal] = field(default_factory=dict)
+    #: repositories whose ``latest`` is not yet where a withdrawal or restore moves it (state: reason)
+    latest_moving: dict[str, str] = field(default_factory=dict)
 
     def add(self, record: ArtifactRecord) -> None:
         self.artifacts[(record.repository, record.digest)] = record
@@ -235,6 +237,7 @@ IMAGE_COLUMNS = (
     "artifacts__release__published_at",
     "withdrawal",
     "findings",
+    "latest_tag",
 )
 CHART_COLUMNS = tuple("chart_version" if column == "tag" else column for column in IMAGE_COLUMNS)
 FINDING_FIELDS = ("type", "severity", "repository", "tag", "expected", "actual", "detail", "first_seen", "last_seen")
@@ -286,14 +289,24 @@ WITHDRAWN_VERSIONS = (
 )
 
 
-def _image_select(condition: str, *, source: str = "releases_dockerimage", extra_tags: str = "") -> str:
+def _image_select(condition: str, *, source: str = "releases_dockerimage", latest: bool = False) -> str:
+    """Images matching ``condition`` with their release, its withdrawal and their open findings;
+    ``latest``: also the findings of the repository's ``latest`` tag and where a withdrawal's move
+    of ``latest`` stands (``LatestTag``)."""
+    extra_tags = f" OR f.tag = '{MOVING_TAG}'" if latest else ""
     findings = _findings_sql(
         f"f.docker_image_id = i.id OR (f.repository = i.registry || '/' || i.name AND (f.tag = i.tag{extra_tags}))"
+    )
+    moving = (
+        f"(SELECT {_object({'state': 'lt.state', 'reason': 'lt.reason'})} FROM releases_latesttag lt "
+        "WHERE lt.registry = i.registry AND lt.name = i.name)"
+        if latest
+        else "NULL"
     )
     return (
         "SELECT i.id, i.registry, i.name, i.tag, i.component, i.state, i.digest, i.platform_digests, "
         "i.signed_with, i.signatures, a.release_id, r.version, r.state, r.published_at, "
-        f"{_withdrawal_sql()}, {findings} "
+        f"{_withdrawal_sql()}, {findings}, {moving} "
         f"FROM {source} i "
         "LEFT JOIN releases_releaseartifact a ON a.docker_image_id = i.id "
         "LEFT JOIN releases_releaseversion r ON r.id = a.release_id "
@@ -334,7 +347,7 @@ def _latest_rows(repositories: set[str]) -> list[dict]:
         f"AND {dash} = 0 AND c.tag NOT IN ({WITHDRAWN_VERSIONS}) AND ({' OR '.join(ors)})) candidates "
         "WHERE newest = 1)"
     )
-    sql = _image_select("1 = 1", source=ranked, extra_tags=f" OR f.tag = '{MOVING_TAG}'")
+    sql = _image_select("1 = 1", source=ranked, latest=True)
     return _rows(sql, params, IMAGE_COLUMNS)
 
 
@@ -379,7 +392,13 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
     if latest:
         for row in _latest_rows(latest):
             _add_image(records, row)
-            records.tags[(_repository(row["registry"], row["name"]), MOVING_TAG)] = row["digest"]
+            repository = _repository(row["registry"], row["name"])
+            records.tags[(repository, MOVING_TAG)] = row["digest"]
+            where = _json(row["latest_tag"])
+            if where and where.get("state") != LatestTagState.CURRENT:
+                records.latest_moving[repository] = (
+                    f"{where.get('state')}: {where.get('reason') or 'no reason recorded'}"
+                )
     conditions, params = _wanted("i", "tag", by_repository, digests)
     if digests:
         platform, platform_params = _platform_condition(digests)
@@ -417,7 +436,7 @@ def _chart_select(condition: str) -> str:
     return (
         "SELECT h.id, h.registry, h.name, h.chart_version, 'chart', h.state, h.digest, NULL, h.signed_with, "
         "h.signatures, a.release_id, r.version, r.state, r.published_at, "
-        f"{_withdrawal_sql()}, {findings} "
+        f"{_withdrawal_sql()}, {findings}, NULL "
         "FROM releases_helmchart h "
         "LEFT JOIN releases_releaseartifact a ON a.helm_chart_id = h.id "
         "LEFT JOIN releases_releaseversion r ON r.id = a.release_id "

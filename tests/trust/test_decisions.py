@@ -327,3 +327,24 @@ def test_when_every_version_is_withdrawn_latest_names_nothing_we_stand_behind():
     decision = decide(review(deployment(ours("threek8s-frontend", ":latest"))))
     assert not decision.allowed
     assert "is published and not withdrawn, so latest names nothing we stand behind" in decision.message
+
+
+def test_latest_is_refused_while_a_withdrawal_is_still_moving_it_in_the_registry():
+    from releases.choices import LatestTagState
+    from releases.models import LatestTag
+
+    release = publish("1.0.0")
+    publish("1.1.0")
+    LatestTag.record(
+        release.backend.registry, "threek8s-backend", LatestTagState.MOVING, reason="the registry answered 503"
+    )
+    decision = decide(review(deployment(ours("threek8s-backend"), ours("threek8s-frontend"))), pin=True)
+    assert not decision.allowed
+    assert "threek8s-backend: tag moved: latest is not yet where the last withdrawal or restore puts it" in (
+        decision.message
+    )
+    assert "moving: the registry answered 503" in decision.message
+    assert "threek8s-frontend:" not in decision.message
+    assert decide(review(deployment(ours("threek8s-backend", ":1.1.0")))).allowed
+    LatestTag.record(release.backend.registry, "threek8s-backend", LatestTagState.CURRENT, version="1.1.0")
+    assert decide(review(deployment(ours("threek8s-backend")))).allowed
