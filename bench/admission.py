@@ -294,7 +294,7 @@ def main() -> None:
         env=os.environ.copy(),
         stdout=subprocess.DEVNULL,
     )
-    health, validate, validate_p99, one, hundred = [], [], [], [], []
+    health, health_p99, validate, validate_p99, one, hundred = [], [], [], [], [], []
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):
@@ -313,7 +313,9 @@ def main() -> None:
             wrk(base + "/admission/validate/", warm, review_script)
             wrk(base + "/api/v1/verify/", warm, hundred_script)
             for _ in range(args.rounds):
-                health.append(wrk(base + "/api/v1/health/", args.seconds)[0])
+                rps, p99 = wrk(base + "/api/v1/health/", args.seconds)
+                health.append(rps)
+                health_p99.append(p99)
                 rps, p99 = wrk(base + "/admission/validate/", args.seconds, review_script)
                 validate.append(rps)
                 validate_p99.append(p99)
@@ -327,7 +329,10 @@ def main() -> None:
     print(
         f"{date.today()}: {args.releases} releases, {args.rounds} round(s) of {args.seconds} s, {args.workers} workers"
     )
-    print(f"GET /api/v1/health/ (baseline):     {statistics.median(health):8.1f} req/s")
+    print(
+        f"GET /api/v1/health/ (baseline):     {statistics.median(health):8.1f} req/s  "
+        f"p99 {statistics.median(health_p99):.1f} ms ({spread(health_p99)})"
+    )
     print(
         f"POST /admission/validate/ (3 images): {statistics.median(validate):8.1f} req/s  "
         f"p99 {statistics.median(validate_p99):.1f} ms ({spread(validate_p99)}); {queries} queries per review"
