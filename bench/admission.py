@@ -326,8 +326,10 @@ def main() -> None:
         server.wait(10)
     ratios = [v / h for v, h in zip(validate, health, strict=True)]
     batch_cost = [o / h for o, h in zip(one, hundred, strict=True)]
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
-        f"{date.today()}: {args.releases} releases, {args.rounds} round(s) of {args.seconds} s, {args.workers} workers"
+        f"{date.today()}: {args.releases} releases, {args.rounds} round(s) of {args.seconds} s, "
+        f"{args.workers} workers, load average {load} on {os.cpu_count()} CPUs"
     )
     print(
         f"GET /api/v1/health/ (baseline):     {statistics.median(health):8.1f} req/s  "
