@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django_fsm import FSMField, transition
 
@@ -52,13 +52,13 @@ class ReleaseVersionQuerySet(StalledQuerySetMixin, models.QuerySet):
         restored, ``None`` if never withdrawn); ``withdrawal_reason``, ``withdrawal_at`` and
         ``withdrawal_actor`` say why, when and by whom.
         """
-        from .withdrawals import newest_withdrawal_record
-
+        records = self.model._meta.get_field("withdrawals").related_model.objects
+        newest = records.filter(release=OuterRef("pk")).order_by("-sequence")
         return self.annotate(
-            withdrawal_action=newest_withdrawal_record("action"),
-            withdrawal_reason=newest_withdrawal_record("reason"),
-            withdrawal_at=newest_withdrawal_record("created"),
-            withdrawal_actor=newest_withdrawal_record("actor"),
+            withdrawal_action=Subquery(newest.values("action")[:1]),
+            withdrawal_reason=Subquery(newest.values("reason")[:1]),
+            withdrawal_at=Subquery(newest.values("created")[:1]),
+            withdrawal_actor=Subquery(newest.values("actor")[:1]),
         )
 
     def withdrawn(self) -> ReleaseVersionQuerySet:

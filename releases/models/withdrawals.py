@@ -64,12 +64,6 @@ class ReleaseWithdrawal(models.Model):
         return self.action == WithdrawalAction.WITHDRAW
 
 
-def newest_withdrawal_record(field: str) -> Subquery:
-    """A subquery of ``field`` of the newest withdrawal record of the outer release (``None``: never withdrawn)."""
-    newest = ReleaseWithdrawal.objects.filter(release=OuterRef("pk")).order_by("-sequence")
-    return Subquery(newest.values(field)[:1])
-
-
 def current_withdrawals(releases: Iterable[int]) -> dict[int, ReleaseWithdrawal]:
     """Release pk -> the withdrawal in force, for those of ``releases`` that are withdrawn now (one query)."""
     newest = ReleaseWithdrawal.objects.filter(release=OuterRef("release")).order_by("-sequence").values("sequence")[:1]

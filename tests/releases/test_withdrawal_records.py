@@ -148,3 +148,34 @@ def test_many_releases_are_answered_withdrawn_or_not_in_one_query(django_assert_
     assert set(ReleaseVersion.objects.not_withdrawn().values_list("version", flat=True)) == {"1.0.0", "1.2.0"}
     assert list(in_force) == [withdrawn.pk] and in_force[withdrawn.pk].reason == "leaks the session cookie"
     assert withdrawn.current_withdrawal().sequence == 1 and restored.current_withdrawal() is None
+
+
+def withdrawal_triggers(alias: str) -> set[str]:
+    query = (
+        "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'releases_releasewithdrawal%'"
+        if connections[alias].vendor == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'releases_releasewithdrawal%'"
+    )
+    with connections[alias].cursor() as cursor:
+        cursor.execute(query)
+        return {name for (name,) in cursor.fetchall()}
+
+
+# Transactional: the SQLite schema editor cannot run inside the test's transaction.
+@pytest.mark.django_db(transaction=True, databases=["default", SQLITE])
+@BOTH
+def test_the_triggers_survive_every_migrate_and_go_with_the_table(alias):
+    from django.core.management import call_command
+
+    installed = withdrawal_triggers(alias)
+    try:
+        call_command("migrate", database=alias, verbosity=0)
+        again = withdrawal_triggers(alias)
+        call_command("migrate", "releases", "0020", database=alias, verbosity=0)
+        before_0021 = withdrawal_triggers(alias)
+    finally:
+        call_command("migrate", database=alias, verbosity=0)
+
+    assert installed == again and len(installed) == (1 if connections[alias].vendor == "postgresql" else 4)
+    assert before_0021 == set()
+    assert withdrawal_triggers(alias) == installed
