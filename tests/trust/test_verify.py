@@ -96,10 +96,18 @@ def test_a_reference_that_does_not_parse_gets_400_naming_the_problem(api):
     assert api.get("/api/v1/verify/").status_code == 400
 
 
+def verified(outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("release_registry_verified_references_total", {"outcome": outcome}) or 0.0
+
+
 def test_the_batch_answers_each_reference_in_order_and_refuses_past_the_cap(api, settings):
     publish("1.0.0")
     batch = [ours("threek8s-backend", ":1.0.0"), "busybox", ours("threek8s-frontend", ":2.0.0")]
+    before = (verified("verified"), verified("refused"))
     body = api.post("/api/v1/verify/", batch, format="json").json()
+    assert (verified("verified"), verified("refused")) == (before[0] + 1, before[1] + 2)
     assert body["count"] == 3
     assert [(r["reference"], r["verified"]) for r in body["results"]] == [
         (batch[0], True),
