@@ -73,3 +73,23 @@ REQUIRED_ARCHITECTURE = "amd64"
 
 # The one tag exempt from immutability (defined with the version sort keys, which order it last).
 MOVING_TAG = versions.MOVING_TAG
+
+
+class WithdrawalAction(models.TextChoices):
+    """What one ``ReleaseWithdrawal`` record does: the two alternate, starting with ``withdraw``."""
+
+    WITHDRAW = "withdraw"
+    RESTORE = "restore"
+
+
+class LatestTagState(models.TextChoices):
+    """Where an image repository's ``latest`` tag stands (``LatestTag``), after a withdrawal or restore."""
+
+    #: the move is enqueued, or being retried after the registry did not answer (``reason`` says so)
+    MOVING = "moving"
+    #: ``latest`` points at the newest published, not withdrawn, version
+    CURRENT = "current"
+    #: every published version is withdrawn: ``latest`` is left where it was (``reason`` says why)
+    STRANDED = "stranded"
+    #: the registry refused, or stayed unreachable through every retry (``reason`` names the error)
+    FAILED = "failed"

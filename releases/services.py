@@ -60,6 +60,8 @@ PERMISSION_TO = {
     "publish_release": "releases.change_releaseversion",
     "retry_release": "releases.change_releaseversion",
     "start_audit": "releases.add_auditrun",
+    "withdraw_release": "releases.withdraw_releaseversion",
+    "restore_release": "releases.withdraw_releaseversion",
 }
 
 

@@ -21,13 +21,16 @@ from celery.exceptions import ChordError, TimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
+from releases.adapters.notifications import announce_withdrawal as announce
 from releases.observability import metrics
 from releases.observability.logcontext import log_context
 
-from .models import AuditRun
+from .models import AuditRun, ReleaseWithdrawal
+from .oci import RegistryUnavailable
 from .pipelines import audit, releases, stalled
 from .pipelines import charts as chart_pipeline
 from .pipelines import images as image_pipeline
+from .pipelines import latest as latest_pipeline
 from .pipelines.errors import PipelineBusy, time_limit_cause
 
 logger = logging.getLogger(__name__)
@@ -375,3 +378,43 @@ def audit_failed(request, exc: BaseException, traceback, run_pk: int) -> str:
     logger.error("audit %s: %s", run_pk, reason)
     metrics.task_failed("audit_shard", "died")
     return "crashed" if audit.fail_run(run_pk, reason) else "already ended"
+
+
+@shared_task(base=WorkerTimeLimits, bind=True, acks_late=True, max_retries=5, **ORCHESTRATION_LIMIT.options)
+def align_latest_tags(self, release_pk: int, attempt: int = 0) -> str:
+    """After a release's withdrawal or restore (enqueued on commit): point each of its image
+    repositories' ``latest`` at the newest published, not withdrawn, version. The registry being
+    unreachable is retried with backoff ``max_retries`` times, the ``LatestTag`` rows saying
+    ``moving`` and why meanwhile; then they end ``failed`` naming the error."""
+
+    def run() -> str:
+        try:
+            outcomes = latest_pipeline.align_release(release_pk, attempt=attempt)
+        except RegistryUnavailable as error:
+            if attempt < self.max_retries:
+                why = f"the registry did not answer ({error}); retry {attempt + 1} of {self.max_retries} follows"
+                latest_pipeline.mark_moving(release_pk, why, attempt=attempt + 1)
+            raise
+        return ", ".join(f"{o.repository}: {o.state} {o.version}".strip() for o in outcomes) or "no images"
+
+    def give_up(reason: str) -> None:
+        latest_pipeline.mark_failed(release_pk, f"moving latest failed: {reason}", attempt=attempt + 1)
+
+    with log_context(release=release_pk):
+        return _drive(self, run, (RegistryUnavailable,), give_up, attempt, ORCHESTRATION_LIMIT, lambda: "moving latest")
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def announce_withdrawal(self, withdrawal_pk: int) -> str:
+    """Tell the audit webhook and the admins about a withdrawal or a restore (enqueued on commit).
+    A webhook that did not take it is called again with backoff, ``max_retries`` times; the e-mail
+    goes once."""
+    record = ReleaseWithdrawal.objects.select_related("release").filter(pk=withdrawal_pk).first()
+    if record is None:
+        return "gone"
+    if announce(record, email=self.request.retries == 0):
+        return "sent"
+    if self.request.retries < self.max_retries:
+        raise self.retry(countdown=min(2**self.request.retries * 5, 60))
+    logger.error("release %s: the %s was never taken by the audit webhook", record.release, record.action)
+    return "not sent"

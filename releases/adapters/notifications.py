@@ -1,4 +1,5 @@
-"""Telling people about new audit findings: a signed webhook call per finding, an e-mail per run.
+"""Telling people about new audit findings (a signed webhook call per finding, an e-mail per run)
+and about a release withdrawn or restored (one signed webhook call, one e-mail each).
 
 A webhook call is signed over a timestamp and the body, so a receiver can refuse forged calls and
 replays: ``X-Signature-Timestamp: <unix seconds>`` and ``X-Signature-256: sha256=<hex HMAC-SHA256
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.core.mail import mail_admins
 from django.utils import timezone
 
-from releases.models import AuditFinding
+from releases.models import AuditFinding, ReleaseWithdrawal
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +73,44 @@ def signature_headers(secret: str, body: bytes, *, timestamp: int | None = None)
 def send_webhook(finding: AuditFinding) -> bool:
     """POST the finding as JSON, signed with a timestamp (see the module docstring). Refuses to send
     without ``AUDIT_WEBHOOK_SECRET`` (settings refuse to start so; this guards a changed setting)."""
+    return post_signed(finding_payload(finding), f"finding {finding.pk}")
+
+
+def withdrawal_payload(record: ReleaseWithdrawal) -> dict:
+    return {
+        "event": f"release.{'withdrawn' if record.withdraws else 'restored'}",
+        "release": {
+            "version": record.release.version,
+            "action": record.action,
+            "reason": record.reason,
+            "by": record.actor,
+            "at": record.created.isoformat(),
+        },
+    }
+
+
+def announce_withdrawal(record: ReleaseWithdrawal, *, email: bool = True) -> bool:
+    """Announce a withdrawal or a restore: a signed webhook call (``release.withdrawn`` or
+    ``release.restored``) and an e-mail to the admins. True when the webhook took it (or none is set)."""
+    delivered = not settings.AUDIT_WEBHOOK_URL or post_signed(withdrawal_payload(record), f"withdrawal {record.pk}")
+    if email and settings.ADMINS:
+        what = "withdrawn" if record.withdraws else "restored"
+        mail_admins(
+            f"release {record.release.version} {what}",
+            f"Release {record.release.version} was {what} by {record.actor} at {record.created.isoformat()}.\n\n"
+            f"Reason: {record.reason}",
+            fail_silently=True,
+        )
+    return delivered
+
+
+def post_signed(payload: dict, what: str) -> bool:
+    """POST ``payload`` to ``AUDIT_WEBHOOK_URL``, signed (see the module docstring); False when not delivered."""
     secret = settings.AUDIT_WEBHOOK_SECRET
     if not secret:
-        logger.error("audit webhook not sent for finding %s: AUDIT_WEBHOOK_SECRET is not set", finding.pk)
+        logger.error("audit webhook not sent for %s: AUDIT_WEBHOOK_SECRET is not set", what)
         return False
-    body = json.dumps(finding_payload(finding), sort_keys=True).encode()
+    body = json.dumps(payload, sort_keys=True).encode()
     try:
         response = httpx.post(
             settings.AUDIT_WEBHOOK_URL,
@@ -85,9 +119,9 @@ def send_webhook(finding: AuditFinding) -> bool:
             headers={"Content-Type": "application/json", **signature_headers(secret, body)},
         )
     except httpx.HTTPError as error:
-        logger.warning("audit webhook failed for finding %s: %s; retried after the next run", finding.pk, error)
+        logger.warning("audit webhook failed for %s: %s", what, error)
         return False
     if response.status_code >= 300:
-        logger.warning("audit webhook answered %s for finding %s", response.status_code, finding.pk)
+        logger.warning("audit webhook answered %s for %s", response.status_code, what)
         return False
     return True

@@ -267,7 +267,12 @@ def next_audit() -> dict[str, Any]:
 
 def overview(limit: int = RECENT_RELEASES) -> dict[str, Any]:
     """Everything the admin's front page shows, in a constant number of queries."""
-    releases = list(ReleaseVersion.objects.defer(*RELEASE_DEFERRED).order_by("-release_date", "-pk")[:limit])
+    releases = list(
+        ReleaseVersion.objects.with_withdrawal().defer(*RELEASE_DEFERRED).order_by("-release_date", "-pk")[:limit]
+    )
+    withdrawn = list(
+        ReleaseVersion.objects.withdrawn().only("pk", "version").order_by("-withdrawal_at")[:RECENT_RELEASES]
+    )
     rows = summaries(releases)
     by_state = dict(ReleaseVersion.objects.order_by().values_list("state").annotate(count=Count("pk")))
     open_findings = AuditFinding.objects.open()
@@ -294,6 +299,7 @@ def overview(limit: int = RECENT_RELEASES) -> dict[str, Any]:
             "warning": severity_counts.get(AuditFinding.Severity.WARNING, 0),
             "latest": list(open_findings.order_by("-last_seen")[:OPEN_FINDINGS_SHOWN]),
         },
+        "withdrawn": withdrawn,
         "last_audit": runs[0] if runs else None,
         "next_audit": next_audit(),
         "audit_svg": audit_history_svg(points, "Audit history: tags checked and findings per run"),
@@ -313,6 +319,7 @@ def release_panel(release: ReleaseVersion) -> dict[str, Any]:
     return {
         "summary": summary,
         "release": release,
+        "withdrawal": release.current_withdrawal(),
         "timeline_svg": summary.timeline_svg(),
         "signing": signing_status([*summary.images, *([summary.chart] if summary.chart else [])]),
         "active": active,

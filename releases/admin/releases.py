@@ -14,6 +14,7 @@ from releases import services
 from releases.admin import controlroom
 from releases.admin.display import short_digest
 from releases.admin.transitions import StalledFilter, StateTransitionInline, TransitionAdmin
+from releases.admin.withdrawal import withdrawal_context, withdrawal_urls
 from releases.choices import ReleaseState
 from releases.models import (
     ReleaseArtifact,
@@ -91,6 +92,16 @@ class ReleaseVersionAdmin(TransitionAdmin):
                 inline.can_delete = False
                 inline.max_num = 0
         return instances
+
+    # Withdraw and Restore (releases.admin.withdrawal).
+    def get_urls(self):
+        return [*withdrawal_urls(self), *super().get_urls()]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        obj = self.get_object(request, object_id) if request.method == "GET" else None
+        if obj is not None and self.has_view_or_change_permission(request, obj):
+            extra_context = {**(extra_context or {}), **withdrawal_context(request, obj)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(ReleaseArtifact)

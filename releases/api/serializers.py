@@ -21,6 +21,7 @@ from ..models import (
     ReleaseArtifact,
     ReleaseVersion,
 )
+from .withdrawal import withdrawal_of
 
 
 class ModelCleanSerializer(serializers.ModelSerializer):
@@ -95,6 +96,9 @@ class ReleaseSerializer(ModelCleanSerializer):
     stalled_since = StalledSinceField()
     links = serializers.SerializerMethodField()
     signing = serializers.SerializerMethodField()
+    withdrawal = serializers.SerializerMethodField(
+        help_text="null unless the release is withdrawn: then why (reason), when (at) and by whom (by)."
+    )
 
     class Meta:
         model = ReleaseVersion
@@ -114,6 +118,7 @@ class ReleaseSerializer(ModelCleanSerializer):
             "stalled_since",
             "artifacts",
             "signing",
+            "withdrawal",
             "links",
         ]
         read_only_fields = ["state", "failure_reason", "failed_artifact", "published_at", "last_progress_at", "layout"]
@@ -151,7 +156,12 @@ class ReleaseSerializer(ModelCleanSerializer):
             "changelog": f"{detail}changelog/",
             "publish": f"{detail}publish/",
             "retry": f"{detail}retry/",
+            "withdraw": f"{detail}withdraw/",
+            "restore": f"{detail}restore/",
         }
+
+    def get_withdrawal(self, release: ReleaseVersion) -> dict | None:
+        return withdrawal_of(release)
 
 
 # No stalled_since in lists: list pages are cached until the data changes, and a release becomes

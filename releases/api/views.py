@@ -34,7 +34,8 @@ from ..models import (
 from ..oci import RegistryError
 from ..pipelines.signing import read_sboms
 from ..transitions import TransitionRefused, public_text
-from . import filters
+from ..trust.withdrawal import restore_release, withdraw_release
+from . import filters, withdrawal
 from .caching import CachedListMixin, cached_json, with_etag
 from .changelog import CHANGELOG_FORMATS, changelog_between, changelog_body, changelog_format, version_bounds
 from .errors import Conflict, refused
@@ -97,7 +98,7 @@ class ReleaseViewSet(
 ):
     """Releases cut by Release Please: create, list, read by version, publish, retry."""
 
-    queryset = ReleaseVersion.objects.prefetch_related(
+    queryset = ReleaseVersion.objects.with_withdrawal().prefetch_related(
         Prefetch("artifacts", queryset=ReleaseArtifact.objects.order_by("type"))
     )
     serializer_class = ReleaseSerializer
@@ -109,7 +110,13 @@ class ReleaseViewSet(
     lookup_field = "version"
     lookup_value_regex = VERSION_PATTERN
     #: the use case (and so the permission, for a session) of each write
-    use_cases = {"create": "create_release", "publish": "publish_release", "retry": "retry_release"}
+    use_cases = {
+        "create": "create_release",
+        "publish": "publish_release",
+        "retry": "retry_release",
+        "withdraw": "withdraw_release",
+        "restore": "restore_release",
+    }
 
     def get_serializer_class(self):
         return ReleaseListSerializer if self.action == "list" else ReleaseSerializer
@@ -130,11 +137,24 @@ class ReleaseViewSet(
 
     @action(detail=False)
     def latest(self, request):
-        """The highest published version."""
-        release = self.get_queryset().published().order_by("-version_order").first()
+        """The highest published version that is not withdrawn."""
+        release = self.get_queryset().published().not_withdrawn().order_by("-version_order").first()
         if release is None:
-            raise exceptions.NotFound("no release is published yet")
+            raise exceptions.NotFound(withdrawal.no_latest_reason())
         return with_etag(request, self.get_serializer(release).data)
+
+    @extend_schema(request=withdrawal.WithdrawalRequestSerializer, responses={200: withdrawal.WithdrawalSerializer})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, version: str):
+        """Withdraw a published release (``reason`` required): ``latest`` and ``index.yaml`` skip it;
+        nothing published changes."""
+        return withdrawal.record(request, version, withdraw_release)
+
+    @extend_schema(request=withdrawal.WithdrawalRequestSerializer, responses={200: withdrawal.WithdrawalSerializer})
+    @action(detail=True, methods=["post"])
+    def restore(self, request, version: str):
+        """Undo a withdrawal (``reason`` required, recorded too)."""
+        return withdrawal.record(request, version, restore_release)
 
     @action(detail=True)
     def artifacts(self, request, version: str):

@@ -1,4 +1,5 @@
-"""The Helm chart repository's ``index.yaml``, rendered once per set of indexed charts.
+"""The Helm chart repository's ``index.yaml``, rendered once per set of indexed charts (those of
+withdrawn releases left out; their ``.tgz`` stays downloadable by its exact URL).
 
 The cache key is the charts' ``DataGeneration``, bumped in the transaction of every chart change
 and read with one primary-key lookup: the index is regenerated only after a chart changed,
@@ -13,7 +14,7 @@ from django.utils import timezone
 from releases.http.caching import etag_of
 
 from ..charts import IndexEntry, render_index
-from ..models import DataGeneration, HelmChart
+from ..models import DataGeneration, HelmChart, ReleaseVersion
 
 
 def chart_index_generation() -> str:
@@ -21,7 +22,15 @@ def chart_index_generation() -> str:
 
 
 def render_chart_index() -> bytes:
-    charts = HelmChart.objects.indexed().prefetch_related("dependencies").order_by("name", "-version_order")
+    # A withdrawn release's chart is left out: Helm has no per-version deprecation (a deprecated
+    # newest entry hides the whole chart) and ``helm install`` without ``--version`` picks the newest.
+    withdrawn = ReleaseVersion.objects.withdrawn().values("version")
+    charts = (
+        HelmChart.objects.indexed()
+        .exclude(app_version__in=withdrawn)
+        .prefetch_related("dependencies")
+        .order_by("name", "-version_order")
+    )
     entries = [
         IndexEntry(
             name=chart.name,

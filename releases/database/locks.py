@@ -21,6 +21,7 @@ ENGINE_LOCK = 7303
 AUDIT_LOCK = 7310
 SWEEP_LOCK = 7311
 SIGNING_LOCK = 7320
+LATEST_LOCK = 7330
 
 
 @contextmanager
@@ -83,3 +84,21 @@ def signing_lock(repository: str) -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [SIGNING_LOCK, key])
+
+
+@contextmanager
+def latest_lock(repository: str) -> Iterator[None]:
+    """Serialise moves of one repository's ``latest`` tag: a publish moving it to a new version and a
+    withdrawal moving it back each read which version is newest, then write the tag; interleaved,
+    the older answer could be written last. Waits its turn."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    key = engine_key(repository)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [LATEST_LOCK, key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LATEST_LOCK, key])

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django_fsm import FSMField, transition
 
@@ -15,6 +15,7 @@ from ..choices import (
     ChartState,
     ImageState,
     ReleaseState,
+    WithdrawalAction,
 )
 from ..layout import ReleaseLayout
 from ..validators import (
@@ -41,6 +42,32 @@ class ReleaseVersionQuerySet(StalledQuerySetMixin, models.QuerySet):
 
     def published(self) -> ReleaseVersionQuerySet:
         return self.filter(state=ReleaseState.PUBLISHED)
+
+    # Withdrawal (``ReleaseWithdrawal``): read through the reverse relation, which
+    # ``models.withdrawals`` declares (it imports this module).
+    def with_withdrawal(self) -> ReleaseVersionQuerySet:
+        """Annotate each release with its newest withdrawal record, in the same query.
+
+        ``withdrawal_action`` is ``withdraw`` while the release is withdrawn (``restore`` once
+        restored, ``None`` if never withdrawn); ``withdrawal_reason``, ``withdrawal_at`` and
+        ``withdrawal_actor`` say why, when and by whom.
+        """
+        records = self.model._meta.get_field("withdrawals").related_model.objects
+        newest = records.filter(release=OuterRef("pk")).order_by("-sequence")
+        return self.annotate(
+            withdrawal_action=Subquery(newest.values("action")[:1]),
+            withdrawal_reason=Subquery(newest.values("reason")[:1]),
+            withdrawal_at=Subquery(newest.values("created")[:1]),
+            withdrawal_actor=Subquery(newest.values("actor")[:1]),
+        )
+
+    def withdrawn(self) -> ReleaseVersionQuerySet:
+        return self.with_withdrawal().filter(withdrawal_action=WithdrawalAction.WITHDRAW)
+
+    def not_withdrawn(self) -> ReleaseVersionQuerySet:
+        return self.with_withdrawal().filter(
+            Q(withdrawal_action__isnull=True) | ~Q(withdrawal_action=WithdrawalAction.WITHDRAW)
+        )
 
 
 class ReleaseVersion(StatefulModel):
@@ -163,6 +190,15 @@ class ReleaseVersion(StatefulModel):
     def image_names(self) -> dict[str, str]:
         """Component -> image name of this release."""
         return self.effective_layout().names()
+
+    def current_withdrawal(self):
+        """The withdrawal in force (a ``ReleaseWithdrawal``), or ``None`` when the release is not withdrawn."""
+        newest = self.withdrawals.order_by("-sequence").first() if self.pk else None
+        return newest if newest is not None and newest.withdraws else None
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.current_withdrawal() is not None
 
     def images(self) -> models.QuerySet:
         return DockerImage.objects.filter(tag=self.version, name__in=self.image_names().values())

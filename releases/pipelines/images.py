@@ -26,7 +26,7 @@ from django.db.models.functions import Concat
 
 from releases.adapters.registry_client import registry_client, split_location
 from releases.adapters.signing_keys import signing_key
-from releases.database.locks import IMAGE_LOCK, engine_lock, exclusive
+from releases.database.locks import IMAGE_LOCK, engine_lock, exclusive, latest_lock
 from releases.observability import metrics
 from releases.observability.logcontext import log_context
 from releases.observability.redaction import redact_url
@@ -432,16 +432,19 @@ def push(image: DockerImage) -> PushOutcome:
 
 
 def move_latest(image: DockerImage) -> bool:
-    """Point ``latest`` at this image only when it is the highest published version of its name."""
-    versions = [
-        parse_version(tag)
-        for tag in DockerImage.objects.immutable_tags().filter(name=image.name).values_list("tag", flat=True)
-    ]
-    mine = parse_version(image.tag)
-    if is_prerelease(mine) or any(version > mine for version in versions):
-        return False
-    with registry_client() as client:
-        body, media_type, _ = client.get_manifest(image.repository_path, image.digest)
-        client.put_manifest(image.repository_path, MOVING_TAG, body, media_type)
+    """Point ``latest`` at this image only when it is the highest published version of its name
+    that is not withdrawn (``pipelines.latest``, under the same lock)."""
+    with latest_lock(image.repository_path):
+        published = DockerImage.objects.immutable_tags().filter(name=image.name)
+        tags = published.exclude(tag__in=ReleaseVersion.objects.withdrawn().values("version"))
+        versions = [parse_version(tag) for tag in tags.values_list("tag", flat=True)]
+        mine = parse_version(image.tag)
+        if is_prerelease(mine) or any(version > mine for version in versions):
+            return False
+        if ReleaseVersion.objects.withdrawn().filter(version=image.tag).exists():
+            return False
+        with registry_client() as client:
+            body, media_type, _ = client.get_manifest(image.repository_path, image.digest)
+            client.put_manifest(image.repository_path, MOVING_TAG, body, media_type)
     report_progress(image.pk, f"available; {MOVING_TAG} moved to {image.tag}")
     return True

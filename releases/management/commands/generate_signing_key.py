@@ -25,10 +25,21 @@ class Command(BaseCommand):
         password = parser.add_mutually_exclusive_group()
         password.add_argument("--encrypt", action="store_true", help="ask for a password (twice) on the terminal")
         password.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+        parser.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="keep the key pair already in the directory (both files) instead of refusing (bin/run's demo key)",
+        )
 
-    def handle(self, *args, directory: Path, encrypt: bool, password_stdin: bool, **options) -> None:
+    def handle(
+        self, *args, directory: Path, encrypt: bool, password_stdin: bool, if_missing: bool = False, **options
+    ) -> None:
         private_path, public_path = directory / "cosign.key", directory / "cosign.pub"
         existing = [str(path) for path in (private_path, public_path) if path.exists()]
+        if if_missing and len(existing) == 2:
+            kept = key_id(load_public_key(public_path.read_bytes()))
+            self.stdout.write(f"using the key pair already in {directory} (key id {kept})")
+            return
         if existing:
             raise CommandError(f"{', '.join(existing)} already exist(s); move them away or choose another directory")
         password = self.read_password(encrypt, password_stdin)

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from releases import services
-from releases.choices import EnvironmentScope
+from releases.choices import ChartState, EnvironmentScope, ReleaseState
 from releases.models import ChartDependency, DockerImage, EnvironmentVariable, ReleaseVersion
 
 SAMPLE_VERSION = "1.0.0"
@@ -68,6 +68,13 @@ class Command(BaseCommand):
             variable.full_clean()
             variables.append(variable)
         release = ReleaseVersion.objects.filter(version=SAMPLE_VERSION).first()
+        if release is not None and release.state == ReleaseState.PUBLISHED:
+            # Published rows (its images, the indexed chart and its dependencies) are immutable:
+            # a second bin/run serves them as they are.
+            self.stdout.write(
+                self.style.SUCCESS(f"sample release {release.version} is already published: nothing to load")
+            )
+            return
         created = release is None
         if created:
             release = services.create_release(
@@ -79,7 +86,7 @@ class Command(BaseCommand):
             )
         services.plan_release(release.pk)  # links the images and the chart to their variables
         chart = release.charts().get()
-        if not chart.dependencies.exists():
+        if chart.state != ChartState.INDEXED and not chart.dependencies.exists():
             ChartDependency.objects.create(
                 chart=chart,
                 name="redis",

@@ -51,6 +51,15 @@ class Command(BaseCommand):
                 f"release {SAMPLE_VERSION} exists with commit {release.commit_sha[:12]}, not the sample's "
                 f"{commit_sha[:12]}; remove var/ to start over"
             )
+        if release.state == ReleaseState.PUBLISHED:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"release {release.version} is already published (at {release.published_at:%Y-%m-%d %H:%M} UTC); "
+                    "serving it as it is. Remove var/ to publish the sample from scratch."
+                )
+            )
+            self.print_artifacts(release)
+            return
         try:
             if release.state == ReleaseState.DRAFT:
                 publish_release(release.pk)
@@ -61,7 +70,12 @@ class Command(BaseCommand):
         release = self.follow(release.pk, timeout)
         if release.state != ReleaseState.PUBLISHED:
             raise CommandError(f"release {release.version} failed: {release.failure_reason}")
-        self.stdout.write(self.style.SUCCESS(f"release {release.version} published; artifacts:"))
+        self.stdout.write(self.style.SUCCESS(f"release {release.version} published"))
+        self.print_artifacts(release)
+
+    def print_artifacts(self, release: ReleaseVersion) -> None:
+        signed = release.images().exclude(signed_with="").count()
+        self.stdout.write(f"artifacts ({signed} of {release.images().count()} images signed):")
         for artifact in release.artifacts.order_by("type"):
             self.stdout.write(f"  {artifact.type:16} {artifact.uri}  ({artifact.size} bytes)")
 

@@ -49,6 +49,8 @@ def highest_published_images(host: str) -> list[tuple[int, str, str]]:
     be: ``(pk, repository path, digest)``. Rows are read as values: no model instance per image."""
     highest: dict[tuple[str, str], tuple[int, str, str]] = {}
     images = DockerImage.objects.immutable_tags().filter(registry__startswith=f"{host}/").exclude(tag__contains="-")
+    # A withdrawn release's images stay published (and audited) but are never what latest must be.
+    images = images.exclude(tag__in=ReleaseVersion.objects.withdrawn().values("version"))
     rows = images.order_by("registry", "name", "-tag_order").values_list("pk", "registry", "name", "digest")
     for pk, registry, name, digest in rows.iterator(chunk_size=2000):
         if (registry, name) not in highest:
