@@ -9,30 +9,28 @@ batch against one reference (goal <= 5x the time of one).
 
 Rows are seeded before they are published (releases ``publishing`` while their artifacts are
 written, then published in one UPDATE), as the pipeline does; the immutability triggers stay on.
-Its own PostgreSQL database (``bench_admission``) and Redis database 3.
+Its own PostgreSQL database (``<prefix>admission``) and Redis database 3. Full: 10,000 releases, 5
+rounds of 10 s, 3 gunicorn workers. Quick mode: 200 releases, one round of 1 s, 2 workers.
 
-Run: .venv/bin/python bench/admission.py [--releases 10000] [--seconds 10] [--rounds 3] [--quick]
+Run: .venv/bin/python -m bench.admission [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._database import ROOT, use_database  # noqa: E402
+from bench._database import use_database  # noqa: E402
+from bench._http import gunicorn, post_script, wrk  # noqa: E402
+from bench._tools import require  # noqa: E402
+from bench.figures import EDGE_ROUNDS, Figure, Goal, main, ratio_figure  # noqa: E402
 
 TOKEN = "bench-admission-token-0123456789"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -207,29 +205,6 @@ def references(count: int, many: int) -> list[str]:
     return found
 
 
-def lua(path: Path, body: dict | list, token: str | None = None) -> Path:
-    headers = 'wrk.headers["Content-Type"] = "application/json"\n'
-    if token:
-        headers += f'wrk.headers["Authorization"] = "Bearer {token}"\n'
-    path.write_text(f'wrk.method = "POST"\n{headers}wrk.body = [==[{json.dumps(body)}]==]\n')
-    return path
-
-
-def wrk(url: str, seconds: int, script: Path | None = None) -> tuple[float, float]:
-    """(requests per second, p99 latency in ms)."""
-    command = ["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", url]
-    if script:
-        command[1:1] = ["-s", str(script)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()
-    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if non2xx:
-        raise SystemExit(f"{url} answered {non2xx.group(1)} errors; see the gunicorn log")
-    return rps, p99
-
-
 def check_answers(base: str, review: dict, batch: list[str]) -> int:
     """The review is answered allowed with its uid and the batch verified, before anything is timed;
     returns the queries one review costs (in-process, same database)."""
@@ -251,103 +226,67 @@ def check_answers(base: str, review: dict, batch: list[str]) -> int:
     return len(queries)
 
 
-def spread(values: list[float]) -> str:
-    return f"min {min(values):.2f} / median {statistics.median(values):.2f} / max {max(values):.2f}"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--releases", type=int, default=10_000)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="200 releases, 2 s per measurement, one round")
-    args = parser.parse_args()
-    if args.quick:
-        args.releases, args.seconds, args.rounds = 200, 2, 1
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed: apt-get install wrk (bin/setup installs it)")
+def run(quick: bool) -> list[Figure]:
+    releases, seconds, rounds, workers = (200, 1, 1, 2) if quick else (10_000, 10, EDGE_ROUNDS, 3)
+    require("wrk")
     use_database(
-        "bench_admission",
-        3,
+        "admission",
+        redis_db=3,
         ADMISSION_TOKEN=TOKEN,
         ADMISSION_ALLOWED_IMAGES="docker.io/library/busybox:*",
         API_READS_PUBLIC="true",
     )
     started = time.monotonic()
-    seed(args.releases)
-    from django.db import connection
+    seed(releases)
+    from bench import _seed
 
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # what autovacuum does to a table that grew this much
-    print(f"seeded {args.releases} releases in {time.monotonic() - started:.1f} s")
-    review = review_body(args.releases)
-    batch = references(args.releases, 100)
-    port_socket = socket.socket()
-    port_socket.bind(("127.0.0.1", 0))
-    port = port_socket.getsockname()[1]
-    port_socket.close()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "registry.wsgi", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", str(args.workers), "--access-logfile", "/dev/null"],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-    )
-    health, health_p99, validate, validate_p99, one, hundred = [], [], [], [], [], []
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    _seed.analyze()  # what autovacuum does to a table that grew this much
+    print(f"seeded {releases} releases in {time.monotonic() - started:.1f} s")
+    review = review_body(releases)
+    batch = references(releases, 100)
+    health, validate, validate_p99, one, hundred = [], [], [], [], []
+    with gunicorn(workers) as base, tempfile.TemporaryDirectory() as scripts:
         queries = check_answers(base, review, batch)
-        with tempfile.TemporaryDirectory() as scripts:
-            review_script = lua(Path(scripts) / "review.lua", review, TOKEN)
-            one_script = lua(Path(scripts) / "one.lua", batch[:1])
-            hundred_script = lua(Path(scripts) / "hundred.lua", batch)
-            warm = min(2, args.seconds)
-            wrk(base + "/api/v1/health/", warm)
-            wrk(base + "/admission/validate/", warm, review_script)
-            wrk(base + "/api/v1/verify/", warm, hundred_script)
-            for _ in range(args.rounds):
-                rps, p99 = wrk(base + "/api/v1/health/", args.seconds)
-                health.append(rps)
-                health_p99.append(p99)
-                rps, p99 = wrk(base + "/admission/validate/", args.seconds, review_script)
-                validate.append(rps)
-                validate_p99.append(p99)
-                one.append(wrk(base + "/api/v1/verify/", args.seconds, one_script)[0])
-                hundred.append(wrk(base + "/api/v1/verify/", args.seconds, hundred_script)[0])
-    finally:
-        server.terminate()
-        server.wait(10)
-    ratios = [v / h for v, h in zip(validate, health, strict=True)]
-    batch_cost = [o / h for o, h in zip(one, hundred, strict=True)]
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(
-        f"{date.today()}: {args.releases} releases, {args.rounds} round(s) of {args.seconds} s, "
-        f"{args.workers} workers, load average {load} on {os.cpu_count()} CPUs"
-    )
-    print(
-        f"GET /api/v1/health/ (baseline):     {statistics.median(health):8.1f} req/s  "
-        f"p99 {statistics.median(health_p99):.1f} ms ({spread(health_p99)})"
-    )
-    print(
-        f"POST /admission/validate/ (3 images): {statistics.median(validate):8.1f} req/s  "
-        f"p99 {statistics.median(validate_p99):.1f} ms ({spread(validate_p99)}); {queries} queries per review"
-    )
-    print(
-        f"ratio validate/baseline: {statistics.median(ratios):.2f}x ({spread(ratios)}) (goal >= 0.5x); p99 goal < 25 ms"
-    )
-    print(
-        f"POST /api/v1/verify/ 1 reference: {statistics.median(one):.1f} req/s; 100 references: "
-        f"{statistics.median(hundred):.1f} req/s"
-    )
-    print(f"time of 100 / time of 1: {statistics.median(batch_cost):.2f}x ({spread(batch_cost)}) (goal <= 5x)")
+        review_script = post_script(Path(scripts) / "review.lua", review, TOKEN)
+        one_script = post_script(Path(scripts) / "one.lua", batch[:1])
+        hundred_script = post_script(Path(scripts) / "hundred.lua", batch)
+        warm = min(2, seconds)
+        wrk(base + "/api/v1/health/", warm)
+        wrk(base + "/admission/validate/", warm, review_script)
+        wrk(base + "/api/v1/verify/", warm, hundred_script)
+        for _ in range(rounds):
+            health.append(wrk(base + "/api/v1/health/", seconds)[0])
+            rps, p99 = wrk(base + "/admission/validate/", seconds, review_script)
+            validate.append(rps)
+            validate_p99.append(p99)
+            one.append(wrk(base + "/api/v1/verify/", seconds, one_script)[0])
+            hundred.append(wrk(base + "/api/v1/verify/", seconds, hundred_script)[0])
+    # The time of one batch of 100 against one of 1 is the inverse of their request rates.
+    return [
+        ratio_figure(
+            f"{releases:,} releases, gunicorn ({workers} workers), wrk: POST admission/validate/ of a "
+            f"Deployment with 3 containers ({queries} queries per review) / trivial DRF health/",
+            validate,
+            health,
+            "req/s",
+            Goal(">=", 0.5),
+        ),
+        Figure(
+            "the review's p99 latency (median of the rounds)",
+            statistics.median(validate_p99),
+            "ms",
+            goal=Goal("<", 25, " ms"),
+            rounds=tuple(validate_p99),
+        ),
+        ratio_figure(
+            "POST verify/: the time of a batch of 100 references / the time of one (req/s of one / req/s of 100)",
+            one,
+            hundred,
+            "req/s",
+            Goal("<=", 5),
+        ),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    main(run)
