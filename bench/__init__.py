@@ -26,6 +26,7 @@ BENCHMARKS = [
     "changelog_range",
     "admin_overview",
     "api_list",
+    "admission",
     "oci_push",
     "audit_tags",
     "signing",

@@ -109,12 +109,14 @@ def audit_once(expected: int) -> float:
     from releases.models import AuditRun
     from releases.tasks import audit_published_tags
 
-    before = AuditRun.objects.count()
+    # The run this call starts is the first one after the newest now (reading the count and the
+    # newest row separately raced with the run's creation and took the previous run for it).
+    newest_before = AuditRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     audit_published_tags.delay(triggered_by="bench")
     deadline = time.monotonic() + 600
     while True:
-        run = AuditRun.objects.order_by("-pk").first()
-        if AuditRun.objects.count() > before and run.status != AuditRun.Status.RUNNING:
+        run = AuditRun.objects.filter(pk__gt=newest_before).order_by("pk").first()
+        if run is not None and run.status != AuditRun.Status.RUNNING:
             break
         if time.monotonic() > deadline:
             raise SystemExit("the audit did not finish in 600 s")

@@ -327,6 +327,23 @@ CHART_PATH = env_str("CHART_PATH", "chart/")
 # the reference as written and its fully qualified form (busybox:1.36 is docker.io/library/busybox:1.36).
 CHART_ALLOWED_IMAGES = env_list("CHART_ALLOWED_IMAGES", [])
 
+# Deploy-time trust (releases.trust): the admission webhooks and verify.
+# The bearer token the Kubernetes API server sends to /admission/ (a kubeconfig's token for the
+# webhook); unset, every admission review is refused (401).
+ADMISSION_TOKEN = env_str("ADMISSION_TOKEN", "") or ""
+if ADMISSION_TOKEN and len(ADMISSION_TOKEN) < 16:
+    raise ImproperlyConfigured("ADMISSION_TOKEN must be at least 16 characters; generate a long random one")
+# Images a cluster may run from outside REGISTRY_NAMESPACE: globs matched as written and fully
+# qualified, like CHART_ALLOWED_IMAGES (registry.k8s.io/pause:*, docker.io/library/busybox:*).
+ADMISSION_ALLOWED_IMAGES = env_list("ADMISSION_ALLOWED_IMAGES", [])
+# Namespaces (globs; * for all) whose refusals are answered allowed with warnings instead.
+ADMISSION_WARN_NAMESPACES = env_list("ADMISSION_WARN_NAMESPACES", [])
+# Namespaces (globs; * for every one the mutating webhook is called for) where /admission/mutate/
+# pins our tags to tag@digest; elsewhere it answers allowed with no patch.
+ADMISSION_PIN_NAMESPACES = env_list("ADMISSION_PIN_NAMESPACES", [])
+# References one POST /api/v1/verify/ may ask about at once.
+VERIFY_BATCH_MAX = env_int("VERIFY_BATCH_MAX", 200, minimum=1)
+
 
 def env_host_patterns(name: str) -> list[str]:
     entries = env_list(name, [])
@@ -506,6 +523,7 @@ SCRUBBED_SECRETS = tuple(
         GITHUB_WEBHOOK_SECRET,
         AUDIT_WEBHOOK_SECRET,
         SIGNING_KEY_PASSWORD,
+        ADMISSION_TOKEN,
         *FIELD_ENCRYPTION_KEYS,
         EMAIL_HOST_PASSWORD,
         *_url_secrets(CELERY_BROKER_URL),

@@ -8,22 +8,22 @@ from django.db.models.signals import post_migrate, pre_migrate
 
 def lift_immutability_triggers(sender, using="default", **kwargs) -> None:
     """SQLite cannot rebuild a table another table's trigger reads: drop the triggers for the migrate."""
-    from releases.database import withdrawals
+    from releases.database import withdrawals as db_withdrawals
     from releases.database.triggers import lift_for_migrate
 
     with connections[using].schema_editor() as editor:
         lift_for_migrate(editor)
-        withdrawals.lift_for_migrate(editor)
+        db_withdrawals.lift_for_migrate(editor)
 
 
 def restore_immutability_triggers(sender, using="default", **kwargs) -> None:
     """SQLite drops triggers when a migration rebuilds a table: put them back after every migrate."""
-    from releases.database import withdrawals
+    from releases.database import withdrawals as db_withdrawals
     from releases.database.triggers import ensure_triggers
 
     with connections[using].schema_editor() as editor:
         ensure_triggers(editor)
-        withdrawals.ensure_triggers(editor)
+        db_withdrawals.ensure_triggers(editor)
 
 
 def check_visibility_timeout(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

@@ -16,7 +16,7 @@ from django.shortcuts import redirect
 from django.urls import URLPattern, path, reverse
 
 from releases.choices import ReleaseState
-from releases.models import LatestTag, ReleaseVersion, ReleaseWithdrawal
+from releases.models import ReleaseVersion, ReleaseWithdrawal
 from releases.services import PERMISSION_TO
 from releases.trust.withdrawal import WithdrawalConflict, restore_release, withdraw_release
 
@@ -82,6 +82,8 @@ def withdrawal_view(
 
 def withdrawal_context(request: HttpRequest, release: ReleaseVersion) -> dict[str, Any]:
     """What the change page's withdrawal panel shows: the record in force, the history, the buttons."""
+    from releases.models import LatestTag
+
     history = list(release.withdrawals.order_by("-sequence"))
     current = history[0] if history and history[0].withdraws else None
     repositories = set(release.images().values_list("registry", "name"))

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import verify, views
 
 router = DefaultRouter()
 router.register("releases", views.ReleaseViewSet, basename="release")
@@ -17,5 +17,6 @@ urlpatterns = [
     path("changelog/", views.ChangelogBetweenView.as_view(), name="changelog-between"),
     path("signing/keys/", views.SigningKeysView.as_view(), name="signing-keys"),
     path("signing/cosign.pub", views.SigningPublicKeyView.as_view(), name="signing-public-key"),
+    path("verify/", verify.VerifyView.as_view(), name="verify"),
     *router.urls,
 ]

@@ -105,6 +105,14 @@ def deployed_images(documents: Iterable[Mapping[str, Any]]) -> list[DeployedImag
     return found
 
 
+def allowed_by(reference: str, allowed: Iterable[str]) -> bool:
+    """Whether a glob of ``allowed`` matches ``reference`` as written or fully qualified
+    (``busybox:1.36`` is also ``docker.io/library/busybox:1.36``): ``CHART_ALLOWED_IMAGES`` and
+    ``ADMISSION_ALLOWED_IMAGES`` read the same way."""
+    candidates = (reference, ImageReference.parse(reference).normalized)
+    return any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates for pattern in allowed)
+
+
 def _under(name: str, namespace: str) -> bool:
     return name.startswith(namespace.rstrip("/") + "/")
 
@@ -134,8 +142,7 @@ def deployed_image_problems(
             continue
         reference = ImageReference.parse(image.reference)
         if not _under(reference.name, namespace):
-            candidates = (image.reference, reference.normalized)
-            if not any(fnmatch.fnmatchcase(c, pattern) for c in candidates for pattern in allowed):
+            if not allowed_by(image.reference, allowed):
                 warnings.append(
                     f"{image.where}: deploys {image.reference}, outside {namespace}; publish it under the "
                     "namespace or allow it with CHART_ALLOWED_IMAGES"

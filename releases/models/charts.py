@@ -98,7 +98,10 @@ class HelmChart(RegistryArtifact):
 
     class Meta:
         ordering = ["name", "-created"]
-        indexes = [models.Index(fields=["app_version"], name="chart_app_version_idx")]
+        indexes = [
+            models.Index(fields=["app_version"], name="chart_app_version_idx"),
+            models.Index(fields=["digest"], name="chart_digest_idx"),  # verify by digest
+        ]
         constraints = [
             RegistryArtifact.version_once("chart_version", "chart_version_unique", "chart version"),
             models.CheckConstraint(

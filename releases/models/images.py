@@ -116,7 +116,12 @@ class DockerImage(RegistryArtifact):
     class Meta:
         ordering = ["name", "-created"]
         # A release's images are found by its version (the tag) and the image names.
-        indexes = [models.Index(fields=["tag", "name"], name="image_tag_name_idx")]
+        # verify and admission find images by index digest (releases.trust.records; platform digests
+        # by a GIN index that 0023 adds on PostgreSQL).
+        indexes = [
+            models.Index(fields=["tag", "name"], name="image_tag_name_idx"),
+            models.Index(fields=["digest"], name="image_digest_idx"),
+        ]
         constraints = [
             RegistryArtifact.version_once("tag", "image_tag_unique", "image tag"),
             models.CheckConstraint(

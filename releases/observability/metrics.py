@@ -45,6 +45,18 @@ TASK_FAILURES = Counter(
     ["task", "kind"],
 )
 
+ADMISSION_REVIEWS = Counter(
+    "release_registry_admission_reviews_total",
+    "Admission reviews answered, by webhook (validate, mutate) and outcome (allowed, refused, warned, pinned, "
+    "malformed, unauthorized).",
+    ["webhook", "outcome"],
+)
+VERIFIED_REFERENCES = Counter(
+    "release_registry_verified_references_total",
+    "References verify judged (API and command), by outcome (verified, refused, invalid).",
+    ["outcome"],
+)
+
 
 @contextmanager
 def timed(kind: str, stage: str) -> Iterator[None]:

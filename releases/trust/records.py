@@ -1,0 +1,444 @@
+"""What we hold about a set of references: the read model of verify and admission.
+
+:func:`gather` reads, in a constant number of queries whatever the number of references, the
+published images (by index digest, platform digest or tag; ``latest`` resolved to the newest
+published version that is not withdrawn, as ``releases.pipelines.latest`` moves it), the charts
+(for verify), and with each row its release's withdrawal and its open audit findings. Nothing here
+asks the registry: a tag is resolved through what we recorded.
+
+The queries are written in SQL (PostgreSQL and SQLite), not built by the ORM: on the admission
+webhook's hot path, compiling three ORM querysets with joins and subqueries cost several times
+what PostgreSQL took to answer them (``bench/admission.py``). Each row carries its release's
+newest withdrawal record and its open findings as JSON, so a review is one query (two when it
+names ``latest``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db import connection
+
+from ..choices import MOVING_TAG, ChartState, ImageState, LatestTagState, WithdrawalAction
+from ..models import AuditFinding
+from .references import Reference
+
+INDEX, PLATFORM, CHART = "index", "platform", "chart"
+#: Open findings saying the registry answers another digest for a tag than the one we recorded.
+MOVED_TYPES = (AuditFinding.Type.MISMATCH, AuditFinding.Type.LATEST_BEHIND)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """An open audit finding about an artifact or a tag."""
+
+    type: str
+    severity: str
+    repository: str
+    tag: str
+    expected: str
+    actual: str
+    detail: str
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    reason: str
+    at: datetime
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRecord:
+    """One manifest we published: an image index, one of its platform manifests, or a chart.
+
+    ``tag`` is the version tag it was published at; ``signature`` the digest of the cosign
+    ``.sig`` recorded for ``digest`` (empty: none recorded); ``attestations`` the ``.att`` per
+    platform (all of an index's platforms, or the one of a platform manifest).
+    """
+
+    kind: str
+    repository: str
+    tag: str
+    digest: str
+    index_digest: str
+    platform: str
+    component: str
+    state: str
+    release: str
+    release_pk: int | None
+    release_state: str
+    published_at: datetime | None
+    signed_with: str
+    signature: str
+    attestations: dict[str, str]
+    platforms: dict[str, str]
+    image_pk: int | None = None
+    chart_pk: int | None = None
+
+    @property
+    def published(self) -> bool:
+        return self.state in (ImageState.AVAILABLE, ChartState.INDEXED) and self.release_state == "published"
+
+
+@dataclass
+class Records:
+    """The answer of :func:`gather`: artifacts by (repository, digest), index digests by
+    (repository, tag), findings and withdrawals."""
+
+    artifacts: dict[tuple[str, str], ArtifactRecord] = field(default_factory=dict)
+    tags: dict[tuple[str, str], str] = field(default_factory=dict)
+    by_digest: dict[str, list[ArtifactRecord]] = field(default_factory=lambda: defaultdict(list))
+    findings: dict[tuple[str, str], list[Finding]] = field(default_factory=lambda: defaultdict(list))
+    findings_by_artifact: dict[tuple[str, int], list[Finding]] = field(default_factory=lambda: defaultdict(list))
+    withdrawals: dict[int, Withdrawal] = field(default_factory=dict)
+    #: repositories whose ``latest`` is not yet where a withdrawal or restore moves it (state: reason)
+    latest_moving: dict[str, str] = field(default_factory=dict)
+
+    def add(self, record: ArtifactRecord) -> None:
+        self.artifacts[(record.repository, record.digest)] = record
+        self.by_digest[record.digest].append(record)
+
+    def resolve(self, reference: Reference) -> ArtifactRecord | None:
+        """The artifact ``reference`` names: by digest when it has one, else by its (effective) tag."""
+        if reference.digest:
+            if not reference.repository:
+                found = self.by_digest.get(reference.digest) or []
+                return found[0] if found else None
+            return self.artifacts.get((reference.repository, reference.digest))
+        digest = self.tags.get((reference.repository, reference.effective_tag))
+        return self.artifacts.get((reference.repository, digest)) if digest else None
+
+    def tag_digest(self, repository: str, tag: str) -> str | None:
+        """The index digest we recorded for ``repository:tag`` (``latest``: the highest published)."""
+        return self.tags.get((repository, tag))
+
+    def moved(self, repository: str, tag: str) -> Finding | None:
+        """The open finding saying the registry was last seen answering another digest for the tag."""
+        for finding in self.findings.get((repository, tag), ()):
+            if finding.type in MOVED_TYPES:
+                return finding
+        return None
+
+    def withdrawal_of(self, record: ArtifactRecord) -> Withdrawal | None:
+        return self.withdrawals.get(record.release_pk) if record.release_pk else None
+
+    def findings_of(self, record: ArtifactRecord) -> list[Finding]:
+        """Open findings of the artifact: of its row (its tag, signatures, attestations) and of its tag."""
+        key = ("image", record.image_pk) if record.image_pk else ("chart", record.chart_pk)
+        found = list(self.findings_by_artifact.get(key, ()))
+        found += [f for f in self.findings.get((record.repository, record.tag), ()) if f not in found]
+        return found
+
+
+def _repository(registry: str, name: str) -> str:
+    return f"{registry}/{name}"
+
+
+def _add_image(records: Records, row: dict) -> None:
+    repository = _repository(row["registry"], row["name"])
+    _add_attachments(records, row, ("image", row["pk"]))
+    signatures = _json(row["signatures"]) or {}
+    described = _json(row["platform_digests"]) or {}
+    platforms = {platform: (about or {}).get("digest", "") for platform, about in described.items()}
+    common = {
+        "repository": repository,
+        "tag": row["tag"],
+        "index_digest": row["digest"],
+        "component": row["component"],
+        "state": row["state"],
+        "release": row["artifacts__release__version"] or "",
+        "release_pk": row["artifacts__release_id"],
+        "release_state": row["artifacts__release__state"] or "",
+        "published_at": _when(row["artifacts__release__published_at"]),
+        "signed_with": row["signed_with"],
+        "platforms": platforms,
+        "image_pk": row["pk"],
+    }
+    attestations = {
+        platform: signatures.get(digest, {}).get("attestation", "") for platform, digest in platforms.items()
+    }
+    existing = records.artifacts.get((repository, row["digest"]))
+    if existing is not None and existing.release_state == "published":
+        return  # the same image through another artifact row: keep the published one
+    records.add(
+        ArtifactRecord(
+            kind=INDEX,
+            digest=row["digest"],
+            platform="",
+            signature=signatures.get(row["digest"], {}).get("signature", ""),
+            attestations={p: a for p, a in attestations.items() if a},
+            **common,
+        )
+    )
+    records.tags[(repository, row["tag"])] = row["digest"]
+    for platform, digest in platforms.items():
+        if digest:
+            records.add(
+                ArtifactRecord(
+                    kind=PLATFORM,
+                    digest=digest,
+                    platform=platform,
+                    signature=signatures.get(digest, {}).get("signature", ""),
+                    attestations={platform: attestations[platform]} if attestations.get(platform) else {},
+                    **common,
+                )
+            )
+
+
+def _add_chart(records: Records, row: dict) -> None:
+    repository = _repository(row["registry"], row["name"])
+    _add_attachments(records, row, ("chart", row["pk"]))
+    signatures = _json(row["signatures"]) or {}
+    records.add(
+        ArtifactRecord(
+            kind=CHART,
+            repository=repository,
+            tag=row["chart_version"],
+            digest=row["digest"],
+            index_digest=row["digest"],
+            platform="",
+            component=CHART,
+            state=row["state"],
+            release=row["artifacts__release__version"] or "",
+            release_pk=row["artifacts__release_id"],
+            release_state=row["artifacts__release__state"] or "",
+            published_at=_when(row["artifacts__release__published_at"]),
+            signed_with=row["signed_with"],
+            signature=signatures.get(row["digest"], {}).get("signature", ""),
+            attestations={},
+            platforms={},
+            chart_pk=row["pk"],
+        )
+    )
+    records.tags.setdefault((repository, row["chart_version"]), row["digest"])
+
+
+IMAGE_COLUMNS = (
+    "pk",
+    "registry",
+    "name",
+    "tag",
+    "component",
+    "state",
+    "digest",
+    "platform_digests",
+    "signed_with",
+    "signatures",
+    "artifacts__release_id",
+    "artifacts__release__version",
+    "artifacts__release__state",
+    "artifacts__release__published_at",
+    "withdrawal",
+    "findings",
+    "latest_tag",
+)
+CHART_COLUMNS = tuple("chart_version" if column == "tag" else column for column in IMAGE_COLUMNS)
+FINDING_FIELDS = ("type", "severity", "repository", "tag", "expected", "actual", "detail", "first_seen", "last_seen")
+
+
+def _json(value):
+    """A JSON column or expression as Python: Django hands jsonb (PostgreSQL) and JSON (SQLite)
+    back as text to raw cursors."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _when(value) -> datetime | None:
+    """A timestamp from a raw row or from JSON (PostgreSQL's ISO form, SQLite's text), aware."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _object(pairs: dict[str, str]) -> str:
+    function = "json_build_object" if connection.vendor == "postgresql" else "json_object"
+    arguments = ", ".join(f"'{key}', {value}" for key, value in pairs.items())
+    return f"{function}({arguments})"
+
+
+def _withdrawal_sql() -> str:
+    """The newest withdrawal record of the row's release (``a.release_id``), as a JSON object."""
+    record = _object({"action": "w.action", "reason": "w.reason", "actor": "w.actor", "created": "w.created"})
+    return (
+        f"(SELECT {record} FROM releases_releasewithdrawal w WHERE w.release_id = a.release_id "
+        "ORDER BY w.sequence DESC LIMIT 1)"
+    )
+
+
+def _findings_sql(condition: str) -> str:
+    """The open findings matching ``condition`` (over ``f``), as a JSON array, oldest first."""
+    record = _object({field: f"f.{field}" for field in FINDING_FIELDS})
+    where = f"FROM releases_auditfinding f WHERE f.resolved_at IS NULL AND ({condition})"
+    if connection.vendor == "postgresql":
+        return f"(SELECT json_agg({record} ORDER BY f.first_seen, f.id) {where})"
+    return f"(SELECT json_group_array(json(x)) FROM (SELECT {record} AS x {where} ORDER BY f.first_seen, f.id))"
+
+
+#: What the latest candidates exclude: the versions withdrawn now (their newest record withdraws).
+WITHDRAWN_VERSIONS = (
+    "SELECT wr.version FROM releases_releasewithdrawal ww JOIN releases_releaseversion wr ON wr.id = ww.release_id "
+    f"WHERE ww.action = '{WithdrawalAction.WITHDRAW}' AND ww.sequence = "
+    "(SELECT MAX(w2.sequence) FROM releases_releasewithdrawal w2 WHERE w2.release_id = ww.release_id)"
+)
+
+
+def _image_select(condition: str, *, source: str = "releases_dockerimage", latest: bool = False) -> str:
+    """Images matching ``condition`` with their release, its withdrawal and their open findings;
+    ``latest``: also the findings of the repository's ``latest`` tag and where a withdrawal's move
+    of ``latest`` stands (``LatestTag``)."""
+    extra_tags = f" OR f.tag = '{MOVING_TAG}'" if latest else ""
+    findings = _findings_sql(
+        f"f.docker_image_id = i.id OR (f.repository = i.registry || '/' || i.name AND (f.tag = i.tag{extra_tags}))"
+    )
+    moving = (
+        f"(SELECT {_object({'state': 'lt.state', 'reason': 'lt.reason'})} FROM releases_latesttag lt "
+        "WHERE lt.registry = i.registry AND lt.name = i.name)"
+        if latest
+        else "NULL"
+    )
+    return (
+        "SELECT i.id, i.registry, i.name, i.tag, i.component, i.state, i.digest, i.platform_digests, "
+        "i.signed_with, i.signatures, a.release_id, r.version, r.state, r.published_at, "
+        f"{_withdrawal_sql()}, {findings}, {moving} "
+        f"FROM {source} i "
+        "LEFT JOIN releases_releaseartifact a ON a.docker_image_id = i.id "
+        "LEFT JOIN releases_releaseversion r ON r.id = a.release_id "
+        f"WHERE i.state = '{ImageState.AVAILABLE}' AND ({condition})"
+    )
+
+
+def _platform_condition(digests: list[str]) -> tuple[str, list[str]]:
+    """Rows whose ``platform_digests`` ({platform: {"digest": ...}}) hold one of ``digests``: on
+    PostgreSQL the expression the GIN index of migration 0023 is built on."""
+    if connection.vendor == "postgresql":
+        return "jsonb_path_query_array(i.platform_digests, '$.*.digest') ?| %s", [list(digests)]
+    marks = ", ".join(["%s"] * len(digests))
+    return (
+        f"EXISTS (SELECT 1 FROM json_each(i.platform_digests) p WHERE json_extract(p.value, '$.digest') IN ({marks}))",
+        digests,
+    )
+
+
+def _rows(sql: str, params: list, columns: tuple[str, ...]) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _latest_rows(repositories: set[str]) -> list[dict]:
+    """Per repository, the highest published version that is neither a pre-release nor withdrawn:
+    what ``latest`` points at (``releases.pipelines.latest``); with the findings of its ``latest`` tag."""
+    ors, params = [], []
+    for repository in sorted(repositories):
+        registry, _, name = repository.rpartition("/")
+        ors.append("(c.registry = %s AND c.name = %s)")
+        params += [registry, name]
+    dash = "strpos(c.tag, '-')" if connection.vendor == "postgresql" else "instr(c.tag, '-')"
+    ranked = (
+        "(SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.registry, c.name ORDER BY c.tag_order DESC) "
+        f"AS newest FROM releases_dockerimage c WHERE c.state = '{ImageState.AVAILABLE}' AND c.tag <> '{MOVING_TAG}' "
+        f"AND {dash} = 0 AND c.tag NOT IN ({WITHDRAWN_VERSIONS}) AND ({' OR '.join(ors)})) candidates "
+        "WHERE newest = 1)"
+    )
+    sql = _image_select("1 = 1", source=ranked, latest=True)
+    return _rows(sql, params, IMAGE_COLUMNS)
+
+
+def _add_attachments(records: Records, row: dict, key: tuple[str, int]) -> None:
+    """The row's withdrawal (when its newest record withdraws) and open findings, into ``records``."""
+    record = _json(row["withdrawal"])
+    if record and record.get("action") == WithdrawalAction.WITHDRAW and row["artifacts__release_id"]:
+        records.withdrawals[row["artifacts__release_id"]] = Withdrawal(
+            record.get("reason") or "", _when(record.get("created")), record.get("actor") or ""
+        )
+    for found in _json(row["findings"]) or ():
+        finding = Finding(**{**found, "first_seen": _when(found["first_seen"]), "last_seen": _when(found["last_seen"])})
+        bucket = records.findings[(finding.repository, finding.tag)]
+        if finding not in bucket:
+            bucket.append(finding)
+        if finding not in records.findings_by_artifact[key]:
+            records.findings_by_artifact[key].append(finding)
+
+
+def gather(references: Iterable[Reference], *, namespace: str, charts: bool = False) -> Records:
+    """What we hold about ``references`` (those under ``namespace``, and bare digests).
+
+    Queries: one for ``latest`` when a reference asks for it, one for images (by tag, index digest
+    or platform digest), one for charts (``charts``); each row carries its release's withdrawal and
+    its open findings. At most three, however many references.
+    """
+    records = Records()
+    ours = [ref for ref in references if not ref.repository or ref.under(namespace)]
+    if not ours:
+        return records
+    digests = sorted({ref.digest for ref in ours if ref.digest})
+    by_repository: dict[str, set[str]] = defaultdict(set)
+    latest: set[str] = set()
+    for ref in ours:
+        if not ref.repository:
+            continue
+        tag = ref.effective_tag
+        if tag == MOVING_TAG:
+            latest.add(ref.repository)
+        elif tag:
+            by_repository[ref.repository].add(tag)
+    if latest:
+        for row in _latest_rows(latest):
+            _add_image(records, row)
+            repository = _repository(row["registry"], row["name"])
+            records.tags[(repository, MOVING_TAG)] = row["digest"]
+            where = _json(row["latest_tag"])
+            if where and where.get("state") != LatestTagState.CURRENT:
+                records.latest_moving[repository] = (
+                    f"{where.get('state')}: {where.get('reason') or 'no reason recorded'}"
+                )
+    conditions, params = _wanted("i", "tag", by_repository, digests)
+    if digests:
+        platform, platform_params = _platform_condition(digests)
+        conditions.append(platform)
+        params += platform_params
+    if conditions:
+        for row in _rows(_image_select(" OR ".join(conditions)), params, IMAGE_COLUMNS):
+            _add_image(records, row)
+    if charts:
+        conditions, params = _wanted("h", "chart_version", by_repository, digests)
+        if conditions:
+            for row in _rows(_chart_select(" OR ".join(conditions)), params, CHART_COLUMNS):
+                _add_chart(records, row)
+    return records
+
+
+def _wanted(alias: str, tag_column: str, by_repository: dict[str, set[str]], digests: list[str]) -> tuple[list, list]:
+    conditions: list[str] = []
+    params: list = []
+    if digests:
+        conditions.append(f"{alias}.digest IN ({', '.join(['%s'] * len(digests))})")
+        params += digests
+    for repository, tags in sorted(by_repository.items()):
+        registry, _, name = repository.rpartition("/")
+        marks = ", ".join(["%s"] * len(tags))
+        conditions.append(f"({alias}.registry = %s AND {alias}.name = %s AND {alias}.{tag_column} IN ({marks}))")
+        params += [registry, name, *sorted(tags)]
+    return conditions, params
+
+
+def _chart_select(condition: str) -> str:
+    findings = _findings_sql(
+        "f.helm_chart_id = h.id OR (f.repository = h.registry || '/' || h.name AND f.tag = h.chart_version)"
+    )
+    return (
+        "SELECT h.id, h.registry, h.name, h.chart_version, 'chart', h.state, h.digest, NULL, h.signed_with, "
+        "h.signatures, a.release_id, r.version, r.state, r.published_at, "
+        f"{_withdrawal_sql()}, {findings}, NULL "
+        "FROM releases_helmchart h "
+        "LEFT JOIN releases_releaseartifact a ON a.helm_chart_id = h.id "
+        "LEFT JOIN releases_releaseversion r ON r.id = a.release_id "
+        f"WHERE h.state = '{ChartState.INDEXED}' AND ({condition})"
+    )
