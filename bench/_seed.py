@@ -28,9 +28,10 @@ def versions(count: int, major: int = 1) -> list[str]:
     return [f"{major + i // 10_000}.{(i // 100) % 100}.{i % 100}" for i in range(count)]
 
 
-def published_releases(count: int) -> int:
-    """``count`` published releases, each with its two available images, its indexed chart and
-    their three artifacts; answers the number of artifacts."""
+def published_releases(count: int, platforms: tuple[str, ...] = ()) -> int:
+    """``count`` published releases, each with its two available images (their index digests, and
+    a platform manifest per platform of ``platforms``), its indexed chart and their three
+    artifacts; answers the number of artifacts."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -65,8 +66,10 @@ def published_releases(count: int) -> int:
                     digest=digest_of(f"{name}:{v}"),
                     size=1000,
                     build_date=now,
+                    component=name.removeprefix("threek8s-"),
                     context_path="x/",
                     dockerfile_path="Dockerfile",
+                    platform_digests={p: {"digest": digest_of(f"{name}:{v}:{p}"), "size": 500} for p in platforms},
                 )
                 for v in names
                 for name in IMAGE_NAMES

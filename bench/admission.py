@@ -37,93 +37,17 @@ DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def seed(count: int) -> None:
-    import hashlib
-
+    """``count`` published releases (images with both platforms' manifests), and what the audit and
+    withdrawals leave behind: open findings and a few withdrawn releases."""
     from django.utils import timezone
 
-    from releases.choices import ArtifactType, ChartState, ImageState, ReleaseState, WithdrawalAction
-    from releases.models import (
-        AuditFinding,
-        DockerImage,
-        HelmChart,
-        ReleaseArtifact,
-        ReleaseVersion,
-        ReleaseWithdrawal,
-    )
-    from releases.versions import column_sort_key
+    from bench import _seed
+    from releases.choices import WithdrawalAction
+    from releases.models import AuditFinding, DockerImage, ReleaseVersion, ReleaseWithdrawal
 
-    def digest(text: str) -> str:
-        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
+    digest = _seed.digest_of
     now = timezone.now()
-    names = ("threek8s-frontend", "threek8s-backend")
-    for start in range(0, count, 2000):
-        versions = [f"{i // 10000 + 1}.{(i // 100) % 100}.{i % 100}" for i in range(start, min(start + 2000, count))]
-        releases = ReleaseVersion.objects.bulk_create(
-            ReleaseVersion(
-                version=v, version_order=column_sort_key(v), commit_sha="a" * 40, state=ReleaseState.PUBLISHING
-            )
-            for v in versions
-        )
-        images = DockerImage.objects.bulk_create(
-            DockerImage(
-                name=name,
-                tag=v,
-                tag_order=column_sort_key(v),
-                state=ImageState.AVAILABLE,
-                digest=digest(f"{name}:{v}"),
-                size=1000,
-                build_date=now,
-                component=name.removeprefix("threek8s-"),
-                context_path="x/",
-                dockerfile_path="Dockerfile",
-                platform_digests={
-                    p: {"digest": digest(f"{name}:{v}:{p}"), "size": 500} for p in ("linux/amd64", "linux/arm64")
-                },
-            )
-            for v in versions
-            for name in names
-        )
-        charts = HelmChart.objects.bulk_create(
-            HelmChart(
-                chart_version=v,
-                app_version=v,
-                version_order=column_sort_key(v),
-                state=ChartState.INDEXED,
-                digest=digest("chart" + v),
-                size=100,
-                indexed_at=now,
-            )
-            for v in versions
-        )
-        artifacts = []
-        for i, release in enumerate(releases):
-            frontend, backend, chart = images[2 * i], images[2 * i + 1], charts[i]
-            for kind, target in ((ArtifactType.DOCKER_FRONTEND, frontend), (ArtifactType.DOCKER_BACKEND, backend)):
-                artifacts.append(
-                    ReleaseArtifact(
-                        release=release,
-                        type=kind,
-                        uri=target.pinned_uri,
-                        checksum=target.digest,
-                        size=1000,
-                        docker_image=target,
-                    )
-                )
-            artifacts.append(
-                ReleaseArtifact(
-                    release=release,
-                    type=ArtifactType.HELM_CHART,
-                    uri=chart.pinned_uri,
-                    checksum=chart.digest,
-                    size=100,
-                    helm_chart=chart,
-                )
-            )
-        ReleaseArtifact.objects.bulk_create(artifacts, batch_size=5000)
-        ReleaseVersion.objects.filter(pk__in=[r.pk for r in releases]).update(
-            state=ReleaseState.PUBLISHED, published_at=now
-        )
+    _seed.published_releases(count, platforms=("linux/amd64", "linux/arm64"))
     # what the audit and withdrawals leave behind: open findings and a few withdrawn releases
     namespace = DockerImage._meta.get_field("registry").default()
     AuditFinding.objects.bulk_create(
