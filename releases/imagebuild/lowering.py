@@ -53,6 +53,7 @@ _SYNTAX_RE = re.compile(
     r"^(?:docker\.io/)?docker/dockerfile:(?P<version>1(?:\.(?P<minor>\d+)(?:\.\d+)?)?)(?:@sha256:[0-9a-f]{64})?$"
 )
 _SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_GENERATED_RE = re.compile(r"^[A-Za-z0-9._-]+/(?:run-\d+\.sh|run-\d+/[^/]+|copy-\d+/[^/]+)$")
 _SLUG_RE = re.compile(r"[^A-Za-z0-9._-]+")
 _WHITESPACE_RE = re.compile(r"[\t\v\f\r ]+")
 _GIT_URL_RE = re.compile(r"^(?:git://|git@|github\.com/|ssh://)|^https?://\S+\.git(?:#.*)?$")
@@ -136,16 +137,23 @@ class LoweredDockerfile:
     def write_files(self, context_dir: str | Path) -> list[Path]:
         """Write :attr:`files` into the build context with their modes; return the paths written.
 
-        Refuses (:class:`DockerfileError`, nothing written) when the context already holds
-        ``.release-registry-lowered`` (the name is ours) or a path would leave the context.
+        Idempotent: files generated before (for another platform, or another Dockerfile in the same
+        context) may be there and are rewritten. Refuses (:class:`DockerfileError`, nothing written)
+        when the context holds a ``.release-registry-lowered`` of its own (the name is ours) or a path
+        would leave the context.
         """
         context = Path(context_dir)
         root = context / LOWERED_DIR
         if self.files and (root.exists() or root.is_symlink()):
-            raise DockerfileError(
-                f"the build context already has {LOWERED_DIR}; that name is reserved for lowered "
-                "heredocs: rename it in the repository"
+            foreign = root.is_symlink() or any(
+                path.is_symlink() or (path.is_file() and not _GENERATED_RE.match(path.relative_to(root).as_posix()))
+                for path in root.rglob("*")
             )
+            if foreign:
+                raise DockerfileError(
+                    f"the build context already has {LOWERED_DIR}; that name is reserved for lowered "
+                    "heredocs: rename it in the repository"
+                )
         written: list[Path] = []
         for relative in sorted(self.files):
             pure = PurePosixPath(relative)

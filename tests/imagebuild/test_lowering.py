@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from releases.imagebuild import DockerfileError
 from releases.imagebuild.lowering import (
     LOWERED_DIR,
     LoweredDockerfile,
@@ -283,12 +284,14 @@ def test_stable_1x_syntax_lines_are_served_by_the_built_in_frontend(syntax: str)
     assert lowered.dockerfile.startswith("\nFROM busybox\n")
 
 
-def test_write_files_keeps_modes_and_refuses_a_context_that_has_our_directory(tmp_path: Path) -> None:
+def test_write_files_keeps_modes_and_refuses_a_context_with_a_directory_of_that_name(tmp_path: Path) -> None:
     lowered = lower_dockerfile(_text(CASES[5], "busybox") + "COPY <<EOF /x\nx\nEOF\n")
     written = lowered.write_files(tmp_path)
     modes = {path.relative_to(tmp_path).as_posix(): path.stat().st_mode & 0o777 for path in written}
     assert modes == {f"{P}/run-2/EOF": 0o755, f"{P}/copy-6/EOF": 0o644}
-    with pytest.raises(Exception, match="already has .release-registry-lowered"):
+    assert lowered.write_files(tmp_path) == written, "a second platform's build rewrites the same files"
+    (tmp_path / LOWERED_DIR / "theirs.txt").write_text("the repository's own file")
+    with pytest.raises(DockerfileError, match="already has .release-registry-lowered"):
         lowered.write_files(tmp_path)
 
 
