@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -27,21 +29,26 @@ from django.db.models.functions import Concat
 from .. import metrics
 from ..choices import MOVING_TAG, ImageState
 from ..imagebuild import (
+    BuildFailed,
+    BuildkitUnavailable,
     BuildPathError,
     EngineUnavailable,
     ExportedImage,
     Finding,
     ImageBuildError,
     build_paths,
-    build_platform_image,
+    buildkit,
     connect_engine,
     export_image,
-    final_base_image,
     run_external_scanner,
     scan_image,
     severity_at_least,
 )
+from ..imagebuild.buildkit import BuiltImage, engine_network
+from ..imagebuild.emulation import emulation_fix, engine_platforms
+from ..imagebuild.errors import ENGINE_UNAVAILABLE_ERRORS
 from ..imagebuild.export import OCI_CONFIG, Blob, load_export
+from ..imagebuild.passthrough import lower_dockerfile, stage_bases
 from ..locks import IMAGE_LOCK, engine_lock, exclusive
 from ..logcontext import log_context
 from ..models import DockerImage, ReleaseVersion
@@ -61,6 +68,8 @@ from .signing import UNSIGNED, SigningRecord, sboms_in_background, sign_pushed_i
 from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
+# Where a lowered Dockerfile and the files lowering adds go, inside the build context.
+LOWERED_DIR = ".release-registry-lowered"
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +256,12 @@ def oci_labels(image: DockerImage, release: ReleaseVersion, created: datetime) -
 
 
 def build(image: DockerImage) -> list[PlatformExport]:
-    """Check out the release's commit and build and export every platform."""
+    """Check out the release's commit and build and export every platform with BuildKit.
+
+    Before anything is built: the Dockerfile is lowered (or refused, naming every line we cannot
+    honour), every stage's base is resolved to a digest, and the engine must be able to run every
+    requested platform. The build record (stage bases, per-platform steps) is written as it goes.
+    """
     release = release_of(image.tag)
     workdir = workdir_for(image)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -262,36 +276,201 @@ def build(image: DockerImage) -> list[PlatformExport]:
         ) from refused
     # The image's own build args (from .release-registry.yaml) are more specific than the service's.
     build_args = {**settings.IMAGE_BUILD_ARGS, **image.build_args}
-    try:
-        base_image = final_base_image(dockerfile.read_text(), build_args)
-    except Exception as error:
-        raise PipelineError(f"cannot read the final FROM of {dockerfile.name}: {error}") from error
+    plan = plan_build(context, dockerfile, build_args, log)
     labels = oci_labels(image, release, datetime.now(UTC).replace(microsecond=0))
-    DockerImage.objects.filter(pk=image.pk).update(base_image=base_image, labels=labels, build_log="")
+    DockerImage.objects.filter(pk=image.pk).update(
+        base_image=plan.base_image, stage_bases=plan.stage_bases, labels=labels, build_log="", build_steps={}
+    )
+    for note in plan.notes:
+        log(f"==> {note}")
     client = connect_engine(settings.DOCKER_HOST, timeout=120)
-    base_digest = base_image_digest(base_image)
+    platforms = list(settings.IMAGE_PLATFORMS)
+    network = require_engine(client, platforms, log)
+    cache_from = previous_release_image(image)
+    if cache_from:
+        log(f"==> cache from {cache_from} (inline cache of the previous release)")
+    build_one = partial(
+        build_platform_with_buildkit,
+        image,
+        context,
+        plan.dockerfile,
+        labels=labels,
+        build_args=build_args,
+        network=network,
+        cache_from=cache_from,
+        log=log,
+    )
+    built: dict[str, BuiltImage] = {}
+    try:
+        with engine_lock():
+            if settings.BUILD_PLATFORMS_AT_ONCE and len(platforms) > 1:
+                report_progress(image.pk, f"building {', '.join(platforms)} at once")
+                with ThreadPoolExecutor(max_workers=len(platforms), thread_name_prefix="build") as pool:
+                    for platform, result in zip(platforms, pool.map(build_one, platforms), strict=True):
+                        built[platform] = result
+            else:
+                for number, platform in enumerate(platforms, 1):
+                    report_progress(image.pk, f"building {platform} ({number}/{len(platforms)})")
+                    built[platform] = build_one(platform)
+    except (EngineUnavailable, BuildkitUnavailable):
+        log.flush()
+        raise
+    except BuildFailed as error:
+        log.flush()
+        raise PipelineError(str(error)) from error
     exports = []
-    platforms = settings.IMAGE_PLATFORMS
     for number, platform in enumerate(platforms, 1):
-        report_progress(image.pk, f"building {platform} ({number}/{len(platforms)})")
-        log(f"==> building {platform}")
-        try:
-            with engine_lock():
-                image_id = build_platform_image(
-                    client, context, str(dockerfile), platform, labels, log, build_args=build_args
-                )
-        except EngineUnavailable:
-            log.flush()
-            raise
-        except Exception as error:
-            log.flush()
-            raise PipelineError(f"building {platform} failed: {error}") from error
         report_progress(image.pk, f"exporting {platform} ({number}/{len(platforms)})")
-        exported = export_image(client, image_id, platform_dir(image, platform))
+        exported = export_image(client, built[platform].image_id, platform_dir(image, platform))
         log(f"==> {platform}: manifest {exported.manifest_digest}, {exported.size} bytes")
-        exports.append(PlatformExport(platform, exported, base_digest))
+        exports.append(PlatformExport(platform, exported, plan.final_base_digest))
     log.flush()
     return exports
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What is known before building: the Dockerfile to build, its stages' bases and digests."""
+
+    dockerfile: str  # relative to the context
+    base_image: str  # the final stage's base, pinned by digest when known
+    final_base_digest: str | None
+    stage_bases: list[dict]
+    notes: list[str]
+
+
+def plan_build(context: Path, dockerfile: Path, build_args: dict[str, str], log: BuildLog) -> BuildPlan:
+    """Lower the Dockerfile (refusing what we cannot honour) and resolve every stage's base."""
+    text = dockerfile.read_text()
+    relative = str(dockerfile.relative_to(context)) if dockerfile.is_relative_to(context) else str(dockerfile)
+    try:
+        lowered = lower_dockerfile(text, dockerfile_path=relative)
+        stages = stage_bases(text, build_args)
+    except Exception as error:
+        raise PipelineError(f"{relative} cannot be built: {error}") from error
+    if not stages:
+        raise PipelineError(f"{relative} has no FROM instruction")
+    build_file = relative
+    if lowered.dockerfile != text or lowered.files:
+        for path, content in lowered.files.items():
+            target = context / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        build_file = f"{LOWERED_DIR}/Dockerfile"
+        (context / LOWERED_DIR).mkdir(parents=True, exist_ok=True)
+        (context / build_file).write_text(lowered.dockerfile)
+    digests: dict[str, str | None] = {}
+    recorded = []
+    for stage in stages:
+        if stage.from_stage is None and stage.base not in digests:
+            digests[stage.base] = None if stage.base == "scratch" else base_image_digest(stage.base)
+        entry = {
+            "stage": stage.name or str(stage.index),
+            "base": stage.base,
+            "digest": digests.get(stage.base),
+            "platform": stage.platform,
+            "final": stage.is_final,
+        }
+        if stage.from_stage:
+            entry["from_stage"] = stage.from_stage
+        recorded.append(entry)
+    final = recorded[-1]
+    final_digest = final["digest"] or digests.get(final["base"])
+    base_image = final["base"]
+    if final_digest and "@" not in base_image:
+        base_image = f"{base_image}@{final_digest}"
+    return BuildPlan(build_file, base_image, final_digest, recorded, list(lowered.notes))
+
+
+def require_engine(client, platforms: list[str], log: BuildLog) -> str:
+    """Refuse before building when the engine cannot run a platform; the build network and why."""
+    try:
+        info = client.info()
+        networks = [network.name for network in client.networks.list()]
+    except ENGINE_UNAVAILABLE_ERRORS as error:
+        raise EngineUnavailable(f"the docker engine at {settings.DOCKER_HOST} stopped answering: {error}") from error
+    runnable = engine_platforms(settings.DOCKER_HOST, str(info.get("Architecture", "")))
+    missing = runnable.missing(platforms)
+    if missing:
+        raise PipelineError(emulation_fix(missing) + f" (it runs {', '.join(runnable.runnable)})")
+    network, why = engine_network(networks, settings.BUILD_NETWORK)
+    log(f"==> build network: {network} ({why})")
+    return network
+
+
+def previous_release_image(image: DockerImage) -> list[str]:
+    """The previous published version of this image, whose inline cache can serve this build."""
+    previous = (
+        DockerImage.objects.available()
+        .filter(name=image.name, registry=image.registry)
+        .exclude(pk=image.pk)
+        .exclude(tag=MOVING_TAG)
+        .order_by("-tag_order")
+        .first()
+    )
+    return [previous.reference] if previous is not None else []
+
+
+def build_platform_with_buildkit(
+    image: DockerImage,
+    context: Path,
+    dockerfile: str,
+    platform: str,
+    *,
+    labels: dict[str, str],
+    build_args: dict[str, str],
+    network: str,
+    cache_from: list[str],
+    log: BuildLog,
+) -> BuiltImage:
+    """One platform's BuildKit build; its steps go into the image's ``build_steps`` either way."""
+    log(f"==> building {platform}")
+    prefix = f"[{platform}] "
+    own_host = split_location(settings.REGISTRY_NAMESPACE)[0]
+    credentials = (
+        {own_host: (settings.REGISTRY_USERNAME, settings.REGISTRY_PASSWORD)}
+        if settings.REGISTRY_USERNAME and settings.REGISTRY_PASSWORD
+        else None
+    )
+    try:
+        built = buildkit.build_image(
+            context,
+            dockerfile,
+            platform,
+            cli=settings.BUILDKIT_DOCKER_CLI,
+            docker_host=settings.DOCKER_HOST,
+            on_log=lambda line: log(prefix + line),
+            labels=labels,
+            build_args=build_args,
+            network=network,
+            secrets=settings.BUILD_SECRETS.values(),
+            cache_from=cache_from,
+            registry_auth=credentials,
+            timeout=settings.BUILD_TIMEOUT_SECONDS,
+        )
+    except BuildFailed as failed:
+        record_build_steps(image.pk, platform, {"network": network, "failed": public_text(str(failed))})
+        raise
+    cached = len(built.cached_steps)
+    log(f"==> {platform}: built in {built.seconds:.1f}s, {cached} of {len(built.steps)} steps from the cache")
+    record_build_steps(
+        image.pk,
+        platform,
+        {"network": network, "seconds": built.seconds, "steps": [step.record() for step in built.steps]},
+    )
+    return built
+
+
+_build_steps_lock = threading.Lock()
+
+
+def record_build_steps(image_pk: int, platform: str, record: dict) -> None:
+    """Add one platform's steps to ``build_steps`` (platforms may finish at once: one writer at a time)."""
+    record = json.loads(public_text(json.dumps(record)))
+    with _build_steps_lock, transaction.atomic():
+        row = DockerImage.objects.select_for_update().only("build_steps").get(pk=image_pk)
+        steps = {**(row.build_steps or {}), platform: record}
+        DockerImage.objects.filter(pk=image_pk).update(build_steps=steps)
 
 
 def load_exports(image: DockerImage) -> list[PlatformExport]:
