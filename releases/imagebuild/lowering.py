@@ -53,7 +53,7 @@ _SYNTAX_RE = re.compile(
     r"^(?:docker\.io/)?docker/dockerfile:(?P<version>1(?:\.(?P<minor>\d+)(?:\.\d+)?)?)(?:@sha256:[0-9a-f]{64})?$"
 )
 _SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
-_GENERATED_RE = re.compile(r"^[A-Za-z0-9._-]+/(?:run-\d+\.sh|run-\d+/[^/]+|copy-\d+/[^/]+)$")
+_GENERATED_RE = re.compile(r"^[A-Za-z0-9._-]+/(?:Dockerfile|run-\d+\.sh|run-\d+/[^/]+|copy-\d+/[^/]+)$")
 _SLUG_RE = re.compile(r"[^A-Za-z0-9._-]+")
 _WHITESPACE_RE = re.compile(r"[\t\v\f\r ]+")
 _GIT_URL_RE = re.compile(r"^(?:git://|git@|github\.com/|ssh://)|^https?://\S+\.git(?:#.*)?$")
@@ -121,21 +121,26 @@ class LoweredDockerfile:
 
     ``files`` maps context-relative paths (all under ``.release-registry-lowered/``) to their bytes;
     ``modes`` gives each one's permission bits (0644, or 0755 for a shebang script), which COPY
-    and the bind mount keep: write them with :meth:`write_files`. ``notes`` are lines for the
-    build log saying what was lowered and on which line.
+    and the bind mount keep. :meth:`write_files` writes them, the lowered Dockerfile at
+    ``build_file`` (context-relative: build with ``-f <context>/<build_file>``) and the
+    ``.dockerignore`` that lets them through. ``notes`` are lines for the build log saying what was
+    lowered and on which line.
     """
 
     dockerfile: str
     files: dict[str, bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     modes: dict[str, int] = field(default_factory=dict)
+    build_file: str = f"{LOWERED_DIR}/Dockerfile/Dockerfile"
 
     @property
     def changed(self) -> bool:
         return bool(self.files) or bool(self.notes)
 
     def write_files(self, context_dir: str | Path) -> list[Path]:
-        """Write :attr:`files` into the build context with their modes; return the paths written.
+        """Write :attr:`files` into the build context with their modes, the lowered Dockerfile at
+        :attr:`build_file` and, when the context has a ``.dockerignore``, the lines that keep the
+        files in the context; return the paths of :attr:`files` and of the Dockerfile.
 
         Idempotent: files generated before (for another platform, or another Dockerfile in the same
         context) may be there and are rewritten. Refuses (:class:`DockerfileError`, nothing written)
@@ -144,7 +149,7 @@ class LoweredDockerfile:
         """
         context = Path(context_dir)
         root = context / LOWERED_DIR
-        if self.files and (root.exists() or root.is_symlink()):
+        if root.exists() or root.is_symlink():
             foreign = root.is_symlink() or any(
                 path.is_symlink() or (path.is_file() and not _GENERATED_RE.match(path.relative_to(root).as_posix()))
                 for path in root.rglob("*")
@@ -155,16 +160,21 @@ class LoweredDockerfile:
                     "heredocs: rename it in the repository"
                 )
         written: list[Path] = []
-        for relative in sorted(self.files):
+        for relative in sorted({*self.files, self.build_file}):
             pure = PurePosixPath(relative)
             if pure.is_absolute() or ".." in pure.parts or pure.parts[0] != LOWERED_DIR:
                 raise DockerfileError(f"refusing to write {relative!r} outside {LOWERED_DIR}/")
-        for relative, data in sorted(self.files.items()):
+        for relative, data in sorted({**self.files, self.build_file: self.dockerfile.encode()}.items()):
             target = context.joinpath(*PurePosixPath(relative).parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             target.chmod(self.modes.get(relative, FILE_MODE))
             written.append(target)
+        ignore = context / ".dockerignore"
+        if ignore.is_file() and not ignore.is_symlink():
+            kept = self.dockerignore(ignore.read_text())
+            if kept is not None and kept != ignore.read_text():
+                ignore.write_text(kept)
         for directory in {path.parent for path in written}:
             while directory != context:
                 directory.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
@@ -176,7 +186,7 @@ class LoweredDockerfile:
 
         ``None`` when nothing needs changing (no generated files, or no ``.dockerignore``).
         """
-        if not self.files or existing is None:
+        if not self.files or existing is None or f"!{LOWERED_DIR}/**" in existing.splitlines():
             return None
         suffix = f"\n# release registry: lowered heredocs\n!{LOWERED_DIR}\n!{LOWERED_DIR}/**\n"
         return existing.rstrip("\n") + "\n" + suffix

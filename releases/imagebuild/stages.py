@@ -22,7 +22,8 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 @dataclass(frozen=True)
 class Stage:
-    """One ``FROM``: ``base`` with the global ARGs substituted; ``from_stage`` when it names an earlier stage."""
+    """One ``FROM``: ``base`` is the image it starts from, global ARGs substituted; for ``FROM <earlier
+    stage>``, ``from_stage`` names that stage and ``base`` is the image that stage starts from."""
 
     index: int
     name: str | None  # lower case, as BuildKit compares stage names
@@ -49,7 +50,7 @@ def stage_bases(text: str, build_args: Mapping[str, str] | None = None) -> list[
     # BuildKit expands FROM with its default escape (the directive only changes line splitting).
     expander = _Expander(meta_args, "\\")
     found: list[tuple[int, str | None, str, str | None, int, str | None]] = []
-    names: set[str] = set()
+    names: dict[str, str] = {}  # stage name -> the image it starts from
     for instruction in parsed.instructions:
         if instruction.keyword == "ARG" and not found:
             for word in expander.words(instruction.args):
@@ -81,9 +82,11 @@ def stage_bases(text: str, build_args: Mapping[str, str] | None = None) -> list[
                 )
             base = expanded[0]
             from_stage = base.lower() if base.lower() in names else None
+            if from_stage is not None:
+                base = names[from_stage]
             found.append((len(found), stage_name, base, platform, instruction.line, from_stage))
             if stage_name:
-                names.add(stage_name)
+                names[stage_name] = base
     if not found:
         raise DockerfileError("the Dockerfile has no FROM instruction")
     last = len(found) - 1
@@ -91,13 +94,3 @@ def stage_bases(text: str, build_args: Mapping[str, str] | None = None) -> list[
         Stage(index=index, name=name, base=base, platform=platform, line=line, is_final=index == last, from_stage=src)
         for index, name, base, platform, line, src in found
     ]
-
-
-def resolved_base(stages: list[Stage], stage: Stage) -> str:
-    """The image a stage ultimately starts from, following ``FROM <earlier stage>`` links."""
-    by_name = {candidate.name: candidate for candidate in stages if candidate.name}
-    seen = 0
-    while stage.from_stage is not None and seen <= len(stages):
-        stage = by_name[stage.from_stage]
-        seen += 1
-    return stage.base

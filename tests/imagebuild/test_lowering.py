@@ -288,7 +288,8 @@ def test_write_files_keeps_modes_and_refuses_a_context_with_a_directory_of_that_
     lowered = lower_dockerfile(_text(CASES[5], "busybox") + "COPY <<EOF /x\nx\nEOF\n")
     written = lowered.write_files(tmp_path)
     modes = {path.relative_to(tmp_path).as_posix(): path.stat().st_mode & 0o777 for path in written}
-    assert modes == {f"{P}/run-2/EOF": 0o755, f"{P}/copy-6/EOF": 0o644}
+    assert modes == {f"{P}/run-2/EOF": 0o755, f"{P}/copy-6/EOF": 0o644, f"{P}/Dockerfile": 0o644}
+    assert (tmp_path / lowered.build_file).read_text() == lowered.dockerfile
     assert lowered.write_files(tmp_path) == written, "a second platform's build rewrites the same files"
     (tmp_path / LOWERED_DIR / "theirs.txt").write_text("the repository's own file")
     with pytest.raises(DockerfileError, match="already has .release-registry-lowered"):
@@ -302,6 +303,7 @@ def test_dockerignore_keeps_the_lowered_files_in_the_context() -> None:
         f"*\n!app/\n\n# release registry: lowered heredocs\n!{LOWERED_DIR}\n!{LOWERED_DIR}/**\n"
     )
     assert LoweredDockerfile(dockerfile="FROM x\n").dockerignore("*\n") is None
+    assert lowered.dockerignore(lowered.dockerignore("*\n")) is None, "appended once"
 
 
 # --- the real engine ------------------------------------------------------------------------------
@@ -322,11 +324,10 @@ def _build(
     if not os.access(DOCKER_CLI, os.X_OK):
         service_missing(f"{DOCKER_CLI} (Debian's docker.io 20.10 CLI) is not installed; run bin/setup")
     context.mkdir(parents=True, exist_ok=True)
-    lowered.write_files(context)
     if dockerignore is not None:
-        (context / ".dockerignore").write_text(lowered.dockerignore(dockerignore) or dockerignore)
-    dockerfile = context.parent / f"{context.name}.Dockerfile"
-    dockerfile.write_text(lowered.dockerfile)
+        (context / ".dockerignore").write_text(dockerignore)
+    lowered.write_files(context)
+    dockerfile = context / lowered.build_file
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DOCKER_BUILDKIT": "1", "DOCKER_HOST": dockerd.base_url}
     env["HOME"] = str(context.parent)
     result = subprocess.run(
