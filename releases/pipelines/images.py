@@ -32,6 +32,7 @@ from ..imagebuild import (
     BuildFailed,
     BuildkitUnavailable,
     BuildPathError,
+    DockerfileError,
     EngineUnavailable,
     ExportedImage,
     Finding,
@@ -48,7 +49,8 @@ from ..imagebuild.buildkit import BuiltImage, engine_network
 from ..imagebuild.emulation import emulation_fix, engine_platforms
 from ..imagebuild.errors import ENGINE_UNAVAILABLE_ERRORS
 from ..imagebuild.export import OCI_CONFIG, Blob, load_export
-from ..imagebuild.passthrough import lower_dockerfile, stage_bases
+from ..imagebuild.lowering import lower_dockerfile
+from ..imagebuild.stages import stage_bases
 from ..locks import IMAGE_LOCK, engine_lock, exclusive
 from ..logcontext import log_context
 from ..models import DockerImage, ReleaseVersion
@@ -68,8 +70,6 @@ from .signing import UNSIGNED, SigningRecord, sboms_in_background, sign_pushed_i
 from .source import checkout_source, release_of
 
 TRANSIENT_ERRORS = (EngineUnavailable, RegistryUnavailable)
-# Where a lowered Dockerfile and the files lowering adds go, inside the build context.
-LOWERED_DIR = ".release-registry-lowered"
 
 logger = logging.getLogger(__name__)
 
@@ -346,19 +346,15 @@ def plan_build(context: Path, dockerfile: Path, build_args: dict[str, str], log:
     try:
         lowered = lower_dockerfile(text, dockerfile_path=relative)
         stages = stage_bases(text, build_args)
-    except Exception as error:
+    except DockerfileError as error:
         raise PipelineError(f"{relative} cannot be built: {error}") from error
     if not stages:
         raise PipelineError(f"{relative} has no FROM instruction")
-    build_file = relative
-    if lowered.dockerfile != text or lowered.files:
-        for path, content in lowered.files.items():
-            target = context / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-        build_file = f"{LOWERED_DIR}/Dockerfile"
-        (context / LOWERED_DIR).mkdir(parents=True, exist_ok=True)
-        (context / build_file).write_text(lowered.dockerfile)
+    try:
+        lowered.write_files(context)
+    except (DockerfileError, OSError) as error:
+        raise PipelineError(f"{relative} cannot be built: {error}") from error
+    build_file = lowered.build_file
     digests: dict[str, str | None] = {}
     recorded = []
     for stage in stages:
