@@ -195,7 +195,15 @@ def test_the_sample_publishes_and_each_platform_layer_proves_where_it_ran(servic
     # Then it is published, and the pushed layers of each platform say where each RUN ran
     assert release.state == ReleaseState.PUBLISHED, release.failure_reason
     host, _, namespace = settings.REGISTRY_NAMESPACE.partition("/")
-    entrypoint = (EXAMPLES / "frontend" / "docker-entrypoint.sh").read_bytes()
+    # the heredoc's body, byte for byte (the Dockerfile writes it with RUN cat <<'EOF' > ...)
+    entrypoint = (
+        b"#!/bin/sh\n"
+        b"# Writes the runtime configuration the frontend reads, then runs the command.\n"
+        b"set -e\n"
+        b'echo "{\\"port\\": ${THREEK8S_PORT:-8080}}" > /tmp/runtime-config.json\n'
+        b'exec "$@"\n'
+    )
+    healthcheck = (EXAMPLES / "frontend" / "healthcheck.sh").read_bytes()
     with RegistryClient(host) as registry:
         frontend = PushedImage(registry, f"{namespace}/threek8s-frontend", "1.0.0")
         backend = PushedImage(registry, f"{namespace}/threek8s-backend", "1.0.0")
@@ -206,8 +214,12 @@ def test_the_sample_publishes_and_each_platform_layer_proves_where_it_ran(servic
             built_on = frontend.text(platform, "usr/share/threek8s/build-info.txt")
             assert built_on == f"assets built on {os.uname().machine} for {arch}\n"
             member, content = frontend.files[platform]["docker-entrypoint.sh"]
-            assert content == entrypoint and member.mode & 0o777 == 0o755  # COPY --chmod
+            assert content == entrypoint and member.mode & 0o777 == 0o755  # the heredoc, exact
+            member, content = frontend.files[platform]["usr/local/bin/healthcheck"]
+            assert content == healthcheck and member.mode & 0o777 == 0o755  # COPY --chmod
             assert not any(path.endswith("NOTES.md") for path in frontend.layer_paths[platform])  # .dockerignore
+            # nothing of the lowering is in a layer
+            assert not any(".release-registry-lowered" in path for path in frontend.layer_paths[platform])
             assert backend.text(platform, "app/arch.txt") == f"{machine}\n"
             assert backend.text(platform, "app/targetarch.txt") == f"{arch}\n"
             assert backend.text(platform, "app/token-status") == "registry token: present\n"
@@ -226,7 +238,7 @@ def test_the_sample_publishes_and_each_platform_layer_proves_where_it_ran(servic
             assert config["Entrypoint"] == ["/docker-entrypoint.sh"]
             assert config["Cmd"] == ["cat", "/usr/share/threek8s/index.html"]
             assert "8080/tcp" in config["ExposedPorts"]
-            assert config["Healthcheck"]["Test"] == ["CMD", "test", "-f", "/usr/share/threek8s/index.html"]
+            assert config["Healthcheck"]["Test"] == ["CMD", "/usr/local/bin/healthcheck"]
             assert "THREEK8S_PORT=8080" in config["Env"]
             assert config["Labels"]["org.opencontainers.image.title"] == "threek8s-frontend"
         # the secret is in no blob of either repository: layers, configs, manifests, signatures
