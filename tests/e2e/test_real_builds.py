@@ -27,6 +27,7 @@ from releases.choices import ReleaseState
 from releases.imagebuild.emulation import engine_platforms
 from releases.models import ApiToken, DockerImage, ReleaseVersion
 from releases.oci import RegistryClient
+from tests.fixtures.celery_worker import stop_worker
 from tests.fixtures.services import service_missing
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
@@ -95,12 +96,13 @@ def service(
         "BUILD_SECRETS": f"npm_token={tmp_path / 'npm_token'}",
     }
     settings.REGISTRY_NAMESPACE = overrides["REGISTRY_NAMESPACE"]
-    celery_worker_factory(overrides)
+    worker = celery_worker_factory(overrides)
     token = ApiToken(name="ci", scope=ApiToken.Scope.WRITE)
     key = token.issue()
     token.save()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    client.worker_overrides, client.worker = overrides, worker  # type: ignore[attr-defined]
     return client
 
 
@@ -313,3 +315,27 @@ def test_a_second_release_changing_only_application_files_reuses_the_cache(servi
     ]
     assert copies == [False, True]
     assert "steps from the cache" in frontend.build_log
+
+
+def test_on_another_engine_the_previous_release_serves_as_cache(
+    service, sample_repo, second_dockerd, celery_worker_factory
+):
+    # Given 1.0.0 published on the first engine (its images carry inline cache metadata)
+    first = publish(service, "1.0.0", git(sample_repo, "rev-parse", "HEAD"))
+    assert first.state == ReleaseState.PUBLISHED, first.failure_reason
+
+    # When the worker moves to a cold engine and 1.0.1, changing only the chart, is published
+    stop_worker(service.worker)
+    celery_worker_factory({**service.worker_overrides, "DOCKER_HOST": second_dockerd.base_url})
+    chart = sample_repo / "chart" / "Chart.yaml"
+    chart.write_text(chart.read_text().replace("1.0.0", "1.0.1"))
+    git(sample_repo, "commit", "-q", "-am", "chore: release 1.0.1")
+    second = publish(service, "1.0.1", git(sample_repo, "rev-parse", "HEAD"))
+
+    # Then the backend's steps came from the cache of the pushed 1.0.0, and its log says so
+    assert second.state == ReleaseState.PUBLISHED, second.failure_reason
+    backend = DockerImage.objects.get(name="threek8s-backend", tag="1.0.1")
+    assert "threek8s-backend:1.0.0 (inline cache of the previous release)" in backend.build_log
+    for platform in ARCH:
+        built = [step for step in backend.build_steps[platform]["steps"] if "] FROM " not in step["step"]]
+        assert built and all(step["cached"] for step in built), backend.build_steps
