@@ -295,7 +295,7 @@ def build(image: DockerImage) -> list[PlatformExport]:
     network = require_engine(client, platforms, log)
     cache_from = previous_release_image(image)
     if cache_from:
-        log(f"==> cache from {cache_from} (inline cache of the previous release)")
+        log(f"==> cache from {', '.join(cache_from)} (inline cache of the previous release)")
     build_one = partial(
         build_platform_with_buildkit,
         image,
