@@ -24,7 +24,8 @@ Figures, each round:
   (amd64 native, arm64 emulated), from the images' build records.
 
 Every version writes its number into the files the Dockerfiles copy, so a cold publish shares no
-step with another version. Exit status 1 when a goal is missed.
+step with another version. A full run exits 1 when a goal is missed; ``--quick`` exits 0 whatever
+the ratios (it proves the benchmark runs).
 """
 
 from __future__ import annotations
@@ -227,7 +228,8 @@ def main() -> int:
         f"  cold publish, platforms one after another: {spread(one_by_one)} s; at once is {once_ratio:.2f}x of it "
         f"({'faster' if once_ratio < 1 else 'not faster'})"
     )
-    return 0 if cold_ratio <= COLD_GOAL and second_ratio <= SECOND_GOAL else 1
+    # Quick mode proves it runs (one noisy round judges nothing); a full run exits 1 on a missed goal.
+    return 0 if args.quick or (cold_ratio <= COLD_GOAL and second_ratio <= SECOND_GOAL) else 1
 
 
 if __name__ == "__main__":
