@@ -5,7 +5,7 @@ Run: ``.venv/bin/python bench/real_builds.py [--rounds 3] [--quick]`` (as root: 
 dockerd engines; ``--quick`` is one round). The sample (``examples/``: 2 images x linux/amd64 +
 linux/arm64, arm64 RUN steps under qemu, and its chart) goes through the real pipeline with a real
 Celery worker (concurrency 2). Its own PostgreSQL database (``bench_real_builds``, recreated),
-Redis database 1, registry, and a fresh, cold engine (no image, no build cache) per measurement.
+Redis database 11, registry, and a fresh, cold engine (no image, no build cache) per measurement.
 
 Figures, each round:
 
@@ -43,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._database import use_database  # noqa: E402
 
-use_database("bench_real_builds", redis_db=1)
+use_database("bench_real_builds", redis_db=11)
 
 from bench import _release_harness as harness  # noqa: E402
 from releases.imagebuild.lowering import lower_dockerfile  # noqa: E402
