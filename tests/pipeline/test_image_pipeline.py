@@ -239,8 +239,7 @@ def test_broken_dockerfile_fails_with_the_failing_step(pipeline):
 def test_failing_run_on_arm64_names_step_platform_and_output_and_pushes_nothing(pipeline, settings):
     # Given a Dockerfile whose RUN fails only on arm64, after printing something
     run = (
-        'RUN echo "checking $(uname -m)" && '
-        'if [ "$(uname -m)" = aarch64 ]; then echo "no arm64 here" >&2; exit 7; fi\n'
+        'RUN echo "checking $(uname -m)" && if [ "$(uname -m)" = aarch64 ]; then echo "no arm64 here" >&2; exit 7; fi\n'
     )
     sha = pipeline.commit({"backend/Dockerfile": f"FROM {pipeline.base_image}\n{run}", "backend/app.txt": "x\n"})
     image = queue_image(sha)
