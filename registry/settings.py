@@ -321,6 +321,51 @@ def env_mapping(name: str) -> dict[str, str]:
 IMAGE_BUILD_ARGS = env_mapping("IMAGE_BUILD_ARGS")
 BUILD_WORKDIR = Path(env_str("BUILD_WORKDIR", str(BASE_DIR / "var" / "builds")))
 
+# Builds run through BuildKit, driven by the engine's own docker CLI (Debian's docker.io 20.10:
+# DOCKER_BUILDKIT=1 drives the engine's BuildKit; the docker 28 CLI without buildx cannot).
+BUILDKIT_DOCKER_CLI = env_str("BUILDKIT_DOCKER_CLI", "/usr/bin/docker")
+# The network RUN steps get: none, host or default (the engine's bridge). Unset: follow the engine
+# (none when it has no bridge network, where BuildKit would fail every RUN with "network bridge not
+# found").
+BUILD_NETWORK = env_str("BUILD_NETWORK", "") or None
+if BUILD_NETWORK not in (None, "none", "host", "default"):
+    raise ImproperlyConfigured(f"BUILD_NETWORK={BUILD_NETWORK!r} must be none, host or default (or unset)")
+# Build both platforms of an image at once on its engine (true) or one after the other (false):
+# at once was 0.66x the wall clock here (bench/real_builds.py), arm64 under qemu beside amd64.
+BUILD_PLATFORMS_AT_ONCE = env_bool("BUILD_PLATFORMS_AT_ONCE", True)
+# Seconds one platform's build may take before it is stopped (and the image fails, naming the step).
+BUILD_TIMEOUT_SECONDS = env_int("BUILD_TIMEOUT_SECONDS", 1800, minimum=10)
+
+
+def env_build_secrets(name: str) -> dict:
+    """``id=/absolute/file`` or ``id=env:VARIABLE`` pairs: what ``RUN --mount=type=secret,id=`` reads."""
+    from releases.imagebuild.buildkit import BuildSecret
+
+    secrets: dict[str, BuildSecret] = {}
+    problems = []
+    for secret_id, source in env_mapping(name).items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", secret_id):
+            problems.append(f"secret id {secret_id!r} may only use letters, digits, '_', '.' and '-'")
+        elif source.startswith("env:"):
+            value = os.environ.get(source[4:])
+            if not value:
+                problems.append(f"secret {secret_id}: the environment variable {source[4:]} is unset or empty")
+            else:
+                secrets[secret_id] = BuildSecret(secret_id, value=value)
+        elif source.startswith("/"):
+            try:
+                secrets[secret_id] = BuildSecret(secret_id, file=Path(source), value=Path(source).read_text().strip())
+            except OSError as error:
+                problems.append(f"secret {secret_id}: cannot read {source} ({error.strerror})")
+        else:
+            problems.append(f"secret {secret_id}: give an absolute file path or env:VARIABLE, not {source!r}")
+    if problems:
+        raise ImproperlyConfigured(f"{name}: " + "; ".join(problems))
+    return secrets
+
+
+BUILD_SECRETS = env_build_secrets("BUILD_SECRETS")
+
 CHART_NAME = env_str("CHART_NAME", "threek8s")
 CHART_PATH = env_str("CHART_PATH", "chart/")
 # Images a chart may deploy from outside REGISTRY_NAMESPACE without a warning: globs matched against
@@ -528,6 +573,7 @@ SCRUBBED_SECRETS = tuple(
         EMAIL_HOST_PASSWORD,
         *_url_secrets(CELERY_BROKER_URL),
         *_url_secrets(SOURCE_REPOSITORY_URL),
+        *(secret.value for secret in BUILD_SECRETS.values()),
     )
     if value
 )

@@ -11,12 +11,14 @@ from django.utils.html import format_html
 from releases import services
 from releases.admin import controlroom
 from releases.admin.display import (
+    build_steps_html,
     environment_html,
     key_value_html,
     platform_digests_html,
     scan_findings_html,
     short_digest,
     signing_html,
+    stage_bases_html,
 )
 from releases.admin.transitions import StalledFilter, TransitionAdmin
 from releases.choices import ImageState
@@ -49,6 +51,8 @@ class DockerImageAdmin(TransitionAdmin):
         "build_date",
         "signing",
         "platform_digests_table",
+        "stage_bases_table",
+        "build_steps_table",
         "scan_findings_table",
         "labels_table",
         "environment_table",
@@ -64,7 +68,7 @@ class DockerImageAdmin(TransitionAdmin):
         "full_build_log",
     )
     # Written by the pipeline only; shown as tables and the log panel instead of raw JSON.
-    exclude = ("platform_digests", "scan_findings", "build_log")
+    exclude = ("platform_digests", "scan_findings", "build_log", "stage_bases", "build_steps")
     shown_as_tables = ("labels",)
     filter_horizontal = ("environment_variables",)
     live_panel_template = "admin/releases/dockerimage/live.html"
@@ -79,6 +83,14 @@ class DockerImageAdmin(TransitionAdmin):
     @admin.display(description="platform digests")
     def platform_digests_table(self, obj: DockerImage) -> str:
         return platform_digests_html(obj.platform_digests, obj.repository, obj.digest)
+
+    @admin.display(description="stage bases")
+    def stage_bases_table(self, obj: DockerImage) -> str:
+        return stage_bases_html(obj.stage_bases)
+
+    @admin.display(description="build steps")
+    def build_steps_table(self, obj: DockerImage) -> str:
+        return build_steps_html(obj.build_steps)
 
     @admin.display(description="scan findings")
     def scan_findings_table(self, obj: DockerImage) -> str:

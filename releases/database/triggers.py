@@ -181,6 +181,8 @@ TABLES = [
             "signed_with",
             "signatures",
             "provenance",
+            "stage_bases",
+            "build_steps",
             "created",
         ),
         f"the image tag is published; published image tags are immutable, {_NEW_VERSION}",
@@ -215,8 +217,11 @@ _SIGNING_COLUMNS = {
     "releases_dockerimage": ("signed_with", "signatures", "provenance"),
 }
 
+# What migration 0020 installed: before 0024 added the build record (stage bases, build steps).
+TABLES_0020 = _without(TABLES, {"releases_dockerimage": ("stage_bases", "build_steps")})
+
 # What migration 0017 installed: before 0020 added the signing records.
-TABLES_0017 = _without(TABLES, _SIGNING_COLUMNS)
+TABLES_0017 = _without(TABLES_0020, _SIGNING_COLUMNS)
 
 # What migration 0016 installed: before 0017 added the release's layout, an image's component and
 # build args, a chart's warnings and pins.
@@ -262,7 +267,8 @@ MIGRATIONS = [
     ("0013_published_rows_immutable", TABLES_0013),
     ("0016_chart_dependency_locks_and_index_metadata", TABLES_0016),
     ("0017_release_layout", TABLES_0017),
-    ("0020_signing", TABLES),
+    ("0020_signing", TABLES_0020),
+    ("0024_build_record", TABLES),
 ]
 
 
@@ -421,10 +427,22 @@ def restore_0016_triggers(apps, schema_editor) -> None:
 # Migration 0020: the signing records (signed_with, signatures, provenance) are frozen too.
 def freeze_signing_records(apps, schema_editor) -> None:
     if not _migrating_sqlite(schema_editor):
-        _install(schema_editor, TABLES)
+        _install(schema_editor, TABLES_0020)
 
 
 def restore_0017_triggers(apps, schema_editor) -> None:
     if not _migrating_sqlite(schema_editor):
         _drop(schema_editor, TABLES)
         _install(schema_editor, TABLES_0017)
+
+
+# Migration 0024: the build record (stage_bases, build_steps) is frozen too.
+def freeze_build_record(apps, schema_editor) -> None:
+    if not _migrating_sqlite(schema_editor):
+        _install(schema_editor, TABLES)
+
+
+def restore_0020_triggers(apps, schema_editor) -> None:
+    if not _migrating_sqlite(schema_editor):
+        _drop(schema_editor, TABLES)
+        _install(schema_editor, TABLES_0020)

@@ -3,12 +3,16 @@
 Plain Python (no Django): the Celery tasks call these functions and store the results.
 """
 
+from releases.imagebuild import buildkit, emulation
+from releases.imagebuild.buildkit import BuildSecret, BuildStep, BuiltImage
 from releases.imagebuild.dockerfile import final_base_image
 from releases.imagebuild.engine import build_platform_image, connect_engine, parse_platform, platform_matches
 from releases.imagebuild.errors import (
     BuildFailed,
+    BuildkitUnavailable,
     BuildPathError,
     DockerfileError,
+    EmulationMissing,
     EngineUnavailable,
     ExportError,
     ImageBuildError,
@@ -50,6 +54,11 @@ __all__ = [
     "Blob",
     "BuildFailed",
     "BuildPathError",
+    "BuildSecret",
+    "BuildStep",
+    "BuiltImage",
+    "BuildkitUnavailable",
+    "EmulationMissing",
     "DockerfileError",
     "EngineUnavailable",
     "ExportError",
@@ -63,6 +72,8 @@ __all__ = [
     "SyftNotInstalled",
     "build_paths",
     "build_platform_image",
+    "buildkit",
+    "emulation",
     "checkout",
     "read_file_at",
     "connect_engine",

@@ -50,14 +50,31 @@ class DockerfileError(ImageBuildError):
 class BuildFailed(ImageBuildError):
     """The engine ran the build and it failed (a step failed, or the result is unusable).
 
-    ``step`` is the failing ``Step n/m : INSTRUCTION`` line when known, ``log_tail`` the last
-    log lines of the build.
+    ``step`` is the failing step when known (``[stage-1 2/5] RUN ...`` from BuildKit, ``Step n/m :
+    INSTRUCTION`` from the classic builder), ``log_tail`` the last lines of its output, ``platform``
+    the platform being built.
     """
 
-    def __init__(self, message: str, *, step: str | None = None, log_tail: list[str] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        log_tail: list[str] | None = None,
+        platform: str | None = None,
+    ):
         super().__init__(message)
         self.step = step
         self.log_tail = list(log_tail or [])
+        self.platform = platform
+
+
+class EmulationMissing(BuildFailed):
+    """The engine cannot run a platform's programs (no native support, no qemu in binfmt_misc)."""
+
+
+class BuildkitUnavailable(ImageBuildError):
+    """The docker CLI that drives the engine's BuildKit is missing or too old (install docker.io)."""
 
 
 class EngineUnavailable(ImageBuildError):

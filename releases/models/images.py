@@ -78,7 +78,21 @@ class DockerImage(RegistryArtifact):
     )
     registry = models.CharField(max_length=255, default=default_image_registry, validators=[validate_registry])
     architecture = models.JSONField(default=default_architectures, validators=[validate_architectures])
-    base_image = models.CharField(max_length=255, blank=True, help_text="The Dockerfile's final FROM.")
+    base_image = models.CharField(
+        max_length=255, blank=True, help_text="The final stage's base image, pinned by digest when its registry says."
+    )
+    stage_bases = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Every stage of the Dockerfile: its name, its base image as resolved, the digest it was "
+        "built from, the FROM --platform as written, and whether it is the final stage.",
+    )
+    build_steps = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per platform: the build network, the seconds the build took and every step with its "
+        "duration and whether it came from the cache.",
+    )
     build_date = models.DateTimeField(null=True, blank=True)
     labels = models.JSONField(default=dict, blank=True, help_text="OCI annotations/labels.")
     platform_digests = models.JSONField(

@@ -251,9 +251,17 @@ def test_multiarch_base_image(oci_registry: RunningRegistry) -> None:
         assert config["config"]["Env"][0].startswith("PATH=")
         layer = registry_client._http.get(f"{registry_client.base_url}/v2/t/base/blobs/{image.layer_digest}")
         raw = gzip.decompress(layer.content)
-        assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(raw).hexdigest()]
+        # the shared layer first, then the platform's busybox
+        assert config["rootfs"]["diff_ids"][0] == "sha256:" + hashlib.sha256(raw).hexdigest()
+        assert len(config["rootfs"]["diff_ids"]) == 2
         with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
             assert tar.extractfile("etc/base-release").read() == b"tiny-base 1\n"  # type: ignore[union-attr]
+        busybox_digest = json.loads(manifest)["layers"][1]["digest"]
+        busybox = registry_client._http.get(f"{registry_client.base_url}/v2/t/base/blobs/{busybox_digest}")
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(busybox.content))) as tar:
+            assert tar.getmember("bin/sh").linkname == "busybox"
+            elf = tar.extractfile("bin/busybox").read(20)  # type: ignore[union-attr]
+        assert elf[:4] == b"\x7fELF" and elf[18] == 0xB7  # e_machine EM_AARCH64
     assert image.reference == f"{oci_registry.host}/t/base:1"
 
 

@@ -88,13 +88,15 @@ def queue_image(commit_sha: str, version: str = "1.0.0") -> DockerImage:
     return DockerImage.objects.create(name="threek8s-backend", tag=version)
 
 
-def test_two_platform_image_ends_available_with_one_index(pipeline, settings):
+def test_two_platform_image_ends_available_with_one_index(pipeline, settings, multiarch_base_image):
     # Given a queued image whose release points at a real commit
     sha = pipeline.backend()
     image = queue_image(sha)
 
     # When the task runs
-    assert build_image.apply(args=[image.pk]).get() == ImageState.AVAILABLE
+    state = build_image.apply(args=[image.pk]).get()
+    image.refresh_from_db()
+    assert state == ImageState.AVAILABLE, image.failure_reason
 
     # Then the version tag resolves to an OCI index of exactly amd64 and arm64, the recorded digest
     image.refresh_from_db()
@@ -113,9 +115,22 @@ def test_two_platform_image_ends_available_with_one_index(pipeline, settings):
     assert latest.digest == image.digest
     assert image.architecture == ["amd64", "arm64"]
     assert image.size > 0 and image.build_date is not None
-    assert image.base_image == pipeline.base_image
+    # the final stage's base pinned by the digest its registry gave, and recorded as the only stage
+    base_digest = multiarch_base_image.index_digest
+    assert image.base_image == f"{pipeline.base_image}@{base_digest}"
+    assert image.stage_bases == [
+        {"stage": "0", "base": pipeline.base_image, "digest": base_digest, "platform": None, "final": True}
+    ]
     assert image.labels["org.opencontainers.image.revision"] == sha
-    assert "Step 2/" in image.build_log
+    # every platform's steps, with their durations, in the record and in the log
+    assert set(image.build_steps) == {"linux/amd64", "linux/arm64"}
+    for record in image.build_steps.values():
+        assert record["network"] == "none"  # the test engine has no bridge
+        names = [step["step"] for step in record["steps"]]
+        assert any("COPY app.txt /app/app.txt" in name for name in names)
+        assert all(step["seconds"] is not None for step in record["steps"])
+    assert "==> build network: none (the engine has no bridge network)" in image.build_log
+    assert "[linux/arm64] step [2/2] COPY app.txt /app/app.txt" in image.build_log
     transitions = list(image.state_transitions.values_list("target", flat=True))
     assert transitions == ["building", "scanning", "pushing", "available"]
 
@@ -216,9 +231,35 @@ def test_broken_dockerfile_fails_with_the_failing_step(pipeline):
     assert build_image.apply(args=[image.pk]).get() == ImageState.FAILED
 
     image.refresh_from_db()
-    assert "building linux/amd64 failed" in image.failure_reason
+    assert "the linux/amd64 build failed at step [2/2] COPY missing.txt /app/" in image.failure_reason
     assert "missing.txt" in image.failure_reason
     assert "COPY missing.txt" in image.build_log
+
+
+def test_failing_run_on_arm64_names_step_platform_and_output_and_pushes_nothing(pipeline, settings):
+    # Given a Dockerfile whose RUN fails only on arm64, after printing something
+    run = (
+        'RUN echo "checking $(uname -m)" && if [ "$(uname -m)" = aarch64 ]; then echo "no arm64 here" >&2; exit 7; fi\n'
+    )
+    sha = pipeline.commit({"backend/Dockerfile": f"FROM {pipeline.base_image}\n{run}", "backend/app.txt": "x\n"})
+    image = queue_image(sha)
+
+    # When it is built
+    assert build_image.apply(args=[image.pk]).get() == ImageState.FAILED
+
+    # Then the image failed naming the step, the platform and the last lines of its output
+    image.refresh_from_db()
+    reason = image.failure_reason
+    assert reason.startswith("the linux/arm64 build failed at step [2/2] RUN echo")
+    assert "exit code: 7" in reason
+    assert "checking aarch64" in reason and "no arm64 here" in reason
+    # amd64 was built (its steps recorded), arm64's failure is recorded too
+    assert image.build_steps["linux/amd64"]["steps"][-1]["seconds"] is not None
+    assert "exit code: 7" in image.build_steps["linux/arm64"]["failed"]
+    # and nothing of the image reached the registry: no tag, no manifest, no repository at all
+    with registry_client(settings) as client:
+        response = client._http.get(f"{client.base_url}/v2/_catalog")
+    assert repository(settings) not in response.json()["repositories"]
 
 
 def test_secret_in_a_layer_fails_the_scan_and_pushes_nothing(pipeline, settings):
@@ -302,3 +343,16 @@ def test_wrong_registry_password_fails_with_a_clear_message(pipeline, settings, 
     image.refresh_from_db()
     assert "REGISTRY_USERNAME" in image.failure_reason
     assert image.state_transitions.last().source == ImageState.PUSHING
+
+
+def test_a_platform_the_engine_cannot_run_fails_before_building(pipeline, settings):
+    settings.IMAGE_PLATFORMS = ["linux/amd64", "linux/mips64le"]
+    image = queue_image(pipeline.backend())
+
+    assert build_image.apply(args=[image.pk]).get() == ImageState.FAILED
+
+    image.refresh_from_db()
+    assert "the engine cannot run linux/mips64le" in image.failure_reason
+    assert "install Debian's qemu-user-static" in image.failure_reason
+    assert image.build_steps == {}  # nothing was built, not even amd64
+    assert "==> building" not in image.build_log

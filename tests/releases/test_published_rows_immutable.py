@@ -18,7 +18,15 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from releases.choices import ArtifactType, ChartState, ImageState, ReleaseState
-from releases.database.triggers import TABLES, TABLES_0002, TABLES_0013, TABLES_0016, TABLES_0017, ensure_triggers
+from releases.database.triggers import (
+    TABLES,
+    TABLES_0002,
+    TABLES_0013,
+    TABLES_0016,
+    TABLES_0017,
+    TABLES_0020,
+    ensure_triggers,
+)
 from releases.models import (
     ChartDependency,
     DockerImage,
@@ -241,6 +249,8 @@ CHANGES: dict[str, dict[str, Any]] = {
         "signed_with": "f" * 64,
         "signatures": {digest_of("rebuilt"): {"of": "index", "signature": digest_of("other sig")}},
         "provenance": {"linux/amd64": {"payload": "", "payloadType": "x", "signatures": []}},
+        "stage_bases": [{"stage": "0", "base": "alpine:3.20", "digest": digest_of("alpine"), "final": True}],
+        "build_steps": {"linux/amd64": {"network": "host", "seconds": 1.0, "steps": []}},
         "component": "backend",
         "context_path": "other/",
         "dockerfile_path": "Other.Dockerfile",
@@ -576,3 +586,18 @@ def test_migration_0020_freezes_the_signing_records_and_is_reversible(alias):
     definitions = trigger_definitions(alias)
     assert set(definitions) == trigger_names(alias, TABLES)
     assert any("signed_with" in sql and "provenance" in sql for sql in definitions.values())
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", SQLITE])
+def test_migration_0024_freezes_the_build_record_and_is_reversible(alias):
+    try:
+        call_command("migrate", "releases", "0023", database=alias, verbosity=0)
+        definitions = trigger_definitions(alias)
+        assert set(definitions) == trigger_names(alias, TABLES_0020)
+        assert any("provenance" in sql for sql in definitions.values())
+        assert not any("stage_bases" in sql or "build_steps" in sql for sql in definitions.values())
+    finally:
+        call_command("migrate", "releases", database=alias, verbosity=0)
+    definitions = trigger_definitions(alias)
+    assert set(definitions) == trigger_names(alias, TABLES)
+    assert any("stage_bases" in sql and "build_steps" in sql for sql in definitions.values())

@@ -1,6 +1,6 @@
 """Publish the sample threek8s release end to end: the README's main job runs this.
 
-It pushes the tiny multi-arch base image into the local registry (builds here are offline),
+It pushes the multi-arch busybox base image into the local registry (builds here are offline),
 commits ``examples/`` to a local git repository, loads the sample data with that commit, asks
 the running Celery worker to publish release 1.0.0 and follows it to ``published``, printing
 progress and then the artifacts.
@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from releases.adapters.registry_client import registry_client
 from releases.choices import ReleaseState
 from releases.models import ReleaseVersion
-from releases.sandbox.tiny_base import push_multiarch_base_image
+from releases.sandbox.tiny_base import BaseImageMissing, push_multiarch_base_image
 from releases.services import TransitionRefused, publish_release, retry_release
 
 from .load_sample_data import SAMPLE_VERSION
@@ -41,7 +41,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, source: str, timeout: int, **options) -> None:
         with registry_client() as client:
-            base = push_multiarch_base_image(client)
+            try:
+                base = push_multiarch_base_image(client)
+            except BaseImageMissing as missing:
+                raise CommandError(str(missing)) from missing
         self.stdout.write(f"base image {base.reference} ({', '.join(base.platforms)}) in the local registry")
         commit_sha = self.sample_repository(Path(source))
         call_command("load_sample_data", commit_sha=commit_sha, stdout=self.stdout)

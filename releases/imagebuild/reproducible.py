@@ -1,0 +1,181 @@
+"""Make an exported image reproducible: every timestamp after the commit is clamped to the commit time.
+
+Two builds of the same commit differ only in when they ran: the mtimes of the files the steps wrote
+(and of the directories they touched), the config's ``created`` and its history. BuildKit does
+this itself with ``SOURCE_DATE_EPOCH`` from 0.11 on; the engines here carry 0.8, so we do it at
+export, as that option does: each layer is rewritten with every mtime later than ``epoch`` set to
+``epoch`` (older ones, the base image's, are kept), access and change times dropped, and the
+config's ``created`` set to ``epoch`` (history entries clamped), ``rootfs.diff_ids`` following the
+rewritten layers. Layers are streamed (never held in memory) and gzip'd deterministically, so the
+same input gives the same manifest digest.
+
+What stays different is what the build itself makes different (a RUN writing ``date`` or random
+bytes): :func:`compare_exports` says which layer or config field differs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from releases.imagebuild.errors import ExportError
+from releases.imagebuild.export import (
+    GZIP_LEVEL,
+    OCI_LAYER_GZIP,
+    Blob,
+    ExportedImage,
+    _exported,
+    write_oci_layout,
+)
+from releases.oci.digest import sha256_digest
+from releases.oci.manifest import Descriptor, build_manifest
+from releases.oci.media_types import OCI_CONFIG
+
+_DROPPED_PAX = ("atime", "ctime", "mtime")
+
+
+class _Hashing(io.RawIOBase):
+    def __init__(self, target: IO[bytes]):
+        self.target = target
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.hash.update(view)
+        self.size += view.nbytes
+        self.target.write(view)
+        return view.nbytes
+
+
+def epoch_text(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _clamp_layer(source: Path, target: Path, epoch: int, level: int) -> tuple[str, str, int]:
+    """Rewrite the gzip'd layer at ``source`` into ``target``; return (diff_id, digest, size)."""
+    with target.open("wb") as out:
+        compressed = _Hashing(out)
+        with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=level, mtime=0) as gz:
+            plain = _Hashing(gz)
+            with (
+                gzip.open(source, "rb") as raw,
+                tarfile.open(fileobj=raw, mode="r|") as layer,
+                tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as rewritten,
+            ):
+                for member in layer:
+                    member.mtime = min(int(member.mtime), epoch)
+                    for key in _DROPPED_PAX:
+                        member.pax_headers.pop(key, None)
+                    content = layer.extractfile(member) if member.isreg() else None
+                    rewritten.addfile(member, content)
+    return "sha256:" + plain.hash.hexdigest(), "sha256:" + compressed.hash.hexdigest(), compressed.size
+
+
+def _clamp_config(config_bytes: bytes, diff_ids: list[str], epoch: int) -> bytes:
+    config = json.loads(config_bytes)
+    config["created"] = epoch_text(epoch)
+    for entry in config.get("history") or []:
+        created = entry.get("created")
+        if created and _parse_time(created) > epoch:
+            entry["created"] = epoch_text(epoch)
+    config.setdefault("rootfs", {})["diff_ids"] = diff_ids
+    return json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _parse_time(text: str) -> float:
+    text = text.replace("Z", "+00:00")
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = "".join(char for char in rest if char.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6]}{zone}"
+    return datetime.fromisoformat(text).timestamp()
+
+
+def normalise_export(image: ExportedImage, epoch: int, *, compresslevel: int = GZIP_LEVEL) -> ExportedImage:
+    """Rewrite ``image`` (in its OCI layout) with timestamps clamped to ``epoch``; return the new image.
+
+    The new blobs go into the same layout (``index.json`` then names the new manifest); blobs of the
+    old image that nothing uses any more are removed. Raises :class:`ExportError` when a layer is
+    not a readable tar.
+    """
+    if image.layout_dir is None:
+        raise ExportError("the image has no OCI layout on disk to normalise")
+    blobs = image.layout_dir / "blobs" / "sha256"
+    layers: list[Blob] = []
+    diff_ids: list[str] = []
+    for number, layer in enumerate(image.layers):
+        partial = blobs / f".normalising-{number}"
+        try:
+            diff_id, digest, size = _clamp_layer(layer.path, partial, epoch, compresslevel)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            partial.unlink(missing_ok=True)
+            raise ExportError(f"layer {number} ({layer.digest}) cannot be normalised: {exc}") from exc
+        final = blobs / digest.split(":", 1)[1]
+        partial.replace(final)
+        layers.append(Blob(final, digest, size, OCI_LAYER_GZIP))
+        diff_ids.append(diff_id)
+    config_bytes = _clamp_config(image.config_bytes, diff_ids, epoch)
+    config_digest = sha256_digest(config_bytes)
+    config_path = blobs / config_digest.split(":", 1)[1]
+    config_path.write_bytes(config_bytes)
+    manifest_bytes = build_manifest(
+        Descriptor(OCI_CONFIG, config_digest, len(config_bytes)), [layer.descriptor() for layer in layers]
+    )
+    manifest_path = blobs / sha256_digest(manifest_bytes).split(":", 1)[1]
+    manifest_path.write_bytes(manifest_bytes)
+    normalised = _exported(config_bytes, layers, manifest_bytes, config_path, manifest_path, diff_ids)
+    write_oci_layout(image.layout_dir, normalised)
+    kept = {path.name for path in (config_path, manifest_path, *(layer.path for layer in layers))}
+    old = [image.config_path, image.manifest_path, *(layer.path for layer in image.layers)]
+    for path in old:
+        if path is not None and path.name not in kept:
+            path.unlink(missing_ok=True)
+    return normalised
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Whether a rebuilt platform image is the published one, and if not, where it differs."""
+
+    platform: str
+    published: str
+    rebuilt: str
+    differences: tuple[str, ...]
+
+    @property
+    def reproduces(self) -> bool:
+        return self.published == self.rebuilt
+
+    def __str__(self) -> str:
+        if self.reproduces:
+            return f"{self.platform}: reproduces ({self.published})"
+        return f"{self.platform}: differs (published {self.published}, rebuilt {self.rebuilt}): " + "; ".join(
+            self.differences
+        )
+
+
+def compare_exports(platform: str, published: ExportedImage, rebuilt: ExportedImage) -> Comparison:
+    """Compare two exports of one platform: manifest digests, then which layers and config fields differ."""
+    differences: list[str] = []
+    if len(published.diff_ids) != len(rebuilt.diff_ids):
+        differences.append(f"{len(published.diff_ids)} layers published, {len(rebuilt.diff_ids)} rebuilt")
+    for number, (left, right) in enumerate(zip(published.diff_ids, rebuilt.diff_ids, strict=False)):
+        if left != right:
+            differences.append(f"layer {number} differs ({left} / {right})")
+    left_config, right_config = json.loads(published.config_bytes), json.loads(rebuilt.config_bytes)
+    for key in sorted(set(left_config) | set(right_config)):
+        if key != "rootfs" and left_config.get(key) != right_config.get(key):
+            differences.append(f"config {key} differs")
+    return Comparison(platform, published.manifest_digest, rebuilt.manifest_digest, tuple(differences))
