@@ -24,6 +24,7 @@ from django.utils.html import format_html, format_html_join
 from django_fsm.admin import FSMAdminMixin
 
 from . import controlroom, services
+from .build_record_html import build_steps_html, stage_bases_html
 from .charts import mask_secret_values
 from .choices import ChartState, ImageState, ReleaseState
 from .models import (
@@ -359,6 +360,8 @@ class DockerImageAdmin(TransitionAdmin):
         "build_date",
         "signing",
         "platform_digests_table",
+        "stage_bases_table",
+        "build_steps_table",
         "scan_findings_table",
         "labels_table",
         "environment_table",
@@ -374,7 +377,7 @@ class DockerImageAdmin(TransitionAdmin):
         "full_build_log",
     )
     # Written by the pipeline only; shown as tables and the log panel instead of raw JSON.
-    exclude = ("platform_digests", "scan_findings", "build_log")
+    exclude = ("platform_digests", "scan_findings", "build_log", "stage_bases", "build_steps")
     shown_as_tables = ("labels",)
     filter_horizontal = ("environment_variables",)
     live_panel_template = "admin/releases/dockerimage/live.html"
@@ -389,6 +392,14 @@ class DockerImageAdmin(TransitionAdmin):
     @admin.display(description="platform digests")
     def platform_digests_table(self, obj: DockerImage) -> str:
         return platform_digests_html(obj.platform_digests, obj.repository, obj.digest)
+
+    @admin.display(description="stage bases")
+    def stage_bases_table(self, obj: DockerImage) -> str:
+        return stage_bases_html(obj.stage_bases)
+
+    @admin.display(description="build steps")
+    def build_steps_table(self, obj: DockerImage) -> str:
+        return build_steps_html(obj.build_steps)
 
     @admin.display(description="scan findings")
     def scan_findings_table(self, obj: DockerImage) -> str:

@@ -16,7 +16,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from .imagebuild import connect_engine
+from .engine_readiness import EngineCannotBuild, build_engine_report
 from .redaction import scrub
 from .registry_client import registry_client
 
@@ -27,11 +27,14 @@ class CheckResult:
     ok: bool
     latency_ms: float
     error: str = ""
+    details: dict | None = None
 
     def as_dict(self) -> dict:
         answer = {"status": "ok" if self.ok else "failing", "latency_ms": round(self.latency_ms, 1)}
         if self.error:
             answer["error"] = self.error
+        if self.details:
+            answer.update(self.details)
         return answer
 
 
@@ -58,11 +61,12 @@ def check_registry() -> None:
         client.check()
 
 
-def check_engine() -> None:
-    connect_engine(settings.DOCKER_HOST, timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS).close()
+def check_engine() -> dict:
+    """The engine answers, its BuildKit CLI can drive it, and it runs every platform we build."""
+    return build_engine_report(settings.DOCKER_HOST, settings.HEALTH_CHECK_TIMEOUT_SECONDS)
 
 
-def checks() -> dict[str, Callable[[], None]]:
+def checks() -> dict[str, Callable[[], dict | None]]:
     """The checks this process runs, by name."""
     named = {"database": check_database, "broker": check_broker, "registry": check_registry}
     if settings.HEALTH_CHECK_ENGINE:
@@ -70,14 +74,17 @@ def checks() -> dict[str, Callable[[], None]]:
     return named
 
 
-def run_check(name: str, check: Callable[[], None]) -> CheckResult:
+def run_check(name: str, check: Callable[[], dict | None]) -> CheckResult:
     started = time.perf_counter()
     try:
-        check()
+        details = check()
+    except EngineCannotBuild as error:
+        text = scrub(str(error), settings.SCRUBBED_SECRETS, settings.SCRUBBED_PATHS)
+        return CheckResult(name, False, (time.perf_counter() - started) * 1000, text[:500], error.details)
     except Exception as error:  # noqa: BLE001 - any failure makes the service not ready, named
         text = scrub(f"{type(error).__name__}: {error}", settings.SCRUBBED_SECRETS, settings.SCRUBBED_PATHS)
         return CheckResult(name, False, (time.perf_counter() - started) * 1000, text[:500])
-    return CheckResult(name, True, (time.perf_counter() - started) * 1000)
+    return CheckResult(name, True, (time.perf_counter() - started) * 1000, details=details)
 
 
 def readiness() -> tuple[bool, dict]:

@@ -221,10 +221,23 @@ def provenance_predicate(image: DockerImage, platform: str) -> dict[str, Any]:
             name: public_text(str(value))
             for name, value in {**settings.IMAGE_BUILD_ARGS, **(image.build_args or {})}.items()
         },
-        base_image=image.base_image or None,
+        base_image=_final_stage_base(image),
         base_image_digest=base_digest,
         invocation_id=f"{image.repository}:{image.tag}/{platform}",
+        stage_bases=[
+            (stage["base"], stage["digest"])
+            for stage in image.stage_bases or []
+            if stage.get("digest") and not stage.get("final")
+        ],
     )
+
+
+def _final_stage_base(image: DockerImage) -> str | None:
+    """The final stage's base as the Dockerfile names it (``base_image`` carries its digest too)."""
+    final = next((stage for stage in image.stage_bases or [] if stage.get("final")), None)
+    if final is not None:
+        return final["base"]
+    return image.base_image.partition("@")[0] if image.base_image else None
 
 
 def build_window(image: DockerImage) -> tuple[datetime, datetime]:

@@ -8,7 +8,7 @@ and when. Both are plain dicts ready for :func:`releases.oci.manifest.canonical_
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,12 +91,14 @@ def slsa_provenance(
     base_image: str | None = None,
     base_image_digest: str | None = None,
     invocation_id: str | None = None,
+    stage_bases: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """A SLSA provenance v1 predicate for an image build.
 
     ``externalParameters`` carries the source repository (credentials stripped, see
     :func:`releases.redaction.redact_url`), the commit SHA, the release version and the build args;
-    ``resolvedDependencies`` the source commit and, when known, the base image by digest;
+    ``resolvedDependencies`` the source commit and, when known, the base image by digest, then the
+    other stages' bases (``stage_bases``: ``(name, digest)``, each once);
     ``runDetails`` the builder id and the start/finish times (UTC, RFC 3339). Build args are
     recorded as given: never pass secrets as build args. Refuses (``ValueError``) a commit SHA
     that is not 40 or 64 hex digits, a malformed base image digest, naive datetimes and a finish
@@ -120,6 +122,11 @@ def slsa_provenance(
         if base_image:
             dependency["name"] = base_image
         dependencies.append(dependency)
+    listed = {(base_image, base_image_digest)}
+    for name, digest in stage_bases:
+        if (name, digest) not in listed:
+            listed.add((name, digest))
+            dependencies.append({"name": name, "digest": digest_set(digest)})
     if invocation_id:
         metadata["invocationId"] = invocation_id
     return {

@@ -115,3 +115,33 @@ def test_build_workers_check_their_engine(ready_settings, docker_host, tmp_path)
     with pytest.raises(SystemExit) as exited:
         call_command("ready")
     assert exited.value.code == 1
+
+
+def test_build_workers_name_the_platforms_their_engine_runs(ready_settings, docker_host):
+    # Given a build worker whose engine runs amd64 natively and arm64 through qemu (bin/setup)
+    ready_settings.HEALTH_CHECK_ENGINE = True
+    ready_settings.DOCKER_HOST = docker_host
+    ready_settings.IMAGE_PLATFORMS = ["linux/amd64", "linux/arm64"]
+
+    # When readiness is asked
+    status, body = ready()
+
+    # Then it names what the engine runs, natively and emulated, and its BuildKit CLI
+    engine = body["checks"]["engine"]
+    assert status == 200, body
+    runnable = engine["platforms"]["native"] + engine["platforms"]["emulated"]
+    assert {"linux/amd64", "linux/arm64"} <= set(runnable)
+    assert engine["buildkit_cli"].startswith("/usr/bin/docker 20.10")
+
+
+def test_a_platform_the_engine_cannot_run_makes_the_worker_not_ready_naming_the_fix(ready_settings, docker_host):
+    ready_settings.HEALTH_CHECK_ENGINE = True
+    ready_settings.DOCKER_HOST = docker_host
+    ready_settings.IMAGE_PLATFORMS = ["linux/amd64", "linux/mips64le"]
+
+    status, body = ready()
+
+    assert status == 503 and body["failing"] == ["engine"]
+    error = body["checks"]["engine"]["error"]
+    assert "cannot run linux/mips64le" in error and "qemu-user-static" in error
+    assert "linux/amd64" in body["checks"]["engine"]["platforms"]["native"]

@@ -238,7 +238,10 @@ def test_broken_dockerfile_fails_with_the_failing_step(pipeline):
 
 def test_failing_run_on_arm64_names_step_platform_and_output_and_pushes_nothing(pipeline, settings):
     # Given a Dockerfile whose RUN fails only on arm64, after printing something
-    run = 'RUN echo "checking $(uname -m)" && if [ "$(uname -m)" = aarch64 ]; then echo "no arm64 here" >&2; exit 7; fi\n'
+    run = (
+        'RUN echo "checking $(uname -m)" && '
+        'if [ "$(uname -m)" = aarch64 ]; then echo "no arm64 here" >&2; exit 7; fi\n'
+    )
     sha = pipeline.commit({"backend/Dockerfile": f"FROM {pipeline.base_image}\n{run}", "backend/app.txt": "x\n"})
     image = queue_image(sha)
 
@@ -341,3 +344,16 @@ def test_wrong_registry_password_fails_with_a_clear_message(pipeline, settings, 
     image.refresh_from_db()
     assert "REGISTRY_USERNAME" in image.failure_reason
     assert image.state_transitions.last().source == ImageState.PUSHING
+
+
+def test_a_platform_the_engine_cannot_run_fails_before_building(pipeline, settings):
+    settings.IMAGE_PLATFORMS = ["linux/amd64", "linux/mips64le"]
+    image = queue_image(pipeline.backend())
+
+    assert build_image.apply(args=[image.pk]).get() == ImageState.FAILED
+
+    image.refresh_from_db()
+    assert "the engine cannot run linux/mips64le" in image.failure_reason
+    assert "install Debian's qemu-user-static" in image.failure_reason
+    assert image.build_steps == {}  # nothing was built, not even amd64
+    assert "==> building" not in image.build_log

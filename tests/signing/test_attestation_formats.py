@@ -200,3 +200,25 @@ def test_slsa_provenance_refuses_inconsistent_input(changes: dict[str, object], 
     }
     with pytest.raises(ValueError, match=words):
         slsa_provenance(**arguments)  # type: ignore[arg-type]
+
+
+def test_slsa_provenance_lists_every_stage_base_once_after_the_final_one() -> None:
+    final = ("127.0.0.1:5000/base/tiny:1", "sha256:" + "ab" * 32)
+    builder = ("docker.io/library/golang:1.23", "sha256:" + "cd" * 32)
+    predicate = slsa_provenance(
+        builder_id="https://releases.example.com/builder/v1",
+        build_type="https://releases.example.com/build/docker@v1",
+        source_repository="https://github.com/acme/app.git",
+        commit_sha=COMMIT,
+        version="1.4.0",
+        base_image=final[0],
+        base_image_digest=final[1],
+        started_on=STARTED,
+        finished_on=STARTED + timedelta(minutes=1),
+        stage_bases=[builder, final, builder],
+    )
+
+    assert predicate["buildDefinition"]["resolvedDependencies"][1:] == [
+        {"name": final[0], "digest": {"sha256": "ab" * 32}},
+        {"name": builder[0], "digest": {"sha256": "cd" * 32}},
+    ]

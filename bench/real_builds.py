@@ -1,0 +1,209 @@
+"""Real Dockerfile builds (issue 20): what publishing the threek8s-shaped sample costs against doing
+the same by hand with BuildKit on the same kind of engine, in one run.
+
+Run: ``.venv/bin/python bench/real_builds.py [--rounds 3] [--quick]`` (as root: it starts its own
+dockerd engines; ``--quick`` is one round). The sample (``examples/``: 2 images x linux/amd64 +
+linux/arm64, arm64 RUN steps under qemu, and its chart) goes through the real pipeline with a real
+Celery worker (concurrency 2). Its own PostgreSQL database (``bench_real_builds``, recreated),
+Redis database 1, registry, and a fresh, cold engine (no image, no build cache) per measurement.
+
+Figures, each round:
+
+- **cold publish / by hand** (goal <= 1.3x): a cold engine publishes a new version end to end
+  (build, scan, export, push by digest, index, chart); against, on another cold engine, the same
+  Dockerfiles built by hand with Debian's docker CLI and BuildKit (``docker build --platform ...
+  --network none`` per image and platform, ``docker push`` of each, ``docker manifest create/push``
+  of the index) and the chart packaged and pushed with ``helm push``.
+- **second release / cold** (goal <= 0.5x): the next version, whose only changes are application
+  files (the page, the backend's config), published by a fresh worker on the engine of the cold
+  publish (its build cache and cache mounts are there: what a real second release meets).
+- **per platform**: the seconds each platform's builds took in the cold publish (amd64 native,
+  arm64 emulated), from the images' build records.
+- **platforms at once / one after another**: a cold publish with ``BUILD_PLATFORMS_AT_ONCE=true``
+  against the cold publish above (``false``); the faster is what the default should be.
+
+Every version writes its number into the files the Dockerfiles copy, so a cold publish shares no
+step with another version. Exit status 1 when a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._database import use_database  # noqa: E402
+
+use_database("bench_real_builds", redis_db=1)
+
+from bench import _release_harness as harness  # noqa: E402
+from releases.imagebuild.lowering import lower_dockerfile  # noqa: E402
+from releases.models import DockerImage  # noqa: E402
+
+COLD_GOAL = 1.3
+SECOND_GOAL = 0.5
+PLATFORMS = ("linux/amd64", "linux/arm64")
+IMAGES = ("frontend", "backend")
+DOCKER_CLI = "/usr/bin/docker"
+
+
+def by_hand(
+    source: Path, registry: harness.SampleRegistry, docker_host: str, helm: str, version: str, commit: str
+) -> float:
+    """Build and push the sample's images (each platform, then the index) and its chart by hand."""
+    env = {
+        **os.environ,
+        "DOCKER_HOST": docker_host,
+        "DOCKER_BUILDKIT": "1",
+        "DOCKER_CLI_EXPERIMENTAL": "enabled",
+        "DOCKER_CONFIG": tempfile.mkdtemp(prefix="bench-docker-"),
+    }
+    namespace = f"{registry.host}/byhand"
+
+    def run(*argv: str, cwd: Path | None = None) -> None:
+        done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"by hand: {' '.join(argv)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+    harness.git(source, "checkout", "-q", commit)
+    started = time.perf_counter()
+    for image in IMAGES:
+        # What a person must build on this engine: the Dockerfile with its heredocs lowered.
+        lowered = lower_dockerfile((source / image / "Dockerfile").read_text())
+        lowered.write_files(source / image)
+        dockerfile = str(source / image / lowered.build_file)
+        tags = []
+        for platform in PLATFORMS:
+            tag = f"{namespace}/threek8s-{image}:{version}-{platform.split('/')[1]}"
+            run(
+                DOCKER_CLI, "build", "--progress=plain", "--network", "none", "--platform", platform,
+                "--build-arg", f"BASE_IMAGE={registry.base_image}", "-f", dockerfile, "-t", tag, str(source / image),
+            )  # fmt: skip
+            run(DOCKER_CLI, "push", tag)
+            tags.append(tag)
+        index = f"{namespace}/threek8s-{image}:{version}"
+        run(DOCKER_CLI, "manifest", "create", "--insecure", index, *tags)
+        run(DOCKER_CLI, "manifest", "push", "--insecure", index)
+    package_dir = Path(tempfile.mkdtemp(prefix="bench-chart-"))
+    run(helm, "package", str(source / "chart"), "--destination", str(package_dir))
+    (chart,) = package_dir.glob("*.tgz")
+    run(helm, "push", str(chart), f"oci://{namespace}/chart", "--plain-http")
+    elapsed = time.perf_counter() - started
+    harness.git(source, "checkout", "-q", "-f", "main")
+    harness.git(source, "clean", "-q", "-fdx")
+    return elapsed
+
+
+def platform_seconds(version: str) -> dict[str, float]:
+    """Per platform, the seconds its builds took in ``version`` (both images)."""
+    seconds = dict.fromkeys(PLATFORMS, 0.0)
+    for steps in DockerImage.objects.filter(tag=version).values_list("build_steps", flat=True):
+        for platform, record in steps.items():
+            seconds[platform] += float(record.get("seconds") or 0)
+    return seconds
+
+
+def cached_steps(version: str) -> tuple[int, int]:
+    cached = total = 0
+    for steps in DockerImage.objects.filter(tag=version).values_list("build_steps", flat=True):
+        for record in steps.values():
+            for step in record.get("steps", []):
+                if "] FROM " in step["step"]:
+                    continue
+                total += 1
+                cached += bool(step["cached"])
+    return cached, total
+
+
+def publish(
+    name: str,
+    registry: harness.SampleRegistry,
+    docker_host: str,
+    url: str,
+    helm: str,
+    workdir: Path,
+    version: str,
+    commits: dict[str, str],
+    **extra_env: str,
+) -> float:
+    with harness.release_worker(
+        registry, docker_host, url, helm, workdir, name=name, concurrency=2, extra_env=extra_env
+    ):
+        return harness.publish_and_wait(name, [version], commits)
+
+
+def spread(values: list[float]) -> str:
+    return f"min {min(values):.2f} / median {statistics.median(values):.2f} / max {max(values):.2f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one round")
+    args = parser.parse_args()
+    rounds = 1 if args.quick else args.rounds
+    helm = harness.require_root_and_helm()
+    versions = [f"1.{n}.{patch}" for n in range(rounds) for patch in (0, 1, 2)]
+    cold, hand, second, at_once, sequential_platforms = [], [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="bench-real-builds-") as temp:
+        workdir = Path(temp)
+        url, commits = harness.sample_source(workdir, versions)
+        source = workdir / "source"
+        with harness.sample_registry(workdir) as registry:
+            for number in range(rounds):
+                first, following, parallel = versions[3 * number : 3 * number + 3]
+                with harness.docker_engine(workdir / f"hand-{number}", registry) as docker_host:
+                    hand.append(by_hand(source, registry, docker_host, helm, first, commits[first]))
+                with harness.docker_engine(workdir / f"cold-{number}", registry) as docker_host:
+                    cold.append(publish(f"cold{number}", registry, docker_host, url, helm, workdir, first, commits))
+                    sequential_platforms.append(platform_seconds(first))
+                    second.append(
+                        publish(f"second{number}", registry, docker_host, url, helm, workdir, following, commits)
+                    )
+                    reused, total = cached_steps(following)
+                with harness.docker_engine(workdir / f"once-{number}", registry) as docker_host:
+                    at_once.append(
+                        publish(
+                            f"once{number}",
+                            registry,
+                            docker_host,
+                            url,
+                            helm,
+                            workdir,
+                            parallel,
+                            commits,
+                            BUILD_PLATFORMS_AT_ONCE="true",
+                        )  # fmt: skip
+                    )
+                print(
+                    f"round {number + 1}: by hand {hand[-1]:.1f} s, cold publish {cold[-1]:.1f} s, "
+                    f"second release {second[-1]:.1f} s ({reused} of {total} steps cached), "
+                    f"platforms at once {at_once[-1]:.1f} s",
+                    flush=True,
+                )
+    cold_ratio = statistics.median(cold) / statistics.median(hand)
+    second_ratio = statistics.median(second) / statistics.median(cold)
+    once_ratio = statistics.median(at_once) / statistics.median(cold)
+    amd64 = [seconds["linux/amd64"] for seconds in sequential_platforms]
+    arm64 = [seconds["linux/arm64"] for seconds in sequential_platforms]
+    print(f"real builds, {date.today().isoformat()}, {rounds} round(s)")
+    print(f"  by hand (docker build + push + manifest, helm push): {spread(hand)} s")
+    print(f"  cold publish: {spread(cold)} s -> {cold_ratio:.2f}x by hand (goal <= {COLD_GOAL}x)")
+    print(f"  second release, app files only: {spread(second)} s -> {second_ratio:.2f}x cold (goal <= {SECOND_GOAL}x)")
+    print(f"  build seconds per platform (2 images): amd64 native {spread(amd64)}, arm64 emulated {spread(arm64)}")
+    print(
+        f"  platforms at once: {spread(at_once)} s -> {once_ratio:.2f}x one after another "
+        f"({'faster' if once_ratio < 1 else 'not faster'})"
+    )
+    return 0 if cold_ratio <= COLD_GOAL and second_ratio <= SECOND_GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
