@@ -17,10 +17,11 @@ Figures, each round:
 - **second release / cold** (goal <= 0.5x): the next version, whose only changes are application
   files (the page, the backend's config), published by a fresh worker on the engine of the cold
   publish (its build cache and cache mounts are there: what a real second release meets).
-- **per platform**: the seconds each platform's builds took in the cold publish (amd64 native,
-  arm64 emulated), from the images' build records.
-- **platforms at once / one after another**: a cold publish with ``BUILD_PLATFORMS_AT_ONCE=true``
-  against the cold publish above (``false``); the faster is what the default should be.
+- **platforms at once / one after another**: the cold publish above builds each image's platforms
+  at once (``BUILD_PLATFORMS_AT_ONCE=true``, the default); against, on a third cold engine, a cold
+  publish with ``false``. The faster is what the default should be.
+- **per platform**: the seconds each platform's builds took in that one-after-another publish
+  (amd64 native, arm64 emulated), from the images' build records.
 
 Every version writes its number into the files the Dockerfiles copy, so a cold publish shares no
 step with another version. Exit status 1 when a goal is missed.
@@ -83,9 +84,21 @@ def by_hand(
         for platform in PLATFORMS:
             tag = f"{namespace}/threek8s-{image}:{version}-{platform.split('/')[1]}"
             run(
-                DOCKER_CLI, "build", "--progress=plain", "--network", "none", "--platform", platform,
-                "--build-arg", f"BASE_IMAGE={registry.base_image}", "-f", dockerfile, "-t", tag, str(source / image),
-            )  # fmt: skip
+                DOCKER_CLI,
+                "build",
+                "--progress=plain",
+                "--network",
+                "none",
+                "--platform",
+                platform,
+                "--build-arg",
+                f"BASE_IMAGE={registry.base_image}",
+                "-f",
+                dockerfile,
+                "-t",
+                tag,
+                str(source / image),
+            )
             run(DOCKER_CLI, "push", tag)
             tags.append(tag)
         index = f"{namespace}/threek8s-{image}:{version}"
@@ -151,55 +164,67 @@ def main() -> int:
     rounds = 1 if args.quick else args.rounds
     helm = harness.require_root_and_helm()
     versions = [f"1.{n}.{patch}" for n in range(rounds) for patch in (0, 1, 2)]
-    cold, hand, second, at_once, sequential_platforms = [], [], [], [], []
+    cold, hand, second, one_by_one, sequential_platforms = [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-real-builds-") as temp:
         workdir = Path(temp)
         url, commits = harness.sample_source(workdir, versions)
         source = workdir / "source"
         with harness.sample_registry(workdir) as registry:
             for number in range(rounds):
-                first, following, parallel = versions[3 * number : 3 * number + 3]
+                first, following, sequential = versions[3 * number : 3 * number + 3]
                 with harness.docker_engine(workdir / f"hand-{number}", registry) as docker_host:
                     hand.append(by_hand(source, registry, docker_host, helm, first, commits[first]))
                 with harness.docker_engine(workdir / f"cold-{number}", registry) as docker_host:
-                    cold.append(publish(f"cold{number}", registry, docker_host, url, helm, workdir, first, commits))
-                    sequential_platforms.append(platform_seconds(first))
-                    second.append(
-                        publish(f"second{number}", registry, docker_host, url, helm, workdir, following, commits)
-                    )
-                    reused, total = cached_steps(following)
-                with harness.docker_engine(workdir / f"once-{number}", registry) as docker_host:
-                    at_once.append(
+                    cold.append(
                         publish(
-                            f"once{number}",
+                            f"cold{number}",
                             registry,
                             docker_host,
                             url,
                             helm,
                             workdir,
-                            parallel,
+                            first,
                             commits,
                             BUILD_PLATFORMS_AT_ONCE="true",
-                        )  # fmt: skip
+                        )
                     )
+                    second.append(
+                        publish(f"second{number}", registry, docker_host, url, helm, workdir, following, commits)
+                    )
+                    reused, total = cached_steps(following)
+                with harness.docker_engine(workdir / f"sequential-{number}", registry) as docker_host:
+                    one_by_one.append(
+                        publish(
+                            f"sequential{number}",
+                            registry,
+                            docker_host,
+                            url,
+                            helm,
+                            workdir,
+                            sequential,
+                            commits,
+                            BUILD_PLATFORMS_AT_ONCE="false",
+                        )
+                    )
+                    sequential_platforms.append(platform_seconds(sequential))
                 print(
                     f"round {number + 1}: by hand {hand[-1]:.1f} s, cold publish {cold[-1]:.1f} s, "
                     f"second release {second[-1]:.1f} s ({reused} of {total} steps cached), "
-                    f"platforms at once {at_once[-1]:.1f} s",
+                    f"platforms one after another {one_by_one[-1]:.1f} s",
                     flush=True,
                 )
     cold_ratio = statistics.median(cold) / statistics.median(hand)
     second_ratio = statistics.median(second) / statistics.median(cold)
-    once_ratio = statistics.median(at_once) / statistics.median(cold)
+    once_ratio = statistics.median(cold) / statistics.median(one_by_one)
     amd64 = [seconds["linux/amd64"] for seconds in sequential_platforms]
     arm64 = [seconds["linux/arm64"] for seconds in sequential_platforms]
     print(f"real builds, {date.today().isoformat()}, {rounds} round(s)")
     print(f"  by hand (docker build + push + manifest, helm push): {spread(hand)} s")
-    print(f"  cold publish: {spread(cold)} s -> {cold_ratio:.2f}x by hand (goal <= {COLD_GOAL}x)")
+    print(f"  cold publish (platforms at once): {spread(cold)} s -> {cold_ratio:.2f}x by hand (goal <= {COLD_GOAL}x)")
     print(f"  second release, app files only: {spread(second)} s -> {second_ratio:.2f}x cold (goal <= {SECOND_GOAL}x)")
     print(f"  build seconds per platform (2 images): amd64 native {spread(amd64)}, arm64 emulated {spread(arm64)}")
     print(
-        f"  platforms at once: {spread(at_once)} s -> {once_ratio:.2f}x one after another "
+        f"  cold publish, platforms one after another: {spread(one_by_one)} s; at once is {once_ratio:.2f}x of it "
         f"({'faster' if once_ratio < 1 else 'not faster'})"
     )
     return 0 if cold_ratio <= COLD_GOAL and second_ratio <= SECOND_GOAL else 1

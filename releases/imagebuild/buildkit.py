@@ -44,7 +44,18 @@ _DONE_RE = re.compile(r"^DONE (\d+(?:\.\d+)?)s$")
 _NOISE_RE = re.compile(
     r"^(sha256:[0-9a-f]{64}( [\d.]+[kMG]?B / [\d.]+[kMG]?B.*)?$|extracting sha256:|resolve |transferring )"
 )
-_UNREACHABLE = ("Cannot connect to the Docker daemon", "error during connect", "connection refused")
+_UNREACHABLE = (
+    "Cannot connect to the Docker daemon",
+    "error during connect",
+    "connection refused",
+    "connection reset by peer",
+    "transport is closing",
+    "error reading from server",
+    "code = Unavailable",
+    "broken pipe",
+    "unexpected EOF",
+)
+_CANCELLED = "context canceled"
 
 
 @dataclass(frozen=True)
@@ -147,7 +158,9 @@ class ProgressReader:
 
     @property
     def failed_step(self) -> BuildStep | None:
-        return next((step for step in self.vertices.values() if step.error), None)
+        """The step that failed; steps cancelled because another one failed do not count."""
+        failed = [step for step in self.vertices.values() if step.error]
+        return next((step for step in failed if _CANCELLED not in (step.error or "")), None)
 
 
 @dataclass(frozen=True)
@@ -417,7 +430,8 @@ def _classify(platform: str, reader: ProgressReader, returncode: int) -> BuildFa
             f"'exec format error'): install qemu-user-static and binfmt-support on the engine's host "
             f"(bin/setup does) so binfmt_misc runs them with the F flag"
         )
-    if step is None and any(message in everything for message in _UNREACHABLE):
+    if step is None and (any(message in everything for message in _UNREACHABLE) or _CANCELLED in everything):
+        # No step failed on its own: the engine went away under the build (restarted, killed).
         raise EngineUnavailable(f"lost the docker engine during the {platform} build: {error}")
     if "network bridge not found" in everything:
         error += " (the engine has no bridge network: set BUILD_NETWORK=none, or leave it unset)"

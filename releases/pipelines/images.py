@@ -14,7 +14,7 @@ import logging
 import shutil
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -84,18 +84,25 @@ class BuildLog:
         self.flush_every = flush_every
         self.pending: list[str] = []
         self.last_flush = time.monotonic()
+        # The platforms of an image may build (and log) at once, from pool threads; only the thread
+        # that made the log writes it, with its own database connection.
+        self.lock = threading.Lock()
+        self.owner = threading.get_ident()
 
     def __call__(self, line: str) -> None:
-        self.pending.append(public_text(line.rstrip("\n")))
-        if time.monotonic() - self.last_flush >= self.flush_every or len(self.pending) >= 200:
+        with self.lock:
+            self.pending.append(public_text(line.rstrip("\n")))
+            due = time.monotonic() - self.last_flush >= self.flush_every or len(self.pending) >= 200
+        if due and threading.get_ident() == self.owner:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
-            text = "\n".join(self.pending) + "\n"
-            mark_progress(DockerImage, self.image_pk, build_log=Concat(F("build_log"), Value(text)))
-            self.pending = []
-        self.last_flush = time.monotonic()
+        with self.lock:
+            pending, self.pending = self.pending, []
+            self.last_flush = time.monotonic()
+            if pending:
+                text = "\n".join(pending) + "\n"
+                mark_progress(DockerImage, self.image_pk, build_log=Concat(F("build_log"), Value(text)))
 
 
 report_progress = partial(progress.report_progress, DockerImage)
@@ -303,18 +310,9 @@ def build(image: DockerImage) -> list[PlatformExport]:
         cache_from=cache_from,
         log=log,
     )
-    built: dict[str, BuiltImage] = {}
     try:
         with engine_lock():
-            if settings.BUILD_PLATFORMS_AT_ONCE and len(platforms) > 1:
-                report_progress(image.pk, f"building {', '.join(platforms)} at once")
-                with ThreadPoolExecutor(max_workers=len(platforms), thread_name_prefix="build") as pool:
-                    for platform, result in zip(platforms, pool.map(build_one, platforms), strict=True):
-                        built[platform] = result
-            else:
-                for number, platform in enumerate(platforms, 1):
-                    report_progress(image.pk, f"building {platform} ({number}/{len(platforms)})")
-                    built[platform] = build_one(platform)
+            built = build_platforms(image, platforms, build_one, network, log)
     except (EngineUnavailable, BuildkitUnavailable):
         log.flush()
         raise
@@ -343,6 +341,44 @@ def reproducible_export(client, image_id: str, directory: Path, epoch: int) -> E
     """Export a built image with every timestamp after the commit clamped to it (reproducible builds:
     the same commit rebuilt on any engine gives the same digest for a deterministic Dockerfile)."""
     return normalise_export(export_image(client, image_id, directory), epoch)
+
+
+def build_platforms(image: DockerImage, platforms: list[str], build_one, network: str, log: BuildLog) -> dict:
+    """Build every platform (at once or one after the other), record each one's steps, and raise
+    the first failure once every platform has ended. Pool threads touch no database: this thread
+    writes the log and the record."""
+    outcomes: dict[str, BuiltImage | BaseException] = {}
+    if settings.BUILD_PLATFORMS_AT_ONCE and len(platforms) > 1:
+        report_progress(image.pk, f"building {', '.join(platforms)} at once")
+        with ThreadPoolExecutor(max_workers=len(platforms), thread_name_prefix="build") as pool:
+            futures = {platform: pool.submit(build_one, platform) for platform in platforms}
+            pending = set(futures.values())
+            while pending:
+                _, pending = wait(pending, timeout=0.5)
+                log.flush()
+        for platform, future in futures.items():
+            error = future.exception()
+            outcomes[platform] = error if error is not None else future.result()
+    else:
+        for number, platform in enumerate(platforms, 1):
+            report_progress(image.pk, f"building {platform} ({number}/{len(platforms)})")
+            try:
+                outcomes[platform] = build_one(platform)
+            except BuildFailed as error:
+                outcomes[platform] = error
+                break
+    for platform, outcome in outcomes.items():
+        if isinstance(outcome, BuiltImage):
+            cached, steps_count = len(outcome.cached_steps), len(outcome.steps)
+            log(f"==> {platform}: built in {outcome.seconds:.1f}s, {cached} of {steps_count} steps from the cache")
+            steps = [step.record() for step in outcome.steps]
+            record_build_steps(image.pk, platform, {"network": network, "seconds": outcome.seconds, "steps": steps})
+        elif isinstance(outcome, BuildFailed):
+            record_build_steps(image.pk, platform, {"network": network, "failed": public_text(str(outcome))})
+    failures = [outcome for outcome in outcomes.values() if isinstance(outcome, BaseException)]
+    if failures:
+        raise next((f for f in failures if not isinstance(f, BuildFailed)), failures[0])
+    return outcomes
 
 
 @dataclass(frozen=True)
@@ -436,7 +472,7 @@ def build_platform_with_buildkit(
     cache_from: list[str],
     log: BuildLog,
 ) -> BuiltImage:
-    """One platform's BuildKit build; its steps go into the image's ``build_steps`` either way."""
+    """One platform's BuildKit build (in a pool thread when the platforms build at once)."""
     log(f"==> building {platform}")
     prefix = f"[{platform}] "
     own_host = split_location(settings.REGISTRY_NAMESPACE)[0]
@@ -445,42 +481,27 @@ def build_platform_with_buildkit(
         if settings.REGISTRY_USERNAME and settings.REGISTRY_PASSWORD
         else None
     )
-    try:
-        built = buildkit.build_image(
-            context,
-            dockerfile,
-            platform,
-            cli=settings.BUILDKIT_DOCKER_CLI,
-            docker_host=settings.DOCKER_HOST,
-            on_log=lambda line: log(prefix + line),
-            labels=labels,
-            build_args=build_args,
-            network=network,
-            secrets=settings.BUILD_SECRETS.values(),
-            cache_from=cache_from,
-            registry_auth=credentials,
-            timeout=settings.BUILD_TIMEOUT_SECONDS,
-        )
-    except BuildFailed as failed:
-        record_build_steps(image.pk, platform, {"network": network, "failed": public_text(str(failed))})
-        raise
-    cached = len(built.cached_steps)
-    log(f"==> {platform}: built in {built.seconds:.1f}s, {cached} of {len(built.steps)} steps from the cache")
-    record_build_steps(
-        image.pk,
+    return buildkit.build_image(
+        context,
+        dockerfile,
         platform,
-        {"network": network, "seconds": built.seconds, "steps": [step.record() for step in built.steps]},
+        cli=settings.BUILDKIT_DOCKER_CLI,
+        docker_host=settings.DOCKER_HOST,
+        on_log=lambda line: log(prefix + line),
+        labels=labels,
+        build_args=build_args,
+        network=network,
+        secrets=settings.BUILD_SECRETS.values(),
+        cache_from=cache_from,
+        registry_auth=credentials,
+        timeout=settings.BUILD_TIMEOUT_SECONDS,
     )
-    return built
-
-
-_build_steps_lock = threading.Lock()
 
 
 def record_build_steps(image_pk: int, platform: str, record: dict) -> None:
-    """Add one platform's steps to ``build_steps`` (platforms may finish at once: one writer at a time)."""
+    """Add one platform's steps to ``build_steps``."""
     record = json.loads(public_text(json.dumps(record)))
-    with _build_steps_lock, transaction.atomic():
+    with transaction.atomic():
         row = DockerImage.objects.select_for_update().only("build_steps").get(pk=image_pk)
         steps = {**(row.build_steps or {}), platform: record}
         DockerImage.objects.filter(pk=image_pk).update(build_steps=steps)

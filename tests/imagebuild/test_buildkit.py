@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from releases.imagebuild.buildkit import BuildSecret, ProgressReader, _secret_files, build_argv, engine_network
+from releases.imagebuild.buildkit import (
+    BuildSecret,
+    ProgressReader,
+    _classify,
+    _secret_files,
+    build_argv,
+    engine_network,
+)
 from releases.imagebuild.emulation import binfmt_platforms, engine_platforms
+from releases.imagebuild.errors import EmulationMissing, EngineUnavailable
 
 BASE_DIGEST = "sha256:1ec1714bcde082adca6e9aba95ed8a6ea55f3d6963fa3e8cd56de311165b417c"
 PLAIN = """\
@@ -135,3 +143,38 @@ def test_an_engine_elsewhere_is_trusted_for_its_own_platform_only(tmp_path):
     assert local.runnable == ("linux/amd64", "linux/386", "linux/arm64")
     assert local.missing(["linux/amd64", "linux/arm64/v8", "linux/s390x"]) == ["linux/s390x"]
     assert remote.missing(["linux/arm64"]) == ["linux/arm64"]
+
+
+def read(text: str) -> ProgressReader:
+    reader = ProgressReader()
+    for line in text.splitlines():
+        reader.feed(line)
+    return reader
+
+
+def test_an_engine_that_went_away_mid_build_is_transient_not_a_failed_step():
+    reader = read(
+        "#5 [stage-0 1/2] FROM 127.0.0.1:5000/base/tiny:1\n"
+        "#5 ERROR: context canceled\n"
+        "error: failed to solve: rpc error: code = Unavailable desc = transport is closing\n"
+    )
+    with pytest.raises(EngineUnavailable, match="lost the docker engine during the linux/arm64 build"):
+        raise _classify("linux/arm64", reader, 1)
+
+
+def test_the_failing_step_is_named_not_the_siblings_it_cancelled():
+    reader = read(
+        "#6 [assets 2/2] RUN sleep 5\n"
+        "#6 ERROR: context canceled\n"
+        "#7 [stage-1 2/2] RUN exit 4\n"
+        "#7 ERROR: executor failed running [/bin/sh -c exit 4]: exit code: 4\n"
+    )
+    failure = _classify("linux/amd64", reader, 1)
+    assert failure.step == "[stage-1 2/2] RUN exit 4" and failure.platform == "linux/amd64"
+    assert str(failure).startswith("the linux/amd64 build failed at step [stage-1 2/2] RUN exit 4: executor failed")
+
+
+def test_exec_format_error_names_the_missing_emulation():
+    reader = read("#7 [2/2] RUN uname -m\n#7 ERROR: exec /bin/sh: exec format error\n")
+    with pytest.raises(EmulationMissing, match="install qemu-user-static"):
+        raise _classify("linux/arm64", reader, 1)
