@@ -84,6 +84,16 @@ def _clamp_layer(source: Path, target: Path, epoch: int, level: int) -> tuple[st
     return "sha256:" + plain.hash.hexdigest(), "sha256:" + compressed.hash.hexdigest(), compressed.size
 
 
+def _needs_clamp(source: Path, epoch: int) -> bool:
+    """Whether a layer has a timestamp to clamp (a base image's layers usually have none: they are
+    kept byte for byte, which is deterministic already and spares recompressing them)."""
+    with gzip.open(source, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as layer:
+        for member in layer:
+            if member.mtime > epoch or any(key in member.pax_headers for key in _DROPPED_PAX):
+                return True
+    return False
+
+
 def _clamp_config(config_bytes: bytes, diff_ids: list[str], epoch: int) -> bytes:
     config = json.loads(config_bytes)
     config["created"] = epoch_text(epoch)
@@ -142,6 +152,10 @@ def normalise_export(image: ExportedImage, epoch: int, *, compresslevel: int = G
     for number, layer in enumerate(image.layers):
         partial = blobs / f".normalising-{number}"
         try:
+            if not _needs_clamp(layer.path, epoch):
+                layers.append(layer)
+                diff_ids.append(image.diff_ids[number])
+                continue
             diff_id, digest, size = _clamp_layer(layer.path, partial, epoch, compresslevel)
         except (tarfile.TarError, OSError, EOFError) as exc:
             partial.unlink(missing_ok=True)
