@@ -3,9 +3,9 @@
 one run, on one image.
 
 Run: ``.venv/bin/python bench/reproducible_export.py [--rounds 5] [--quick]`` (as root: it starts its
-own dockerd and registry). The image: the tests' busybox base plus a RUN that writes ``--megabytes``
-of files (many small ones and a few large ones, so both the per-entry and the per-byte costs show),
-built once with BuildKit. Each round exports it afresh and normalises that export; the figure is
+own dockerd and registry). The image: the sandbox's busybox base (``base/tiny:1``) plus a RUN that
+writes ``--megabytes`` of files (many small ones and a large one, so both the per-entry and the
+per-byte costs show), built once with BuildKit. Each round exports it afresh and normalises that export; the figure is
 normalise / export (min, median, max over the rounds). ``--quick``: 8 MB, one round. No goal: the
 figure says what the pipeline's export step grows by.
 """
@@ -29,7 +29,7 @@ from releases.imagebuild.export import export_image  # noqa: E402
 from releases.imagebuild.reproducible import normalise_export  # noqa: E402
 from releases.oci import RegistryClient  # noqa: E402
 from releases.sandbox.registry import start_registry  # noqa: E402
-from tests.fixtures.busybox_base import push_busybox_base  # noqa: E402
+from releases.sandbox.tiny_base import push_multiarch_base_image  # noqa: E402
 from tests.fixtures.dockerd import start_dockerd  # noqa: E402
 
 DOCKER_CLI = "/usr/bin/docker"
@@ -72,7 +72,7 @@ def main() -> None:
     engine = start_dockerd(workdir / "dockerd", [registry.host])
     try:
         with RegistryClient(registry.host) as client:
-            base = push_busybox_base(client).reference
+            base = push_multiarch_base_image(client).reference
         tag = build(engine.base_url, base, megabytes, workdir)
         docker = engine.client()
         ratios, exports, normalisations = [], [], []
