@@ -50,21 +50,29 @@ def engine_key(docker_host: str) -> int:
 
 
 @contextmanager
-def engine_lock(docker_host: str | None = None) -> Iterator[None]:
+def engine_lock(docker_host: str | None = None, *, shared: bool = False) -> Iterator[None]:
     """Serialise builds on one engine (``docker_host``, default this worker's ``DOCKER_HOST``): its
     classic image store keeps one image per tag, so two platforms pulling the same base at once
-    could swap each other's base image. Waits its turn. Builds on other engines run meanwhile."""
+    could swap each other's base image. Waits its turn. Builds on other engines run meanwhile.
+
+    ``shared``: BuildKit builds resolve every base by digest for their own platform, so they share
+    the engine (several at once) and only wait for an exclusive holder (maintenance, a test)."""
     if connection.vendor != "postgresql":
         yield
         return
     key = engine_key(docker_host or settings.DOCKER_HOST)
+    lock, unlock = (
+        ("pg_advisory_lock_shared", "pg_advisory_unlock_shared")
+        if shared
+        else ("pg_advisory_lock", "pg_advisory_unlock")
+    )
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [ENGINE_LOCK, key])
+        cursor.execute(f"SELECT {lock}(%s, %s)", [ENGINE_LOCK, key])
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ENGINE_LOCK, key])
+            cursor.execute(f"SELECT {unlock}(%s, %s)", [ENGINE_LOCK, key])
 
 
 @contextmanager

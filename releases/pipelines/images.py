@@ -310,8 +310,14 @@ def build(image: DockerImage) -> list[PlatformExport]:
         cache_from=cache_from,
         log=log,
     )
+    at_once = settings.BUILD_PLATFORMS_AT_ONCE and len(platforms) > 1
+    # Said before waiting for the engine, so a build stuck there is reported as building.
+    report_progress(
+        image.pk,
+        f"building {', '.join(platforms)} at once" if at_once else f"building {platforms[0]} (1/{len(platforms)})",
+    )
     try:
-        with engine_lock():
+        with engine_lock(shared=True):
             built = build_platforms(image, platforms, build_one, network, log)
     except (EngineUnavailable, BuildkitUnavailable):
         log.flush()
@@ -349,7 +355,6 @@ def build_platforms(image: DockerImage, platforms: list[str], build_one, network
     writes the log and the record."""
     outcomes: dict[str, BuiltImage | BaseException] = {}
     if settings.BUILD_PLATFORMS_AT_ONCE and len(platforms) > 1:
-        report_progress(image.pk, f"building {', '.join(platforms)} at once")
         with ThreadPoolExecutor(max_workers=len(platforms), thread_name_prefix="build") as pool:
             futures = {platform: pool.submit(build_one, platform) for platform in platforms}
             pending = set(futures.values())
