@@ -7,7 +7,6 @@ pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.dockerd",
     "tests.fixtures.base_image",
-    "tests.fixtures.busybox_base",
     "tests.fixtures.token_auth",
     "tests.fixtures.celery_worker",
     "tests.fixtures.helm",

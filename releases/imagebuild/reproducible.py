@@ -5,9 +5,9 @@ Two builds of the same commit differ only in when they ran: the mtimes of the fi
 this itself with ``SOURCE_DATE_EPOCH`` from 0.11 on; the engines here carry 0.8, so we do it at
 export, as that option does: each layer is rewritten with every mtime later than ``epoch`` set to
 ``epoch`` (older ones, the base image's, are kept), access and change times dropped, and the
-config's ``created`` set to ``epoch`` (history entries clamped), ``rootfs.diff_ids`` following the
-rewritten layers. Layers are streamed (never held in memory) and gzip'd deterministically, so the
-same input gives the same manifest digest.
+config's ``created`` set to ``epoch`` (history entries and the inline cache's ``createdAt``
+clamped), ``rootfs.diff_ids`` following the rewritten layers. Layers are streamed (never held in
+memory) and gzip'd deterministically, so the same input gives the same manifest digest.
 
 What stays different is what the build itself makes different (a RUN writing ``date`` or random
 bytes): :func:`compare_exports` says which layer or config field differs.
@@ -15,6 +15,7 @@ bytes): :func:`compare_exports` says which layer or config field differs.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -39,6 +40,7 @@ from releases.oci.manifest import Descriptor, build_manifest
 from releases.oci.media_types import OCI_CONFIG
 
 _DROPPED_PAX = ("atime", "ctime", "mtime")
+INLINE_CACHE_KEY = "moby.buildkit.cache.v0"
 
 
 class _Hashing(io.RawIOBase):
@@ -82,6 +84,16 @@ def _clamp_layer(source: Path, target: Path, epoch: int, level: int) -> tuple[st
     return "sha256:" + plain.hash.hexdigest(), "sha256:" + compressed.hash.hexdigest(), compressed.size
 
 
+def _needs_clamp(source: Path, epoch: int) -> bool:
+    """Whether a layer has a timestamp to clamp (a base image's layers usually have none: they are
+    kept byte for byte, which is deterministic already and spares recompressing them)."""
+    with gzip.open(source, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as layer:
+        for member in layer:
+            if member.mtime > epoch or any(key in member.pax_headers for key in _DROPPED_PAX):
+                return True
+    return False
+
+
 def _clamp_config(config_bytes: bytes, diff_ids: list[str], epoch: int) -> bytes:
     config = json.loads(config_bytes)
     config["created"] = epoch_text(epoch)
@@ -90,7 +102,29 @@ def _clamp_config(config_bytes: bytes, diff_ids: list[str], epoch: int) -> bytes
         if created and _parse_time(created) > epoch:
             entry["created"] = epoch_text(epoch)
     config.setdefault("rootfs", {})["diff_ids"] = diff_ids
+    if isinstance(config.get(INLINE_CACHE_KEY), str):
+        config[INLINE_CACHE_KEY] = _clamp_inline_cache(config[INLINE_CACHE_KEY], epoch)
     return json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _clamp_inline_cache(encoded: str, epoch: int) -> str:
+    """BuildKit's inline cache (base64 JSON) records when each layer was made: clamp those too."""
+    try:
+        records = json.loads(base64.b64decode(encoded))
+    except ValueError:
+        return encoded
+
+    def clamp(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: epoch_text(epoch) if key == "createdAt" and _parse_time(str(item)) > epoch else clamp(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [clamp(item) for item in value]
+        return value
+
+    return base64.b64encode(json.dumps(clamp(records), separators=(",", ":"), ensure_ascii=False).encode()).decode()
 
 
 def _parse_time(text: str) -> float:
@@ -118,6 +152,10 @@ def normalise_export(image: ExportedImage, epoch: int, *, compresslevel: int = G
     for number, layer in enumerate(image.layers):
         partial = blobs / f".normalising-{number}"
         try:
+            if not _needs_clamp(layer.path, epoch):
+                layers.append(layer)
+                diff_ids.append(image.diff_ids[number])
+                continue
             diff_id, digest, size = _clamp_layer(layer.path, partial, epoch, compresslevel)
         except (tarfile.TarError, OSError, EOFError) as exc:
             partial.unlink(missing_ok=True)
@@ -179,3 +217,23 @@ def compare_exports(platform: str, published: ExportedImage, rebuilt: ExportedIm
         if key != "rootfs" and left_config.get(key) != right_config.get(key):
             differences.append(f"config {key} differs")
     return Comparison(platform, published.manifest_digest, rebuilt.manifest_digest, tuple(differences))
+
+
+def compare_with_manifest(
+    platform: str, published_digest: str, manifest_bytes: bytes, rebuilt: ExportedImage
+) -> Comparison:
+    """Compare a rebuilt export with the published platform manifest (as the registry serves it):
+    layers are compressed the same way on both sides, so a layer differs exactly when its digest does."""
+    manifest = json.loads(manifest_bytes)
+    published_layers = [layer["digest"] for layer in manifest.get("layers") or []]
+    rebuilt_layers = [layer.digest for layer in rebuilt.layers]
+    differences: list[str] = []
+    if len(published_layers) != len(rebuilt_layers):
+        differences.append(f"{len(published_layers)} layers published, {len(rebuilt_layers)} rebuilt")
+    for number, (left, right) in enumerate(zip(published_layers, rebuilt_layers, strict=False)):
+        if left != right:
+            differences.append(f"layer {number} differs ({left} / {right})")
+    # The config lists the layers' diff_ids: it differs with any layer, so it is named only alone.
+    if not differences and (manifest.get("config") or {}).get("digest") != rebuilt.config_digest:
+        differences.append("config differs")
+    return Comparison(platform, published_digest, rebuilt.manifest_digest, tuple(differences))

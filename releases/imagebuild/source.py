@@ -347,3 +347,13 @@ def build_paths(checkout: Path, context_path: str, dockerfile_path: str) -> tupl
     if problems:
         raise BuildPathError(problems)
     return Path(real_context), Path(real_dockerfile)
+
+
+def commit_time(checkout_dir: Path, commit_sha: str, *, timeout: float = 30.0) -> int:
+    """The committer time of ``commit_sha`` (Unix seconds) in a checkout: what a reproducible build
+    clamps its timestamps to. Raises :class:`SourceError` when git cannot tell."""
+    result = _git(["show", "-s", "--format=%ct", commit_sha], Path(checkout_dir), timeout)
+    text = result.stdout.strip()
+    if result.returncode != 0 or not text.isdigit():
+        raise SourceError(f"cannot read the commit time of {commit_sha[:12]}: {_tail(result.stderr)}")
+    return int(text)

@@ -30,6 +30,8 @@ from releases.adapters.registry_client import registry_client, split_location
 from releases.adapters.signing_keys import signing_key
 from releases.database.locks import IMAGE_LOCK, engine_lock, exclusive, latest_lock
 from releases.imagebuild.lowering import lower_dockerfile
+from releases.imagebuild.reproducible import normalise_export
+from releases.imagebuild.source import commit_time
 from releases.imagebuild.stages import stage_bases
 from releases.observability import metrics
 from releases.observability.logcontext import log_context
@@ -285,7 +287,8 @@ def build(image: DockerImage) -> list[PlatformExport]:
     # The image's own build args (from .release-registry.yaml) are more specific than the service's.
     build_args = {**settings.IMAGE_BUILD_ARGS, **image.build_args}
     plan = plan_build(context, dockerfile, build_args, log)
-    labels = oci_labels(image, release, datetime.now(UTC).replace(microsecond=0))
+    epoch = source_epoch(source, release)
+    labels = oci_labels(image, release, datetime.fromtimestamp(epoch, UTC))
     DockerImage.objects.filter(pk=image.pk).update(
         base_image=plan.base_image, stage_bases=plan.stage_bases, labels=labels, build_log="", build_steps={}
     )
@@ -326,11 +329,25 @@ def build(image: DockerImage) -> list[PlatformExport]:
     exports = []
     for number, platform in enumerate(platforms, 1):
         report_progress(image.pk, f"exporting {platform} ({number}/{len(platforms)})")
-        exported = export_image(client, built[platform].image_id, platform_dir(image, platform))
+        exported = reproducible_export(client, built[platform].image_id, platform_dir(image, platform), epoch)
         log(f"==> {platform}: manifest {exported.manifest_digest}, {exported.size} bytes")
         exports.append(PlatformExport(platform, exported, plan.final_base_digest))
     log.flush()
     return exports
+
+
+def source_epoch(source: Path, release: ReleaseVersion) -> int:
+    """The commit's time: the image's ``created`` and the clamp of every later timestamp in it."""
+    try:
+        return commit_time(source, release.commit_sha)
+    except ImageBuildError as error:
+        raise PipelineError(str(error)) from error
+
+
+def reproducible_export(client, image_id: str, directory: Path, epoch: int) -> ExportedImage:
+    """Export a built image with every timestamp after the commit clamped to it (reproducible builds:
+    the same commit rebuilt on any engine gives the same digest for a deterministic Dockerfile)."""
+    return normalise_export(export_image(client, image_id, directory), epoch)
 
 
 def build_platforms(image: DockerImage, platforms: list[str], build_one, network: str, log: BuildLog) -> dict:
@@ -381,7 +398,7 @@ class BuildPlan:
     notes: list[str]
 
 
-def plan_build(context: Path, dockerfile: Path, build_args: dict[str, str], log: BuildLog) -> BuildPlan:
+def plan_build(context: Path, dockerfile: Path, build_args: dict[str, str], log: BuildLog | None = None) -> BuildPlan:
     """Lower the Dockerfile (refusing what we cannot honour) and resolve every stage's base."""
     text = dockerfile.read_text()
     relative = str(dockerfile.relative_to(context)) if dockerfile.is_relative_to(context) else str(dockerfile)
@@ -625,7 +642,7 @@ def push(image: DockerImage) -> PushOutcome:
     return PushOutcome(
         digest=index_digest,
         size=sum(p["size"] for p in image.platform_digests.values()),
-        build_date=datetime.fromisoformat(image.labels["org.opencontainers.image.created"].replace("Z", "+00:00")),
+        build_date=datetime.now(UTC),  # when it was published; the image's own ``created`` is the commit time
         architecture=sorted({m.architecture for m in manifests}, key=lambda a: (a != "amd64", a)),
         bytes_uploaded=uploaded,
         signing=signed,

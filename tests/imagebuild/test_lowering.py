@@ -27,7 +27,7 @@ from releases.imagebuild.lowering import (
     UnsupportedDockerfile,
     lower_dockerfile,
 )
-from tests.fixtures.busybox_base import BusyboxBase
+from releases.sandbox.tiny_base import BaseImage
 from tests.fixtures.dockerd import RunningDockerd
 from tests.fixtures.services import service_missing
 
@@ -362,10 +362,10 @@ def _image_files(dockerd: RunningDockerd, tag: str, paths: list[str]) -> dict[st
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda case: case.id)
 def test_lowered_dockerfile_builds_on_the_engine_and_writes_the_exact_files(
-    case: Case, running_dockerd: RunningDockerd, busybox_base: BusyboxBase, tmp_path: Path
+    case: Case, running_dockerd: RunningDockerd, multiarch_base_image: BaseImage, tmp_path: Path
 ) -> None:
     # Given the case's Dockerfile on the busybox base, lowered
-    lowered = lower_dockerfile(_text(case, busybox_base.reference))
+    lowered = lower_dockerfile(_text(case, multiarch_base_image.reference))
     for platform in case.platforms:
         if platform == "linux/arm64" and not _arm64_emulation():
             service_missing("no arm64 emulation (qemu-aarch64 in binfmt_misc): run bin/setup as root")
@@ -378,10 +378,10 @@ def test_lowered_dockerfile_builds_on_the_engine_and_writes_the_exact_files(
 
 
 def test_a_dockerignore_that_excludes_everything_still_sends_the_lowered_files(
-    running_dockerd: RunningDockerd, busybox_base: BusyboxBase, tmp_path: Path
+    running_dockerd: RunningDockerd, multiarch_base_image: BaseImage, tmp_path: Path
 ) -> None:
     lowered = lower_dockerfile(
-        f"FROM {busybox_base.reference}\nCOPY <<'EOF' /kept\nkept\nEOF\nRUN <<EOF\ncat /kept > /ran\nEOF\n"
+        f"FROM {multiarch_base_image.reference}\nCOPY <<'EOF' /kept\nkept\nEOF\nRUN <<EOF\ncat /kept > /ran\nEOF\n"
     )
     tag = f"lowering-{uuid.uuid4().hex[:12]}"
     _build(running_dockerd, lowered, tmp_path / "ctx", "linux/amd64", tag, "*\n")
@@ -392,9 +392,9 @@ def test_a_dockerignore_that_excludes_everything_still_sends_the_lowered_files(
 
 
 def test_no_mount_stub_of_the_lowering_lands_in_the_image(
-    running_dockerd: RunningDockerd, busybox_base: BusyboxBase, tmp_path: Path
+    running_dockerd: RunningDockerd, multiarch_base_image: BaseImage, tmp_path: Path
 ) -> None:
-    lowered = lower_dockerfile(f"FROM {busybox_base.reference}\nRUN <<EOF\necho x > /x\nEOF\n")
+    lowered = lower_dockerfile(f"FROM {multiarch_base_image.reference}\nRUN <<EOF\necho x > /x\nEOF\n")
     tag = f"lowering-{uuid.uuid4().hex[:12]}"
     _build(running_dockerd, lowered, tmp_path / "ctx", "linux/amd64", tag, None)
     client = running_dockerd.client()

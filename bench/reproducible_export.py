@@ -1,0 +1,105 @@
+"""What reproducible exports cost (issue 20, item 9): clamping every timestamp to the commit time
+(``normalise_export``) against the export it follows (``export_image``: docker save, hash, gzip), in
+one run, on one image.
+
+Run: ``.venv/bin/python bench/reproducible_export.py [--rounds 5] [--quick]`` (as root: it starts its
+own dockerd and registry). The image: the sandbox's busybox base (``base/tiny:1``) plus a RUN that
+writes ``--megabytes`` of files (many small ones and a large one, so both the per-entry and the
+per-byte costs show), built once with BuildKit. Each round exports it afresh and normalises that export; the figure is
+normalise / export (min, median, max over the rounds). ``--quick``: 8 MB, one round. No goal: the
+figure says what the pipeline's export step grows by.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from releases.imagebuild.export import export_image  # noqa: E402
+from releases.imagebuild.reproducible import normalise_export  # noqa: E402
+from releases.oci import RegistryClient  # noqa: E402
+from releases.sandbox.registry import start_registry  # noqa: E402
+from releases.sandbox.tiny_base import push_multiarch_base_image  # noqa: E402
+from tests.fixtures.dockerd import start_dockerd  # noqa: E402
+
+DOCKER_CLI = "/usr/bin/docker"
+COMMIT_TIME = 1735689600
+
+
+def build(docker_host: str, base: str, megabytes: int, workdir: Path) -> str:
+    small = max(1, megabytes * 1024 // 64)  # 64 KiB files for half the bytes
+    script = (
+        f"mkdir -p /data/small /data/large && i=0 && while [ $i -lt {small // 2} ]; do "
+        "head -c 65536 /dev/urandom > /data/small/$i; i=$((i+1)); done && "
+        f"head -c {megabytes * 1024 * 1024 // 2} /dev/urandom > /data/large/blob"
+    )
+    context = workdir / "context"
+    context.mkdir()
+    (workdir / "Dockerfile").write_text(f"FROM {base}\nRUN {script}\n")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DOCKER_BUILDKIT": "1", "DOCKER_HOST": docker_host}
+    env["HOME"] = str(workdir)
+    tag = "bench/reproducible:1"
+    subprocess.run(
+        [DOCKER_CLI, "build", "--network", "none", "--platform", "linux/amd64", "-q"]
+        + ["-f", str(workdir / "Dockerfile"), "-t", tag, str(context)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    return tag
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--megabytes", type=int, default=64)
+    parser.add_argument("--quick", action="store_true", help="8 MB, one round")
+    args = parser.parse_args()
+    rounds, megabytes = (1, 8) if args.quick else (args.rounds, args.megabytes)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-repro-"))
+    registry = start_registry(workdir / "registry")
+    engine = start_dockerd(workdir / "dockerd", [registry.host])
+    try:
+        with RegistryClient(registry.host) as client:
+            base = push_multiarch_base_image(client).reference
+        tag = build(engine.base_url, base, megabytes, workdir)
+        docker = engine.client()
+        ratios, exports, normalisations = [], [], []
+        for number in range(rounds):
+            target = workdir / f"export-{number}"
+            started = time.perf_counter()
+            exported = export_image(docker, tag, target)
+            exported_at = time.perf_counter()
+            normalise_export(exported, COMMIT_TIME)
+            finished = time.perf_counter()
+            exports.append(exported_at - started)
+            normalisations.append(finished - exported_at)
+            ratios.append(normalisations[-1] / exports[-1])
+            shutil.rmtree(target, ignore_errors=True)
+        docker.close()
+        print(f"reproducible export, {date.today()}, {megabytes} MB image, {rounds} round(s)")
+        print(f"  export (docker save + gzip): median {statistics.median(exports):.2f}s")
+        print(f"  normalise (clamp + gzip):    median {statistics.median(normalisations):.2f}s")
+        print(
+            f"  normalise / export: min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, "
+            f"max {max(ratios):.2f}x"
+        )
+    finally:
+        engine.cleanup()
+        registry.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
