@@ -33,4 +33,6 @@ BENCHMARKS = [
     "audit_sharded",
     "publish_signing",
     "parallel_builds",
+    "reproducible_export",
+    "real_builds",
 ]

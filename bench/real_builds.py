@@ -1,10 +1,10 @@
 """Real Dockerfile builds (issue 20): what publishing the threek8s-shaped sample costs against doing
 the same by hand with BuildKit on the same kind of engine, in one run.
 
-Run: ``.venv/bin/python bench/real_builds.py [--rounds 3] [--quick]`` (as root: it starts its own
-dockerd engines; ``--quick`` is one round). The sample (``examples/``: 2 images x linux/amd64 +
+Run: ``.venv/bin/python -m bench.real_builds [--quick]`` (as root: it starts its own dockerd
+engines; full: 3 rounds, ``--quick``: one). The sample (``examples/``: 2 images x linux/amd64 +
 linux/arm64, arm64 RUN steps under qemu, and its chart) goes through the real pipeline with a real
-Celery worker (concurrency 2). Its own PostgreSQL database (``bench_real_builds``, recreated),
+Celery worker (concurrency 2). Its own PostgreSQL database (``<prefix>real_builds``, recreated),
 Redis database 11, registry, and a fresh, cold engine (no image, no build cache) per measurement.
 
 Figures, each round:
@@ -24,30 +24,23 @@ Figures, each round:
   (amd64 native, arm64 emulated), from the images' build records.
 
 Every version writes its number into the files the Dockerfiles copy, so a cold publish shares no
-step with another version. A full run exits 1 when a goal is missed; ``--quick`` exits 0 whatever
-the ratios (it proves the benchmark runs).
+step with another version.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._database import use_database  # noqa: E402
-
-use_database("bench_real_builds", redis_db=11)
-
 from bench import _release_harness as harness  # noqa: E402
+from bench._database import use_database  # noqa: E402
+from bench.figures import Figure, Goal, main, ratio_figure  # noqa: E402
 from releases.imagebuild.lowering import lower_dockerfile  # noqa: E402
-from releases.models import DockerImage  # noqa: E402
 
 COLD_GOAL = 1.3
 SECOND_GOAL = 0.5
@@ -118,6 +111,8 @@ def by_hand(
 def platform_seconds(version: str) -> dict[str, float]:
     """Per platform, the seconds its builds took in ``version`` (both images)."""
     seconds = dict.fromkeys(PLATFORMS, 0.0)
+    from releases.models import DockerImage
+
     for steps in DockerImage.objects.filter(tag=version).values_list("build_steps", flat=True):
         for platform, record in steps.items():
             seconds[platform] += float(record.get("seconds") or 0)
@@ -126,6 +121,8 @@ def platform_seconds(version: str) -> dict[str, float]:
 
 def cached_steps(version: str) -> tuple[int, int]:
     cached = total = 0
+    from releases.models import DockerImage
+
     for steps in DockerImage.objects.filter(tag=version).values_list("build_steps", flat=True):
         for record in steps.values():
             for step in record.get("steps", []):
@@ -153,16 +150,9 @@ def publish(
         return harness.publish_and_wait(name, [version], commits)
 
 
-def spread(values: list[float]) -> str:
-    return f"min {min(values):.2f} / median {statistics.median(values):.2f} / max {max(values):.2f}"
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="one round")
-    args = parser.parse_args()
-    rounds = 1 if args.quick else args.rounds
+def run(quick: bool) -> list[Figure]:
+    use_database("real_builds", redis_db=11)
+    rounds = 1 if quick else 3
     helm = harness.require_root_and_helm()
     versions = [f"1.{n}.{patch}" for n in range(rounds) for patch in (0, 1, 2)]
     cold, hand, second, one_by_one, sequential_platforms = [], [], [], [], []
@@ -214,23 +204,38 @@ def main() -> int:
                     f"platforms one after another {one_by_one[-1]:.1f} s",
                     flush=True,
                 )
-    cold_ratio = statistics.median(cold) / statistics.median(hand)
-    second_ratio = statistics.median(second) / statistics.median(cold)
-    once_ratio = statistics.median(cold) / statistics.median(one_by_one)
     amd64 = [seconds["linux/amd64"] for seconds in sequential_platforms]
     arm64 = [seconds["linux/arm64"] for seconds in sequential_platforms]
-    print(f"real builds, {date.today().isoformat()}, {rounds} round(s)")
-    print(f"  by hand (docker build + push + manifest, helm push): {spread(hand)} s")
-    print(f"  cold publish (platforms at once): {spread(cold)} s -> {cold_ratio:.2f}x by hand (goal <= {COLD_GOAL}x)")
-    print(f"  second release, app files only: {spread(second)} s -> {second_ratio:.2f}x cold (goal <= {SECOND_GOAL}x)")
-    print(f"  build seconds per platform (2 images): amd64 native {spread(amd64)}, arm64 emulated {spread(arm64)}")
-    print(
-        f"  cold publish, platforms one after another: {spread(one_by_one)} s; at once is {once_ratio:.2f}x of it "
-        f"({'faster' if once_ratio < 1 else 'not faster'})"
-    )
-    # Quick mode proves it runs (one noisy round judges nothing); a full run exits 1 on a missed goal.
-    return 0 if args.quick or (cold_ratio <= COLD_GOAL and second_ratio <= SECOND_GOAL) else 1
+    return [
+        ratio_figure(
+            "the threek8s-shaped sample (2 images x 2 platforms + chart), cold engine: publish end to end / "
+            "the same Dockerfiles built and pushed by hand with BuildKit",
+            cold,
+            hand,
+            "s",
+            Goal("<=", COLD_GOAL),
+        ),
+        ratio_figure(
+            "a second release changing only application files, fresh worker, same engine / the cold publish",
+            second,
+            cold,
+            "s",
+            Goal("<=", SECOND_GOAL),
+        ),
+        ratio_figure(
+            "cold publish: both platforms of an image at once / one after another (the faster is the default)",
+            cold,
+            one_by_one,
+            "s",
+        ),
+        ratio_figure(
+            "build seconds per platform, one after another (2 images): arm64 emulated / amd64 native",
+            arm64,
+            amd64,
+            "s",
+        ),
+    ]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(run)

@@ -2,29 +2,27 @@
 (``normalise_export``) against the export it follows (``export_image``: docker save, hash, gzip), in
 one run, on one image.
 
-Run: ``.venv/bin/python bench/reproducible_export.py [--rounds 5] [--quick]`` (as root: it starts its
-own dockerd and registry). The image: the sandbox's busybox base (``base/tiny:1``) plus a RUN that
-writes ``--megabytes`` of files (many small ones and a large one, so both the per-entry and the
+Run: ``.venv/bin/python -m bench.reproducible_export [--quick]`` (as root: it starts its own
+dockerd and registry). The image: the sandbox's busybox base (``base/tiny:1``) plus a RUN that
+writes 64 MB of files (many small ones and a large one, so both the per-entry and the
 per-byte costs show), built once with BuildKit. Each round exports it afresh and normalises that export; the figure is
-normalise / export (min, median, max over the rounds). ``--quick``: 8 MB, one round. No goal: the
+normalise / export (min, median, max over 5 rounds). ``--quick``: 8 MB, one round. No goal: the
 figure says what the pipeline's export step grows by.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import Figure, main, ratio_figure  # noqa: E402
 from releases.imagebuild.export import export_image  # noqa: E402
 from releases.imagebuild.reproducible import normalise_export  # noqa: E402
 from releases.oci import RegistryClient  # noqa: E402
@@ -60,13 +58,8 @@ def build(docker_host: str, base: str, megabytes: int, workdir: Path) -> str:
     return tag
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--megabytes", type=int, default=64)
-    parser.add_argument("--quick", action="store_true", help="8 MB, one round")
-    args = parser.parse_args()
-    rounds, megabytes = (1, 8) if args.quick else (args.rounds, args.megabytes)
+def run(quick: bool) -> list[Figure]:
+    rounds, megabytes = (1, 8) if quick else (5, 64)
     workdir = Path(tempfile.mkdtemp(prefix="bench-repro-"))
     registry = start_registry(workdir / "registry")
     engine = start_dockerd(workdir / "dockerd", [registry.host])
@@ -75,7 +68,7 @@ def main() -> None:
             base = push_multiarch_base_image(client).reference
         tag = build(engine.base_url, base, megabytes, workdir)
         docker = engine.client()
-        ratios, exports, normalisations = [], [], []
+        exports, normalisations = [], []
         for number in range(rounds):
             target = workdir / f"export-{number}"
             started = time.perf_counter()
@@ -85,21 +78,22 @@ def main() -> None:
             finished = time.perf_counter()
             exports.append(exported_at - started)
             normalisations.append(finished - exported_at)
-            ratios.append(normalisations[-1] / exports[-1])
             shutil.rmtree(target, ignore_errors=True)
         docker.close()
-        print(f"reproducible export, {date.today()}, {megabytes} MB image, {rounds} round(s)")
-        print(f"  export (docker save + gzip): median {statistics.median(exports):.2f}s")
-        print(f"  normalise (clamp + gzip):    median {statistics.median(normalisations):.2f}s")
-        print(
-            f"  normalise / export: min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, "
-            f"max {max(ratios):.2f}x"
-        )
     finally:
         engine.cleanup()
         registry.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    return [
+        ratio_figure(
+            f"a {megabytes} MB image: clamping its timestamps to the commit time (normalise_export) / "
+            "the export it follows (docker save, hash, gzip)",
+            normalisations,
+            exports,
+            "s",
+        )
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    main(run)
