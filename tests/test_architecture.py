@@ -71,7 +71,9 @@ def test_layer_contracts_are_kept():
 
 
 #: Modules allowed over MAX_MODULE_LINES, each with the reason it must stay one module.
-LONG_MODULES: dict[str, str] = {}
+LONG_MODULES: dict[str, str] = {
+    "registry/settings.py": "the one reader of the environment (STYLE.md: settings are read there and nowhere else)",
+}
 MAX_MODULE_LINES = 600
 MAX_ROOT_MODULES = 12
 

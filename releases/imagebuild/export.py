@@ -151,7 +151,7 @@ class _Streamed:
     compressed_input: bool
 
 
-class _HashingWriter(io.RawIOBase):
+class HashingWriter(io.RawIOBase):
     """Write to ``target`` while hashing and counting what is written."""
 
     def __init__(self, target: IO[bytes]):
@@ -181,7 +181,7 @@ def _compress_stream(source: IO[bytes], target: Path, level: int) -> _Streamed:
     decompressor: Any = None
     first = True
     with target.open("wb") as out:
-        writer = _HashingWriter(out)
+        writer = HashingWriter(out)
         with gzip.GzipFile(filename="", mode="wb", fileobj=writer, compresslevel=level, mtime=0) as gz:
             while chunk := source.read(CHUNK):
                 raw_hash.update(chunk)

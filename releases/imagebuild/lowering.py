@@ -32,12 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from releases.imagebuild.errors import DockerfileError
+from releases.imagebuild.shellwords import ShellLexer, UnresolvedVariable
 from releases.imagebuild.syntax import (
     HEREDOC_INSTRUCTIONS,
     Instruction,
     ParsedDockerfile,
-    ShellLexer,
-    UnresolvedVariable,
     heredoc_words,
     parse_dockerfile,
     parse_heredoc_word,

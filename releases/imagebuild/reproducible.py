@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
-import io
 import json
 import tarfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from releases.imagebuild.errors import ExportError
 from releases.imagebuild.export import (
@@ -32,6 +30,7 @@ from releases.imagebuild.export import (
     OCI_LAYER_GZIP,
     Blob,
     ExportedImage,
+    HashingWriter,
     _exported,
     write_oci_layout,
 )
@@ -43,23 +42,6 @@ _DROPPED_PAX = ("atime", "ctime", "mtime")
 INLINE_CACHE_KEY = "moby.buildkit.cache.v0"
 
 
-class _Hashing(io.RawIOBase):
-    def __init__(self, target: IO[bytes]):
-        self.target = target
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        self.hash.update(view)
-        self.size += view.nbytes
-        self.target.write(view)
-        return view.nbytes
-
-
 def epoch_text(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -67,9 +49,9 @@ def epoch_text(epoch: int) -> str:
 def _clamp_layer(source: Path, target: Path, epoch: int, level: int) -> tuple[str, str, int]:
     """Rewrite the gzip'd layer at ``source`` into ``target``; return (diff_id, digest, size)."""
     with target.open("wb") as out:
-        compressed = _Hashing(out)
+        compressed = HashingWriter(out)
         with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=level, mtime=0) as gz:
-            plain = _Hashing(gz)
+            plain = HashingWriter(gz)
             with (
                 gzip.open(source, "rb") as raw,
                 tarfile.open(fileobj=raw, mode="r|") as layer,

@@ -29,7 +29,7 @@ from ..imagebuild.reproducible import Comparison, compare_exports, compare_with_
 from ..models import DockerImage, ReleaseVersion
 from ..oci import RegistryError
 from .errors import PipelineError
-from .images import oci_labels, plan_build, platform_dir, require_engine, source_epoch
+from .image_builds import oci_labels, plan_build, platform_dir, require_engine, source_epoch
 from .source import checkout_source, release_of
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from releases.choices import ChartState, EnvironmentScope, ImageState
 from releases.models import DockerImage, EnvironmentVariable, HelmChart
 from releases.observability.redaction import ScrubbingFilter
 from releases.pipelines.charts import run_chart_pipeline
-from releases.pipelines.images import oci_labels, run_image_pipeline
+from releases.pipelines.image_builds import oci_labels
+from releases.pipelines.images import run_image_pipeline
 from releases.transitions import fire_transition
 from tests.fixtures.factories import make_image, make_release
 from tests.pipeline.test_chart_pipeline import ChartSource, chart_repository, plan_chart, registry
