@@ -10,9 +10,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from releases.choices import ArtifactType, ChartState, ImageState, ReleaseState
-from releases.models import DockerImage, HelmChart, ReleaseArtifact, ReleaseVersion
-from tests.fixtures.factories import digest_of, make_chart, make_image, make_release
+from releases.choices import ChartState, ImageState, ReleaseState
+from releases.models import DockerImage, HelmChart, ReleaseVersion
+from tests.fixtures.factories import digest_of, link_artifacts, make_chart, make_image, make_release
 from tests.signing.conftest import make_key_pair
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -73,21 +73,7 @@ def publish(version: str = "1.0.0", *, key_id: str = "", state: str = ReleaseSta
         signed_with=key_id,
         signatures={chart_digest: {"of": "chart", "signature": digest_of(f"sig {chart_digest}")}} if key_id else {},
     )
-    for kind, target in (
-        (ArtifactType.DOCKER_FRONTEND, images["threek8s-frontend"]),
-        (ArtifactType.DOCKER_BACKEND, images["threek8s-backend"]),
-        (ArtifactType.HELM_CHART, chart),
-    ):
-        image, helm = (target, None) if kind != ArtifactType.HELM_CHART else (None, target)
-        ReleaseArtifact.objects.create(
-            release=release,
-            type=kind,
-            uri=target.pinned_uri,
-            checksum=target.digest,
-            size=target.size or 99,
-            docker_image=image,
-            helm_chart=helm,
-        )
+    link_artifacts(release, images["threek8s-frontend"], images["threek8s-backend"], chart)
     if state != ReleaseState.DRAFT:
         ReleaseVersion.objects.filter(pk=release.pk).update(state=state, published_at=timezone.now())
         release.refresh_from_db()
