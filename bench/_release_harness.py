@@ -172,7 +172,7 @@ def publish_and_wait(name: str, versions: list[str], commits: Mapping[str, str],
             break
         if time.perf_counter() - started > timeout:
             raise SystemExit(f"{name}: not done after {timeout:.0f} s: {states}")
-        time.sleep(0.25)
+        time.sleep(0.05)  # finer than a step, so the wait adds little to what is measured
     elapsed = time.perf_counter() - started
     failed = ReleaseVersion.objects.filter(version__in=versions, state=ReleaseState.FAILED)
     if failed:
