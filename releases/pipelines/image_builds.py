@@ -224,12 +224,17 @@ def build(image: DockerImage) -> list[PlatformExport]:
     except BuildFailed as error:
         log.flush()
         raise PipelineError(str(error)) from error
-    exports = []
-    for number, platform in enumerate(platforms, 1):
-        report_progress(image.pk, f"exporting {platform} ({number}/{len(platforms)})")
+    report_progress(image.pk, f"exporting {', '.join(platforms)}")
+
+    def export(platform: str) -> PlatformExport:
         exported = reproducible_export(client, built[platform].image_id, platform_dir(image, platform), epoch)
         log(f"==> {platform}: manifest {exported.manifest_digest}, {exported.size} bytes")
-        exports.append(PlatformExport(platform, exported, plan.final_base_digest))
+        return PlatformExport(platform, exported, plan.final_base_digest)
+
+    # Every platform's export at once, once every build has ended (the engine saves one image while
+    # this process compresses another's layers).
+    with ThreadPoolExecutor(max_workers=len(platforms), thread_name_prefix="export") as pool:
+        exports = list(pool.map(export, platforms))
     log.flush()
     return exports
 
