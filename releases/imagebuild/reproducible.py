@@ -68,10 +68,13 @@ def _clamp_layer(source: Path, target: Path, epoch: int, level: int) -> tuple[st
 
 def _needs_clamp(source: Path, epoch: int) -> bool:
     """Whether a layer has a timestamp to clamp (a base image's layers usually have none: they are
-    kept byte for byte, which is deterministic already and spares recompressing them)."""
+    kept byte for byte, which is deterministic already and spares recompressing them).
+
+    A timestamp equal to ``epoch`` counts: a step run within the commit's second writes it, the same
+    step rebuilt later writes a later one, and both must come out of here as the same bytes."""
     with gzip.open(source, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as layer:
         for member in layer:
-            if member.mtime > epoch or any(key in member.pax_headers for key in _DROPPED_PAX):
+            if member.mtime >= epoch or any(key in member.pax_headers for key in _DROPPED_PAX):
                 return True
     return False
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import subprocess
 import tarfile
@@ -9,7 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
-from releases.imagebuild.export import ExportedImage, export_image
+from releases.imagebuild.export import ExportedImage, export_archive, export_image
 from releases.imagebuild.reproducible import compare_exports, epoch_text, normalise_export
 from releases.sandbox.tiny_base import MTIME as BASE_MTIME
 from releases.sandbox.tiny_base import BaseImage
@@ -101,3 +104,39 @@ def test_a_step_that_writes_the_time_does_not_reproduce_and_the_layer_is_named(
     last = len(first.layers) - 1  # the RUN's layer, the only one that differs
     assert len(comparison.differences) == 1 and comparison.differences[0].startswith(f"layer {last} differs")
     assert str(comparison).startswith("linux/amd64: differs (published sha256:")
+
+
+def _saved_image(tmp_path: Path, name: str, mtime: int) -> ExportedImage:
+    """A one-layer image as ``docker save`` writes it, its files dated ``mtime``, exported."""
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for path, kind in (("app", tarfile.DIRTYPE), ("app/app.txt", tarfile.REGTYPE)):
+            member = tarfile.TarInfo(path)
+            member.type, member.mtime = kind, mtime
+            content = b"app\n" if kind == tarfile.REGTYPE else b""
+            member.size = len(content)
+            tar.addfile(member, io.BytesIO(content))
+    diff_id = "sha256:" + hashlib.sha256(layer.getvalue()).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}})
+    saved = io.BytesIO()
+    with tarfile.open(fileobj=saved, mode="w") as tar:
+        for path, content in (
+            ("layer/layer.tar", layer.getvalue()),
+            ("config.json", config.encode()),
+            ("manifest.json", json.dumps([{"Config": "config.json", "Layers": ["layer/layer.tar"]}]).encode()),
+        ):
+            member = tarfile.TarInfo(path)
+            member.size = len(content)
+            tar.addfile(member, io.BytesIO(content))
+    return export_archive([saved.getvalue()], tmp_path / name)
+
+
+def test_a_layer_written_within_the_commits_second_normalises_like_one_written_later(tmp_path):
+    # Given the same step's layer, once built within the commit's second and once a minute later
+    epoch = 1_800_000_000
+    same_second = normalise_export(_saved_image(tmp_path, "same-second", epoch), epoch)
+    later = normalise_export(_saved_image(tmp_path, "later", epoch + 60), epoch)
+
+    # Then both come out as the same bytes (a rebuild reproduces the published image)
+    assert [layer.digest for layer in same_second.layers] == [layer.digest for layer in later.layers]
+    assert same_second.manifest_digest == later.manifest_digest
