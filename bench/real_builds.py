@@ -2,8 +2,9 @@
 the same by hand with BuildKit on the same kind of engine, in one run.
 
 Run: ``.venv/bin/python -m bench.real_builds [--quick]`` (as root: it starts its own dockerd
-engines; full: 3 rounds, ``--quick``: one). The sample (``examples/``: 2 images x linux/amd64 +
-linux/arm64, arm64 RUN steps under qemu, and its chart) goes through the real pipeline with a real
+engines; full: ``EDGE_ROUNDS`` rounds, so that a goal missed or met within the noise comes with
+its spread; ``--quick``: one). The sample (``examples/``: 2 images x linux/amd64 + linux/arm64, arm64
+RUN steps under qemu, and its chart) goes through the real pipeline with a real
 Celery worker (concurrency 2). Its own PostgreSQL database (``<prefix>real_builds``, recreated),
 Redis database 11, registry, and a fresh, cold engine (no image, no build cache) per measurement.
 
@@ -39,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import _release_harness as harness  # noqa: E402
 from bench._database import use_database  # noqa: E402
-from bench.figures import Figure, Goal, main, ratio_figure  # noqa: E402
+from bench.figures import EDGE_ROUNDS, Figure, Goal, main, ratio_figure  # noqa: E402
 from releases.imagebuild.lowering import lower_dockerfile  # noqa: E402
 
 COLD_GOAL = 1.3
@@ -152,7 +153,7 @@ def publish(
 
 def run(quick: bool) -> list[Figure]:
     use_database("real_builds", redis_db=11)
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else EDGE_ROUNDS
     helm = harness.require_root_and_helm()
     versions = [f"1.{n}.{patch}" for n in range(rounds) for patch in (0, 1, 2)]
     cold, hand, second, one_by_one, sequential_platforms = [], [], [], [], []
