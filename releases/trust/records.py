@@ -10,17 +10,20 @@ The queries are written in SQL (PostgreSQL and SQLite), not built by the ORM: on
 webhook's hot path, compiling three ORM querysets with joins and subqueries cost several times
 what PostgreSQL took to answer them (``bench/admission.py``). Each row carries its release's
 newest withdrawal record and its open findings as JSON, so a review is one query (two when it
-names ``latest``).
+names ``latest``). Each query's text is composed once (the references are array parameters), and
+on PostgreSQL it runs prepared with a generic plan: planned once per connection, not per review.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import psycopg
 from django.db import connection
 
 from ..choices import MOVING_TAG, ChartState, ImageState, LatestTagState, WithdrawalAction
@@ -314,41 +317,109 @@ def _image_select(condition: str, *, source: str = "releases_dockerimage", lates
     )
 
 
-def _platform_condition(digests: list[str]) -> tuple[str, list[str]]:
-    """Rows whose ``platform_digests`` ({platform: {"digest": ...}}) hold one of ``digests``: on
-    PostgreSQL the expression the GIN index of migration 0023 is built on."""
-    if connection.vendor == "postgresql":
-        return "jsonb_path_query_array(i.platform_digests, '$.*.digest') ?| %s", [list(digests)]
-    marks = ", ".join(["%s"] * len(digests))
-    return (
-        f"EXISTS (SELECT 1 FROM json_each(i.platform_digests) p WHERE json_extract(p.value, '$.digest') IN ({marks}))",
-        digests,
-    )
+class _PreparedCursor(psycopg.Cursor):
+    """Binds on the server and prepares every statement it runs (psycopg's ``prepare=True``)."""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+def _cursor():
+    """On PostgreSQL, a cursor whose statements are prepared: planned once per connection
+    (connections persist, ``CONN_MAX_AGE``), not at every review. Django's cursors bind on the
+    client and never prepare; this one goes through Django's wrapper all the same (queries logged
+    and counted, errors wrapped). Elsewhere (SQLite), Django's own cursor."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        cursor = _PreparedCursor(connection.connection)
+    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
 def _rows(sql: str, params: list, columns: tuple[str, ...]) -> list[dict]:
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _latest_rows(repositories: set[str]) -> list[dict]:
-    """Per repository, the highest published version that is neither a pre-release nor withdrawn:
-    what ``latest`` points at (``releases.pipelines.latest``); with the findings of its ``latest`` tag."""
-    ors, params = [], []
-    for repository in sorted(repositories):
-        registry, _, name = repository.rpartition("/")
-        ors.append("(c.registry = %s AND c.name = %s)")
-        params += [registry, name]
-    dash = "strpos(c.tag, '-')" if connection.vendor == "postgresql" else "instr(c.tag, '-')"
+def _wanted_sql() -> str:
+    """The (registry, name, tag) triples asked for, as a relation ``w``: three text arrays
+    unnested (PostgreSQL) or a JSON array of triples (SQLite)."""
+    if connection.vendor == "postgresql":
+        return "unnest(%s::text[], %s::text[], %s::text[]) AS w(registry, name, tag)"
+    return (
+        "(SELECT json_extract(value, '$[0]') AS registry, json_extract(value, '$[1]') AS name, "
+        "json_extract(value, '$[2]') AS tag FROM json_each(%s)) AS w"
+    )
+
+
+def _digest_in(column: str) -> str:
+    """``column`` is one of the digests given as one parameter."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::text[])"
+    return f"{column} IN (SELECT value FROM json_each(%s))"
+
+
+def _platform_condition() -> str:
+    """Rows (``p``) whose ``platform_digests`` ({platform: {"digest": ...}}) hold one of the
+    digests: on PostgreSQL the expression the GIN index of migration 0023 is built on."""
+    if connection.vendor == "postgresql":
+        return "jsonb_path_query_array(p.platform_digests, '$.*.digest') ?| %s::text[]"
+    return (
+        "EXISTS (SELECT 1 FROM json_each(p.platform_digests) pd "
+        "WHERE json_extract(pd.value, '$.digest') IN (SELECT value FROM json_each(%s)))"
+    )
+
+
+def _wanted_params(triples: list[tuple[str, str, str]]) -> list:
+    if connection.vendor == "postgresql":
+        return [[t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples]]
+    return [json.dumps(triples)]
+
+
+def _list_param(values: list[str]):
+    return list(values) if connection.vendor == "postgresql" else json.dumps(values)
+
+
+@functools.cache
+def _statements(vendor: str) -> dict[str, str]:
+    """The three queries of :func:`gather`, composed once per database vendor: the same text at
+    every call, whatever the number of references (parameters are arrays), so PostgreSQL keeps
+    one prepared statement of each."""
+    images = _image_select(
+        "i.id IN ("
+        f"SELECT d.id FROM releases_dockerimage d WHERE {_digest_in('d.digest')} "
+        f"UNION SELECT t.id FROM {_wanted_sql()} JOIN releases_dockerimage t "
+        "ON t.tag = w.tag AND t.name = w.name AND t.registry = w.registry "
+        f"UNION SELECT p.id FROM releases_dockerimage p WHERE {_platform_condition()})"
+    )
+    charts = _chart_select(
+        "h.id IN ("
+        f"SELECT d.id FROM releases_helmchart d WHERE {_digest_in('d.digest')} "
+        f"UNION SELECT t.id FROM {_wanted_sql()} JOIN releases_helmchart t "
+        "ON t.chart_version = w.tag AND t.name = w.name AND t.registry = w.registry)"
+    )
+    # Per repository, the highest published version that is neither a pre-release nor withdrawn.
+    dash = "strpos(c.tag, '-')" if vendor == "postgresql" else "instr(c.tag, '-')"
     ranked = (
         "(SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.registry, c.name ORDER BY c.tag_order DESC) "
         f"AS newest FROM releases_dockerimage c WHERE c.state = '{ImageState.AVAILABLE}' AND c.tag <> '{MOVING_TAG}' "
-        f"AND {dash} = 0 AND c.tag NOT IN ({WITHDRAWN_VERSIONS}) AND ({' OR '.join(ors)})) candidates "
-        "WHERE newest = 1)"
+        f"AND {dash} = 0 AND c.tag NOT IN ({WITHDRAWN_VERSIONS}) AND EXISTS (SELECT 1 FROM {_wanted_sql()} "
+        "WHERE w.registry = c.registry AND w.name = c.name)) candidates WHERE newest = 1)"
     )
-    sql = _image_select("1 = 1", source=ranked, latest=True)
-    return _rows(sql, params, IMAGE_COLUMNS)
+    latest = _image_select("1 = 1", source=ranked, latest=True)
+    return {"images": images, "charts": charts, "latest": latest}
+
+
+def _latest_rows(repositories: set[str]) -> list[dict]:
+    """Per repository, what ``latest`` points at (``releases.pipelines.latest``): the highest
+    published version that is neither a pre-release nor withdrawn; with the findings of its
+    ``latest`` tag."""
+    triples = [(*repository.rpartition("/")[::2], MOVING_TAG) for repository in sorted(repositories)]
+    return _rows(_statements(connection.vendor)["latest"], _wanted_params(triples), IMAGE_COLUMNS)
 
 
 def _add_attachments(records: Records, row: dict, key: tuple[str, int]) -> None:
@@ -379,7 +450,7 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
     if not ours:
         return records
     digests = sorted({ref.digest for ref in ours if ref.digest})
-    by_repository: dict[str, set[str]] = defaultdict(set)
+    tagged: set[tuple[str, str, str]] = set()
     latest: set[str] = set()
     for ref in ours:
         if not ref.repository:
@@ -388,7 +459,8 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
         if tag == MOVING_TAG:
             latest.add(ref.repository)
         elif tag:
-            by_repository[ref.repository].add(tag)
+            registry, _, name = ref.repository.rpartition("/")
+            tagged.add((registry, name, tag))
     if latest:
         for row in _latest_rows(latest):
             _add_image(records, row)
@@ -399,34 +471,17 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
                 records.latest_moving[repository] = (
                     f"{where.get('state')}: {where.get('reason') or 'no reason recorded'}"
                 )
-    conditions, params = _wanted("i", "tag", by_repository, digests)
-    if digests:
-        platform, platform_params = _platform_condition(digests)
-        conditions.append(platform)
-        params += platform_params
-    if conditions:
-        for row in _rows(_image_select(" OR ".join(conditions)), params, IMAGE_COLUMNS):
-            _add_image(records, row)
+    if not digests and not tagged:
+        return records
+    statements = _statements(connection.vendor)
+    wanted = _wanted_params(sorted(tagged))
+    params = [_list_param(digests), *wanted, _list_param(digests)]
+    for row in _rows(statements["images"], params, IMAGE_COLUMNS):
+        _add_image(records, row)
     if charts:
-        conditions, params = _wanted("h", "chart_version", by_repository, digests)
-        if conditions:
-            for row in _rows(_chart_select(" OR ".join(conditions)), params, CHART_COLUMNS):
-                _add_chart(records, row)
+        for row in _rows(statements["charts"], [_list_param(digests), *wanted], CHART_COLUMNS):
+            _add_chart(records, row)
     return records
-
-
-def _wanted(alias: str, tag_column: str, by_repository: dict[str, set[str]], digests: list[str]) -> tuple[list, list]:
-    conditions: list[str] = []
-    params: list = []
-    if digests:
-        conditions.append(f"{alias}.digest IN ({', '.join(['%s'] * len(digests))})")
-        params += digests
-    for repository, tags in sorted(by_repository.items()):
-        registry, _, name = repository.rpartition("/")
-        marks = ", ".join(["%s"] * len(tags))
-        conditions.append(f"({alias}.registry = %s AND {alias}.name = %s AND {alias}.{tag_column} IN ({marks}))")
-        params += [registry, name, *sorted(tags)]
-    return conditions, params
 
 
 def _chart_select(condition: str) -> str:
