@@ -92,8 +92,9 @@ class ArtifactRecord:
 
 @dataclass
 class Records:
-    """The answer of :func:`gather`: artifacts by (repository, digest), index digests by
-    (repository, tag), findings and withdrawals."""
+    """The answer of :func:`gather`: artifacts by (repository, digest) (image indexes and charts,
+    and the platform manifests a reference names by digest), index digests by (repository, tag),
+    findings and withdrawals."""
 
     artifacts: dict[tuple[str, str], ArtifactRecord] = field(default_factory=dict)
     tags: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -144,7 +145,9 @@ def _repository(registry: str, name: str) -> str:
     return f"{registry}/{name}"
 
 
-def _add_image(records: Records, row: dict) -> None:
+def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset()) -> None:
+    """The row's image index, and those of its platform manifests whose digest is in ``digests``
+    (what the references name by digest: a reference by tag resolves to the index alone)."""
     repository = _repository(row["registry"], row["name"])
     _add_attachments(records, row, ("image", row["pk"]))
     signatures = _json(row["signatures"]) or {}
@@ -182,7 +185,7 @@ def _add_image(records: Records, row: dict) -> None:
     )
     records.tags[(repository, row["tag"])] = row["digest"]
     for platform, digest in platforms.items():
-        if digest:
+        if digest in digests:
             records.add(
                 ArtifactRecord(
                     kind=PLATFORM,
@@ -297,8 +300,9 @@ def _image_select(condition: str, *, source: str = "releases_dockerimage", lates
     ``latest``: also the findings of the repository's ``latest`` tag and where a withdrawal's move
     of ``latest`` stands (``LatestTag``)."""
     extra_tags = f" OR f.tag = '{MOVING_TAG}'" if latest else ""
+    # The tag first: most open findings fail it, and are spared the concatenation (per image row).
     findings = _findings_sql(
-        f"f.docker_image_id = i.id OR (f.repository = i.registry || '/' || i.name AND (f.tag = i.tag{extra_tags}))"
+        f"f.docker_image_id = i.id OR ((f.tag = i.tag{extra_tags}) AND f.repository = i.registry || '/' || i.name)"
     )
     moving = (
         f"(SELECT {_object({'state': 'lt.state', 'reason': 'lt.reason'})} FROM releases_latesttag lt "
@@ -476,8 +480,9 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
     statements = _statements(connection.vendor)
     wanted = _wanted_params(sorted(tagged))
     params = [_list_param(digests), *wanted, _list_param(digests)]
+    wanted_digests = frozenset(digests)
     for row in _rows(statements["images"], params, IMAGE_COLUMNS):
-        _add_image(records, row)
+        _add_image(records, row, wanted_digests)
     if charts:
         for row in _rows(statements["charts"], [_list_param(digests), *wanted], CHART_COLUMNS):
             _add_chart(records, row)
@@ -486,7 +491,7 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
 
 def _chart_select(condition: str) -> str:
     findings = _findings_sql(
-        "f.helm_chart_id = h.id OR (f.repository = h.registry || '/' || h.name AND f.tag = h.chart_version)"
+        "f.helm_chart_id = h.id OR (f.tag = h.chart_version AND f.repository = h.registry || '/' || h.name)"
     )
     return (
         "SELECT h.id, h.registry, h.name, h.chart_version, 'chart', h.state, h.digest, NULL, h.signed_with, "
