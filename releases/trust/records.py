@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from ..choices import MOVING_TAG, ChartState, ImageState, LatestTagState, WithdrawalAction
 from ..models import AuditFinding
@@ -333,14 +333,15 @@ def _cursor():
     (connections persist, ``CONN_MAX_AGE``), not at every review. Django's cursors bind on the
     client and never prepare; this one goes through Django's wrapper all the same (queries logged
     and counted, errors wrapped). Elsewhere (SQLite), Django's own cursor."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        cursor = _PreparedCursor(connection.connection)
-    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of the ``connection`` proxy looks it up again
+    if db.vendor != "postgresql":
+        return db.cursor()
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    with db.wrap_database_errors:
+        cursor = _PreparedCursor(db.connection)
+    return db.make_debug_cursor(cursor) if db.queries_logged else db.make_cursor(cursor)
 
 
 def _rows(sql: str, params: list, columns: tuple[str, ...]) -> list[dict]:
@@ -378,14 +379,14 @@ def _platform_condition() -> str:
     )
 
 
-def _wanted_params(triples: list[tuple[str, str, str]]) -> list:
-    if connection.vendor == "postgresql":
+def _wanted_params(triples: list[tuple[str, str, str]], vendor: str) -> list:
+    if vendor == "postgresql":
         return [[t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples]]
     return [json.dumps(triples)]
 
 
-def _list_param(values: list[str]):
-    return list(values) if connection.vendor == "postgresql" else json.dumps(values)
+def _list_param(values: list[str], vendor: str):
+    return list(values) if vendor == "postgresql" else json.dumps(values)
 
 
 @functools.cache
@@ -423,7 +424,8 @@ def _latest_rows(repositories: set[str]) -> list[dict]:
     published version that is neither a pre-release nor withdrawn; with the findings of its
     ``latest`` tag."""
     triples = [(*repository.rpartition("/")[::2], MOVING_TAG) for repository in sorted(repositories)]
-    return _rows(_statements(connection.vendor)["latest"], _wanted_params(triples), IMAGE_COLUMNS)
+    vendor = connection.vendor
+    return _rows(_statements(vendor)["latest"], _wanted_params(triples, vendor), IMAGE_COLUMNS)
 
 
 def _add_attachments(records: Records, row: dict, key: tuple[str, int]) -> None:
@@ -477,14 +479,15 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
                 )
     if not digests and not tagged:
         return records
-    statements = _statements(connection.vendor)
-    wanted = _wanted_params(sorted(tagged))
-    params = [_list_param(digests), *wanted, _list_param(digests)]
+    vendor = connection.vendor
+    statements = _statements(vendor)
+    wanted = _wanted_params(sorted(tagged), vendor)
+    digest_param = _list_param(digests, vendor)
     wanted_digests = frozenset(digests)
-    for row in _rows(statements["images"], params, IMAGE_COLUMNS):
+    for row in _rows(statements["images"], [digest_param, *wanted, digest_param], IMAGE_COLUMNS):
         _add_image(records, row, wanted_digests)
     if charts:
-        for row in _rows(statements["charts"], [_list_param(digests), *wanted], CHART_COLUMNS):
+        for row in _rows(statements["charts"], [digest_param, *wanted], CHART_COLUMNS):
             _add_chart(records, row)
     return records
 
