@@ -10,7 +10,7 @@ The queries are written in SQL (PostgreSQL and SQLite), not built by the ORM: on
 webhook's hot path, compiling three ORM querysets with joins and subqueries cost several times
 what PostgreSQL took to answer them (``bench/admission.py``). Each row carries its release's
 newest withdrawal record and its open findings as JSON, so a review is one query (two when it
-names ``latest``). Each query's text is composed once (the references are array parameters), and
+names ``latest``). Each query's text is composed once (the references are JSON array parameters), and
 on PostgreSQL it runs prepared with a generic plan: planned once per connection, not per review.
 """
 
@@ -351,20 +351,25 @@ def _rows(sql: str, params: list, columns: tuple[str, ...]) -> list[dict]:
 
 
 def _wanted_sql() -> str:
-    """The (registry, name, tag) triples asked for, as a relation ``w``: three text arrays
-    unnested (PostgreSQL) or a JSON array of triples (SQLite)."""
+    """The (registry, name, tag) triples asked for, as a relation ``w``, from one parameter: a
+    JSON array of triples (a list of text dumps element by element in psycopg's Python code,
+    JSON in ``json``'s C)."""
     if connection.vendor == "postgresql":
-        return "unnest(%s::text[], %s::text[], %s::text[]) AS w(registry, name, tag)"
+        return "(SELECT e->>0 AS registry, e->>1 AS name, e->>2 AS tag FROM jsonb_array_elements(%s::jsonb) e) AS w"
     return (
         "(SELECT json_extract(value, '$[0]') AS registry, json_extract(value, '$[1]') AS name, "
         "json_extract(value, '$[2]') AS tag FROM json_each(%s)) AS w"
     )
 
 
+#: The digests, a JSON array given as one parameter, as a PostgreSQL text array.
+_DIGESTS = "ARRAY(SELECT jsonb_array_elements_text(%s::jsonb))"
+
+
 def _digest_in(column: str) -> str:
-    """``column`` is one of the digests given as one parameter."""
+    """``column`` is one of the digests (a JSON array given as one parameter)."""
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s::text[])"
+        return f"{column} = ANY({_DIGESTS})"
     return f"{column} IN (SELECT value FROM json_each(%s))"
 
 
@@ -372,27 +377,17 @@ def _platform_condition() -> str:
     """Rows (``p``) whose ``platform_digests`` ({platform: {"digest": ...}}) hold one of the
     digests: on PostgreSQL the expression the GIN index of migration 0023 is built on."""
     if connection.vendor == "postgresql":
-        return "jsonb_path_query_array(p.platform_digests, '$.*.digest') ?| %s::text[]"
+        return f"jsonb_path_query_array(p.platform_digests, '$.*.digest') ?| {_DIGESTS}"
     return (
         "EXISTS (SELECT 1 FROM json_each(p.platform_digests) pd "
         "WHERE json_extract(pd.value, '$.digest') IN (SELECT value FROM json_each(%s)))"
     )
 
 
-def _wanted_params(triples: list[tuple[str, str, str]], vendor: str) -> list:
-    if vendor == "postgresql":
-        return [[t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples]]
-    return [json.dumps(triples)]
-
-
-def _list_param(values: list[str], vendor: str):
-    return list(values) if vendor == "postgresql" else json.dumps(values)
-
-
 @functools.cache
 def _statements(vendor: str) -> dict[str, str]:
     """The three queries of :func:`gather`, composed once per database vendor: the same text at
-    every call, whatever the number of references (parameters are arrays), so PostgreSQL keeps
+    every call, whatever the number of references (parameters are JSON arrays), so PostgreSQL keeps
     one prepared statement of each."""
     images = _image_select(
         "i.id IN ("
@@ -424,8 +419,7 @@ def _latest_rows(repositories: set[str]) -> list[dict]:
     published version that is neither a pre-release nor withdrawn; with the findings of its
     ``latest`` tag."""
     triples = [(*repository.rpartition("/")[::2], MOVING_TAG) for repository in sorted(repositories)]
-    vendor = connection.vendor
-    return _rows(_statements(vendor)["latest"], _wanted_params(triples, vendor), IMAGE_COLUMNS)
+    return _rows(_statements(connection.vendor)["latest"], [json.dumps(triples)], IMAGE_COLUMNS)
 
 
 def _add_attachments(records: Records, row: dict, key: tuple[str, int]) -> None:
@@ -479,15 +473,13 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
                 )
     if not digests and not tagged:
         return records
-    vendor = connection.vendor
-    statements = _statements(vendor)
-    wanted = _wanted_params(sorted(tagged), vendor)
-    digest_param = _list_param(digests, vendor)
+    statements = _statements(connection.vendor)
+    wanted, digest_param = json.dumps(sorted(tagged)), json.dumps(digests)
     wanted_digests = frozenset(digests)
-    for row in _rows(statements["images"], [digest_param, *wanted, digest_param], IMAGE_COLUMNS):
+    for row in _rows(statements["images"], [digest_param, wanted, digest_param], IMAGE_COLUMNS):
         _add_image(records, row, wanted_digests)
     if charts:
-        for row in _rows(statements["charts"], [digest_param, *wanted], CHART_COLUMNS):
+        for row in _rows(statements["charts"], [digest_param, wanted], CHART_COLUMNS):
             _add_chart(records, row)
     return records
 
