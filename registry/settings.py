@@ -179,6 +179,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The quick start's web server and worker share the file: wait for locks, take them up front.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    # Django leaves psycopg's prepared statements off (None: poolers in transaction mode lose them).
+    # Django's cursors bind on the client and never prepare whatever this says; the admission and
+    # verify lookups (releases.trust.records) run on a server-binding cursor that asks to prepare,
+    # which psycopg honours only when this is set. Prepared statements are planned once per
+    # connection only with a generic plan, which PostgreSQL's own choice passes over for those
+    # lookups (it guesses 200 rows for a digest looked up in the GIN index, where there is one):
+    # forced. It concerns prepared statements alone (those lookups, and PL/pgSQL's: the triggers'
+    # lookups by primary key), never Django's queries.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("prepare_threshold", 5)
+    _options["options"] = f"{_options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -36,20 +36,34 @@ def redact_url(url: str) -> str:
     return url
 
 
+def replacements(secrets: Iterable[str] = (), paths: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    """What :func:`scrub` replaces after the URLs' credentials, in order: each secret (longest
+    first) and its URL-encoded form by ``[redacted]``, then each directory (longest first) by its label."""
+    found = []
+    for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
+        found.append((secret, REDACTED))
+        encoded = quote(secret, safe="")
+        if encoded != secret:
+            found.append((encoded, REDACTED))
+    for path, label in sorted((paths or {}).items(), key=lambda item: len(item[0]), reverse=True):
+        if path:
+            found.append((path.rstrip("/"), label))
+    return tuple(found)
+
+
 def scrub(text: str, secrets: Iterable[str] = (), paths: Mapping[str, str] | None = None) -> str:
     """``text`` with credentials in URLs, the values of ``secrets`` (also URL-encoded) and the
     directories of ``paths`` (``{"/srv/worker/var/builds": "<build dir>"}``, longest first) replaced."""
+    return _scrub(text, replacements(secrets, paths))
+
+
+def _scrub(text: str, replaced: tuple[tuple[str, str], ...]) -> str:
     if not text:
         return text
-    text = _CREDENTIALS_RE.sub(r"\g<scheme>" + REDACTED + "@", text)
-    for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-        encoded = quote(secret, safe="")
-        if encoded != secret:
-            text = text.replace(encoded, REDACTED)
-    for path, label in sorted((paths or {}).items(), key=lambda item: len(item[0]), reverse=True):
-        if path:
-            text = text.replace(path.rstrip("/"), label)
+    if "://" in text:  # what a URL with credentials has; the pattern is slow on long text without one
+        text = _CREDENTIALS_RE.sub(r"\g<scheme>" + REDACTED + "@", text)
+    for value, replacement in replaced:
+        text = text.replace(value, replacement)
     return text
 
 
@@ -60,14 +74,16 @@ class ScrubbingFilter(logging.Filter):
         super().__init__()
         self.secrets = tuple(secrets)
         self.paths = dict(paths or {})
+        # Sorted and URL-encoded once, not for every record.
+        self.replacements = replacements(self.secrets, self.paths)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        scrubbed = scrub(message, self.secrets, self.paths)
+        scrubbed = _scrub(message, self.replacements)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         if record.exc_info and not record.exc_text:
-            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info), self.secrets, self.paths)
+            record.exc_text = _scrub(logging.Formatter().formatException(record.exc_info), self.replacements)
         elif record.exc_text:
-            record.exc_text = scrub(record.exc_text, self.secrets, self.paths)
+            record.exc_text = _scrub(record.exc_text, self.replacements)
         return True

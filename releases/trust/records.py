@@ -10,18 +10,21 @@ The queries are written in SQL (PostgreSQL and SQLite), not built by the ORM: on
 webhook's hot path, compiling three ORM querysets with joins and subqueries cost several times
 what PostgreSQL took to answer them (``bench/admission.py``). Each row carries its release's
 newest withdrawal record and its open findings as JSON, so a review is one query (two when it
-names ``latest``).
+names ``latest``). Each query's text is composed once (the references are JSON array parameters), and
+on PostgreSQL it runs prepared with a generic plan: planned once per connection, not per review.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db import connection
+import psycopg
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from ..choices import MOVING_TAG, ChartState, ImageState, LatestTagState, WithdrawalAction
 from ..models import AuditFinding
@@ -89,8 +92,9 @@ class ArtifactRecord:
 
 @dataclass
 class Records:
-    """The answer of :func:`gather`: artifacts by (repository, digest), index digests by
-    (repository, tag), findings and withdrawals."""
+    """The answer of :func:`gather`: artifacts by (repository, digest) (image indexes and charts,
+    and the platform manifests a reference names by digest), index digests by (repository, tag),
+    findings and withdrawals."""
 
     artifacts: dict[tuple[str, str], ArtifactRecord] = field(default_factory=dict)
     tags: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -141,7 +145,9 @@ def _repository(registry: str, name: str) -> str:
     return f"{registry}/{name}"
 
 
-def _add_image(records: Records, row: dict) -> None:
+def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset()) -> None:
+    """The row's image index, and those of its platform manifests whose digest is in ``digests``
+    (what the references name by digest: a reference by tag resolves to the index alone)."""
     repository = _repository(row["registry"], row["name"])
     _add_attachments(records, row, ("image", row["pk"]))
     signatures = _json(row["signatures"]) or {}
@@ -179,7 +185,7 @@ def _add_image(records: Records, row: dict) -> None:
     )
     records.tags[(repository, row["tag"])] = row["digest"]
     for platform, digest in platforms.items():
-        if digest:
+        if digest in digests:
             records.add(
                 ArtifactRecord(
                     kind=PLATFORM,
@@ -294,8 +300,9 @@ def _image_select(condition: str, *, source: str = "releases_dockerimage", lates
     ``latest``: also the findings of the repository's ``latest`` tag and where a withdrawal's move
     of ``latest`` stands (``LatestTag``)."""
     extra_tags = f" OR f.tag = '{MOVING_TAG}'" if latest else ""
+    # The tag first: most open findings fail it, and are spared the concatenation (per image row).
     findings = _findings_sql(
-        f"f.docker_image_id = i.id OR (f.repository = i.registry || '/' || i.name AND (f.tag = i.tag{extra_tags}))"
+        f"f.docker_image_id = i.id OR ((f.tag = i.tag{extra_tags}) AND f.repository = i.registry || '/' || i.name)"
     )
     moving = (
         f"(SELECT {_object({'state': 'lt.state', 'reason': 'lt.reason'})} FROM releases_latesttag lt "
@@ -314,41 +321,105 @@ def _image_select(condition: str, *, source: str = "releases_dockerimage", lates
     )
 
 
-def _platform_condition(digests: list[str]) -> tuple[str, list[str]]:
-    """Rows whose ``platform_digests`` ({platform: {"digest": ...}}) hold one of ``digests``: on
-    PostgreSQL the expression the GIN index of migration 0023 is built on."""
-    if connection.vendor == "postgresql":
-        return "jsonb_path_query_array(i.platform_digests, '$.*.digest') ?| %s", [list(digests)]
-    marks = ", ".join(["%s"] * len(digests))
-    return (
-        f"EXISTS (SELECT 1 FROM json_each(i.platform_digests) p WHERE json_extract(p.value, '$.digest') IN ({marks}))",
-        digests,
-    )
+class _PreparedCursor(psycopg.Cursor):
+    """Binds on the server and prepares every statement it runs (psycopg's ``prepare=True``)."""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+def _cursor():
+    """On PostgreSQL, a cursor whose statements are prepared: planned once per connection
+    (connections persist, ``CONN_MAX_AGE``), not at every review. Django's cursors bind on the
+    client and never prepare; this one goes through Django's wrapper all the same (queries logged
+    and counted, errors wrapped). Elsewhere (SQLite), Django's own cursor."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of the ``connection`` proxy looks it up again
+    if db.vendor != "postgresql":
+        return db.cursor()
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    with db.wrap_database_errors:
+        cursor = _PreparedCursor(db.connection)
+    return db.make_debug_cursor(cursor) if db.queries_logged else db.make_cursor(cursor)
 
 
 def _rows(sql: str, params: list, columns: tuple[str, ...]) -> list[dict]:
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _latest_rows(repositories: set[str]) -> list[dict]:
-    """Per repository, the highest published version that is neither a pre-release nor withdrawn:
-    what ``latest`` points at (``releases.pipelines.latest``); with the findings of its ``latest`` tag."""
-    ors, params = [], []
-    for repository in sorted(repositories):
-        registry, _, name = repository.rpartition("/")
-        ors.append("(c.registry = %s AND c.name = %s)")
-        params += [registry, name]
-    dash = "strpos(c.tag, '-')" if connection.vendor == "postgresql" else "instr(c.tag, '-')"
+def _wanted_sql() -> str:
+    """The (registry, name, tag) triples asked for, as a relation ``w``, from one parameter: a
+    JSON array of triples (a list of text dumps element by element in psycopg's Python code,
+    JSON in ``json``'s C)."""
+    if connection.vendor == "postgresql":
+        return "(SELECT e->>0 AS registry, e->>1 AS name, e->>2 AS tag FROM jsonb_array_elements(%s::jsonb) e) AS w"
+    return (
+        "(SELECT json_extract(value, '$[0]') AS registry, json_extract(value, '$[1]') AS name, "
+        "json_extract(value, '$[2]') AS tag FROM json_each(%s)) AS w"
+    )
+
+
+#: The digests, a JSON array given as one parameter, as a PostgreSQL text array.
+_DIGESTS = "ARRAY(SELECT jsonb_array_elements_text(%s::jsonb))"
+
+
+def _digest_in(column: str) -> str:
+    """``column`` is one of the digests (a JSON array given as one parameter)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY({_DIGESTS})"
+    return f"{column} IN (SELECT value FROM json_each(%s))"
+
+
+def _platform_condition() -> str:
+    """Rows (``p``) whose ``platform_digests`` ({platform: {"digest": ...}}) hold one of the
+    digests: on PostgreSQL the expression the GIN index of migration 0023 is built on."""
+    if connection.vendor == "postgresql":
+        return f"jsonb_path_query_array(p.platform_digests, '$.*.digest') ?| {_DIGESTS}"
+    return (
+        "EXISTS (SELECT 1 FROM json_each(p.platform_digests) pd "
+        "WHERE json_extract(pd.value, '$.digest') IN (SELECT value FROM json_each(%s)))"
+    )
+
+
+@functools.cache
+def _statements(vendor: str) -> dict[str, str]:
+    """The three queries of :func:`gather`, composed once per database vendor: the same text at
+    every call, whatever the number of references (parameters are JSON arrays), so PostgreSQL keeps
+    one prepared statement of each."""
+    images = _image_select(
+        "i.id IN ("
+        f"SELECT d.id FROM releases_dockerimage d WHERE {_digest_in('d.digest')} "
+        f"UNION SELECT t.id FROM {_wanted_sql()} JOIN releases_dockerimage t "
+        "ON t.tag = w.tag AND t.name = w.name AND t.registry = w.registry "
+        f"UNION SELECT p.id FROM releases_dockerimage p WHERE {_platform_condition()})"
+    )
+    charts = _chart_select(
+        "h.id IN ("
+        f"SELECT d.id FROM releases_helmchart d WHERE {_digest_in('d.digest')} "
+        f"UNION SELECT t.id FROM {_wanted_sql()} JOIN releases_helmchart t "
+        "ON t.chart_version = w.tag AND t.name = w.name AND t.registry = w.registry)"
+    )
+    # Per repository, the highest published version that is neither a pre-release nor withdrawn.
+    dash = "strpos(c.tag, '-')" if vendor == "postgresql" else "instr(c.tag, '-')"
     ranked = (
         "(SELECT * FROM (SELECT c.*, ROW_NUMBER() OVER (PARTITION BY c.registry, c.name ORDER BY c.tag_order DESC) "
         f"AS newest FROM releases_dockerimage c WHERE c.state = '{ImageState.AVAILABLE}' AND c.tag <> '{MOVING_TAG}' "
-        f"AND {dash} = 0 AND c.tag NOT IN ({WITHDRAWN_VERSIONS}) AND ({' OR '.join(ors)})) candidates "
-        "WHERE newest = 1)"
+        f"AND {dash} = 0 AND c.tag NOT IN ({WITHDRAWN_VERSIONS}) AND EXISTS (SELECT 1 FROM {_wanted_sql()} "
+        "WHERE w.registry = c.registry AND w.name = c.name)) candidates WHERE newest = 1)"
     )
-    sql = _image_select("1 = 1", source=ranked, latest=True)
-    return _rows(sql, params, IMAGE_COLUMNS)
+    latest = _image_select("1 = 1", source=ranked, latest=True)
+    return {"images": images, "charts": charts, "latest": latest}
+
+
+def _latest_rows(repositories: set[str]) -> list[dict]:
+    """Per repository, what ``latest`` points at (``releases.pipelines.latest``): the highest
+    published version that is neither a pre-release nor withdrawn; with the findings of its
+    ``latest`` tag."""
+    triples = [(*repository.rpartition("/")[::2], MOVING_TAG) for repository in sorted(repositories)]
+    return _rows(_statements(connection.vendor)["latest"], [json.dumps(triples)], IMAGE_COLUMNS)
 
 
 def _add_attachments(records: Records, row: dict, key: tuple[str, int]) -> None:
@@ -379,7 +450,7 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
     if not ours:
         return records
     digests = sorted({ref.digest for ref in ours if ref.digest})
-    by_repository: dict[str, set[str]] = defaultdict(set)
+    tagged: set[tuple[str, str, str]] = set()
     latest: set[str] = set()
     for ref in ours:
         if not ref.repository:
@@ -388,7 +459,8 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
         if tag == MOVING_TAG:
             latest.add(ref.repository)
         elif tag:
-            by_repository[ref.repository].add(tag)
+            registry, _, name = ref.repository.rpartition("/")
+            tagged.add((registry, name, tag))
     if latest:
         for row in _latest_rows(latest):
             _add_image(records, row)
@@ -399,39 +471,22 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
                 records.latest_moving[repository] = (
                     f"{where.get('state')}: {where.get('reason') or 'no reason recorded'}"
                 )
-    conditions, params = _wanted("i", "tag", by_repository, digests)
-    if digests:
-        platform, platform_params = _platform_condition(digests)
-        conditions.append(platform)
-        params += platform_params
-    if conditions:
-        for row in _rows(_image_select(" OR ".join(conditions)), params, IMAGE_COLUMNS):
-            _add_image(records, row)
+    if not digests and not tagged:
+        return records
+    statements = _statements(connection.vendor)
+    wanted, digest_param = json.dumps(sorted(tagged)), json.dumps(digests)
+    wanted_digests = frozenset(digests)
+    for row in _rows(statements["images"], [digest_param, wanted, digest_param], IMAGE_COLUMNS):
+        _add_image(records, row, wanted_digests)
     if charts:
-        conditions, params = _wanted("h", "chart_version", by_repository, digests)
-        if conditions:
-            for row in _rows(_chart_select(" OR ".join(conditions)), params, CHART_COLUMNS):
-                _add_chart(records, row)
+        for row in _rows(statements["charts"], [digest_param, wanted], CHART_COLUMNS):
+            _add_chart(records, row)
     return records
-
-
-def _wanted(alias: str, tag_column: str, by_repository: dict[str, set[str]], digests: list[str]) -> tuple[list, list]:
-    conditions: list[str] = []
-    params: list = []
-    if digests:
-        conditions.append(f"{alias}.digest IN ({', '.join(['%s'] * len(digests))})")
-        params += digests
-    for repository, tags in sorted(by_repository.items()):
-        registry, _, name = repository.rpartition("/")
-        marks = ", ".join(["%s"] * len(tags))
-        conditions.append(f"({alias}.registry = %s AND {alias}.name = %s AND {alias}.{tag_column} IN ({marks}))")
-        params += [registry, name, *sorted(tags)]
-    return conditions, params
 
 
 def _chart_select(condition: str) -> str:
     findings = _findings_sql(
-        "f.helm_chart_id = h.id OR (f.repository = h.registry || '/' || h.name AND f.tag = h.chart_version)"
+        "f.helm_chart_id = h.id OR (f.tag = h.chart_version AND f.repository = h.registry || '/' || h.name)"
     )
     return (
         "SELECT h.id, h.registry, h.name, h.chart_version, 'chart', h.state, h.digest, NULL, h.signed_with, "

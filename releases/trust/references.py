@@ -8,6 +8,7 @@ sentence that says how to write the reference.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -70,12 +71,23 @@ def parse_reference(text: object, *, bare_digest: bool = False, oci_scheme: bool
             return Reference(written, "", "", text)
         if bare_digest:
             raise ReferenceInvalid(f"{written!r}: a digest is sha256: followed by 64 lowercase hex digits")
+    parsed = _normalized(text)
+    if isinstance(parsed, tuple):
+        return Reference(written, *parsed)
+    if isinstance(parsed, grammar.NameContainsUppercase):
+        raise ReferenceInvalid(f"{written!r}: the repository name must be lowercase; {_HOW}")
+    if isinstance(parsed, grammar.NameTooLong):
+        raise ReferenceInvalid(f"{written!r}: the repository name is longer than 255 characters")
+    raise ReferenceInvalid(f"{written!r} is not an image reference ({parsed}); {_HOW}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized(text: str) -> tuple[str, str, str] | grammar.InvalidReference:
+    """docker's reading of ``text``: (repository, tag, digest), or the grammar's error. Kept: a
+    cluster's reviews name the same few hundred images again and again, and the grammar's regular
+    expressions cost more than the rest of a review's Python."""
     try:
         parsed = grammar.Reference.parse_normalized_named(text)
-    except grammar.NameContainsUppercase:
-        raise ReferenceInvalid(f"{written!r}: the repository name must be lowercase; {_HOW}") from None
-    except grammar.NameTooLong:
-        raise ReferenceInvalid(f"{written!r}: the repository name is longer than 255 characters") from None
     except grammar.InvalidReference as error:
-        raise ReferenceInvalid(f"{written!r} is not an image reference ({error}); {_HOW}") from None
-    return Reference(written, parsed["name"], parsed["tag"] or "", parsed["digest"] or "")
+        return error.with_traceback(None)  # kept without the frames it was raised in
+    return parsed["name"], parsed["tag"] or "", parsed["digest"] or ""
