@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._tools import in_fresh_process, require, scratch_directory  # noqa: E402
-from bench.figures import Figure, Goal, main, ratio_figure  # noqa: E402
+from bench.figures import EDGE_ROUNDS, Figure, Goal, main, ratio_figure  # noqa: E402
 from releases.audit import ExpectedTag, audit_tags  # noqa: E402
 from releases.oci import (  # noqa: E402
     Descriptor,
@@ -281,7 +281,7 @@ class Sizes:
 
 
 QUICK = Sizes(QUICK_TAGS, rounds=1, wrk_seconds=1, skopeo_tags=5, httpx_tags=50, rss_small=20)
-FULL = Sizes(FULL_TAGS, rounds=3, wrk_seconds=10, skopeo_tags=50, httpx_tags=3000, rss_small=1000)
+FULL = Sizes(FULL_TAGS, rounds=EDGE_ROUNDS, wrk_seconds=10, skopeo_tags=50, httpx_tags=3000, rss_small=1000)
 
 
 def run(quick: bool) -> list[Figure]:

@@ -19,7 +19,7 @@ run); the steps before them are cached alike on both sides, on the base image th
 holds. A signed warm-up publish, not
 measured, pulls that base and brings syft and the code paths into the page cache, so the first
 measured publish is no colder than the others. The order alternates each round (unsigned first,
-then signed first, ...); the medians are compared.
+then signed first, ...), ``EDGE_ROUNDS`` rounds; the medians are compared.
 
 Each publish is checked: the release is published; with the key every image records the key id, a
 signature for its index and each platform and a provenance per platform, the chart records its
@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import _release_harness as harness  # noqa: E402
 from bench._database import use_database  # noqa: E402
-from bench.figures import Figure, Goal, main  # noqa: E402
+from bench.figures import EDGE_ROUNDS, Figure, Goal, main, rounds  # noqa: E402
 
 if TYPE_CHECKING:  # the models need Django set up, which run() does first
     from releases.models import DockerImage, HelmChart
@@ -208,7 +208,7 @@ def run(quick: bool) -> list[Figure]:
     helm = harness.require_root_and_helm()
     # quick: one platform, no warm-up, one round; the ratio means nothing then, the code paths are the same
     platforms = ("linux/amd64",) if quick else ("linux/amd64", "linux/arm64")
-    count = 1 if quick else 3
+    count = rounds(quick, EDGE_ROUNDS)
     use_database("publish_signing", redis_db=7, IMAGE_PLATFORMS=",".join(platforms))
     plan = [(False, True) if number % 2 == 0 else (True, False) for number in range(count)]
     versions = [f"1.{number}.0" for number in range(1 + 2 * count)]  # in publish order: latest moves each time
