@@ -81,13 +81,24 @@ def parse_reference(text: object, *, bare_digest: bool = False, oci_scheme: bool
     raise ReferenceInvalid(f"{written!r} is not an image reference ({parsed}); {_HOW}")
 
 
-@functools.lru_cache(maxsize=4096)
+#: Longer than any reference docker accepts (a 255-character name, a 128-character tag, a sha512
+#: digest): such text is read afresh each time, so callers cannot fill the cache with large strings.
+CACHED_REFERENCE_LENGTH = 600
+
+
 def _normalized(text: str) -> tuple[str, str, str] | grammar.InvalidReference:
-    """docker's reading of ``text``: (repository, tag, digest), or the grammar's error. Kept: a
-    cluster's reviews name the same few hundred images again and again, and the grammar's regular
-    expressions cost more than the rest of a review's Python."""
+    """docker's reading of ``text``: (repository, tag, digest), or the grammar's error. Kept for
+    text of a reference's length: a cluster's reviews name the same few hundred images again and
+    again, and the grammar's regular expressions cost more than the rest of a review's Python."""
+    return _read_kept(text) if len(text) <= CACHED_REFERENCE_LENGTH else _read(text)
+
+
+def _read(text: str) -> tuple[str, str, str] | grammar.InvalidReference:
     try:
         parsed = grammar.Reference.parse_normalized_named(text)
     except grammar.InvalidReference as error:
         return error.with_traceback(None)  # kept without the frames it was raised in
     return parsed["name"], parsed["tag"] or "", parsed["digest"] or ""
+
+
+_read_kept = functools.lru_cache(maxsize=4096)(_read)

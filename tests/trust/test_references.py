@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from releases.trust import references
 from releases.trust.references import ReferenceInvalid, parse_reference
 
 D = "sha256:" + "ab" * 32
@@ -77,3 +78,20 @@ def test_bare_digests_and_oci_scheme_only_when_asked():
     assert (chart.repository, chart.tag) == ("ghcr.io/org/chart/app", "1.0.0")
     with pytest.raises(ReferenceInvalid):
         parse_reference("oci://ghcr.io/org/chart/app:1.0.0")
+
+
+def test_the_longest_valid_reference_is_kept_and_longer_text_is_not():
+    """Parsed references are kept (an LRU) for repeated reviews; text longer than any valid
+    reference is parsed afresh, so a caller cannot fill that cache with large strings."""
+    longest = "r.io/" + "a" * 250 + ":" + "t" * 128 + "@sha512:" + "0" * 128
+    assert len(longest) <= references.CACHED_REFERENCE_LENGTH
+    assert parse_reference(longest).tag == "t" * 128
+    references._read_kept.cache_clear()
+    parse_reference("busybox:1.36")
+    parse_reference("busybox:1.36")
+    assert references._read_kept.cache_info().hits == 1
+    huge = "ghcr.io/org/app:" + "x" * 100_000
+    for _ in range(2):
+        with pytest.raises(ReferenceInvalid, match="not an image reference"):
+            parse_reference(huge)
+    assert references._read_kept.cache_info().currsize == 1
