@@ -46,13 +46,18 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *identity, *args], check=True, capture_output=True, text=True).stdout
 
 
-def sample_source(workdir: Path, versions: list[str]) -> tuple[str, dict[str, str]]:
+def sample_source(
+    workdir: Path, versions: list[str], *, same_application: frozenset[str] = frozenset()
+) -> tuple[str, dict[str, str]]:
     """``examples/`` committed once per version under ``workdir/source``: its ``file://`` URL and
     version -> commit.
 
     The chart's version follows, and every version is written into the files the Dockerfiles copy,
     so no two versions share a build step: a version built on an engine that built another one
-    finds nothing in its build cache.
+    finds nothing in its build cache. A version in ``same_application`` keeps the previous version's
+    application files (only the chart's version and the ``VERSION`` files, which no Dockerfile
+    copies, change): a release whose every build step is in the cache of an engine that built the
+    previous one.
     """
     repo = workdir / "source"
     shutil.copytree(ROOT / "examples", repo)
@@ -64,9 +69,12 @@ def sample_source(workdir: Path, versions: list[str]) -> tuple[str, dict[str, st
     }
     originals = {path: (repo / path).read_text() for path in stamped}
     commits = {}
+    application = None
     for version in versions:
+        if version not in same_application or application is None:
+            application = version
         for path, stamp in stamped.items():
-            (repo / path).write_text(stamp(originals[path], version))
+            (repo / path).write_text(stamp(originals[path], version if path.startswith("chart/") else application))
         (repo / "backend" / "VERSION").write_text(version)
         (repo / "frontend" / "VERSION").write_text(version)
         git(repo, "add", "-A")
