@@ -30,7 +30,9 @@ Figures, each round:
   (amd64 native, arm64 emulated), from the images' build records.
 
 Every version writes its number into the files the Dockerfiles copy, so a cold publish shares no
-step with another version.
+step with another version. Each worker has its own ``BUILD_WORKDIR``; the workers of one engine
+share one ``LAYER_CACHE_DIR``, as worker processes on one machine do (its default is under
+``BUILD_WORKDIR``), and each engine's is new.
 """
 
 from __future__ import annotations
@@ -184,13 +186,36 @@ def run(quick: bool) -> list[Figure]:
                             first,
                             commits,
                             BUILD_PLATFORMS_AT_ONCE="true",
+                            LAYER_CACHE_DIR=str(workdir / f"layer-cache-{number}"),
                         )
                     )
                     second.append(
-                        publish(f"second{number}", registry, docker_host, url, helm, workdir, following, commits)
+                        publish(
+                            f"second{number}",
+                            registry,
+                            docker_host,
+                            url,
+                            helm,
+                            workdir,
+                            following,
+                            commits,
+                            LAYER_CACHE_DIR=str(workdir / f"layer-cache-{number}"),
+                        )
                     )
                     reused, total = cached_steps(following)
-                    floor.append(publish(f"floor{number}", registry, docker_host, url, helm, workdir, same, commits))
+                    floor.append(
+                        publish(
+                            f"floor{number}",
+                            registry,
+                            docker_host,
+                            url,
+                            helm,
+                            workdir,
+                            same,
+                            commits,
+                            LAYER_CACHE_DIR=str(workdir / f"layer-cache-{number}"),
+                        )
+                    )
                     floor_reused, floor_total = cached_steps(same)
                 with harness.docker_engine(workdir / f"sequential-{number}", registry) as docker_host:
                     one_by_one.append(
@@ -204,6 +229,7 @@ def run(quick: bool) -> list[Figure]:
                             sequential,
                             commits,
                             BUILD_PLATFORMS_AT_ONCE="false",
+                            LAYER_CACHE_DIR=str(workdir / f"layer-cache-sequential-{number}"),
                         )
                     )
                     sequential_platforms.append(platform_seconds(sequential))

@@ -35,6 +35,7 @@ import docker
 import docker.errors
 
 from releases.imagebuild.errors import ENGINE_UNAVAILABLE_ERRORS, EngineUnavailable, ExportError
+from releases.imagebuild.layer_cache import LayerCache
 from releases.oci.digest import sha256_digest
 from releases.oci.index import PlatformManifest, build_index
 from releases.oci.manifest import Descriptor, build_manifest
@@ -170,50 +171,99 @@ class HashingWriter(io.RawIOBase):
         return view.nbytes
 
 
+class _Unpacked:
+    """The bytes of a saved file as they are read: decompressed when they were gzip'd, and hashed
+    both as saved (the blob name in an OCI layout) and uncompressed (the ``diff_id``)."""
+
+    def __init__(self, source: IO[bytes]):
+        self.source = source
+        self.raw_hash = hashlib.sha256()
+        self.plain_hash = hashlib.sha256()
+        self.compressed_input = False
+
+    def chunks(self) -> Iterator[bytes]:
+        decompressor: Any = None
+        first = True
+        while chunk := self.source.read(CHUNK):
+            self.raw_hash.update(chunk)
+            if first:
+                first = False
+                if chunk.startswith(_ZSTD_MAGIC):
+                    raise ExportError("zstd-compressed layers in the saved image are not supported")
+                if chunk.startswith(_GZIP_MAGIC):
+                    decompressor = zlib.decompressobj(wbits=31)
+                    self.compressed_input = True
+            plain = decompressor.decompress(chunk) if decompressor is not None else chunk
+            self.plain_hash.update(plain)
+            yield plain
+        if decompressor is not None:
+            rest = decompressor.flush()
+            self.plain_hash.update(rest)
+            yield rest
+
+    @property
+    def raw_digest(self) -> str:
+        return "sha256:" + self.raw_hash.hexdigest()
+
+    @property
+    def diff_id(self) -> str:
+        return "sha256:" + self.plain_hash.hexdigest()
+
+
 def _compress_stream(source: IO[bytes], target: Path, level: int) -> _Streamed:
     """Gzip ``source`` deterministically into ``target`` (mtime 0, no name, fixed level).
 
     A source that is already gzip-compressed is decompressed first (its diff_id is the digest of
     the uncompressed tar) and recompressed deterministically.
     """
-    raw_hash = hashlib.sha256()
-    plain_hash = hashlib.sha256()
-    decompressor: Any = None
-    first = True
+    unpacked = _Unpacked(source)
     with target.open("wb") as out:
         writer = HashingWriter(out)
         with gzip.GzipFile(filename="", mode="wb", fileobj=writer, compresslevel=level, mtime=0) as gz:
-            while chunk := source.read(CHUNK):
-                raw_hash.update(chunk)
-                if first:
-                    first = False
-                    if chunk.startswith(_ZSTD_MAGIC):
-                        raise ExportError("zstd-compressed layers in the saved image are not supported")
-                    if chunk.startswith(_GZIP_MAGIC):
-                        decompressor = zlib.decompressobj(wbits=31)
-                plain = decompressor.decompress(chunk) if decompressor is not None else chunk
-                plain_hash.update(plain)
+            for plain in unpacked.chunks():
                 gz.write(plain)
-            if decompressor is not None:
-                rest = decompressor.flush()
-                plain_hash.update(rest)
-                gz.write(rest)
     return _Streamed(
-        raw_digest="sha256:" + raw_hash.hexdigest(),
-        diff_id="sha256:" + plain_hash.hexdigest(),
+        raw_digest=unpacked.raw_digest,
+        diff_id=unpacked.diff_id,
         gz_path=target,
         gz_digest="sha256:" + writer.hash.hexdigest(),
         gz_size=writer.size,
-        compressed_input=decompressor is not None,
+        compressed_input=unpacked.compressed_input,
+    )
+
+
+def _compress_with_cache(source: IO[bytes], target: Path, level: int, cache: LayerCache) -> _Streamed:
+    """Like :func:`_compress_stream`, taking the blob from ``cache`` when it holds this layer: the
+    layer is first written uncompressed (its ``diff_id`` is known only at its end), then linked from
+    the cache or compressed and kept there."""
+    plain = target.with_name(target.name + ".plain")
+    unpacked = _Unpacked(source)
+    try:
+        with plain.open("wb") as out:
+            for chunk in unpacked.chunks():
+                out.write(chunk)
+        cached = cache.fetch(unpacked.diff_id, level, target)
+        if cached is not None:
+            return _Streamed(
+                unpacked.raw_digest, unpacked.diff_id, target, cached.digest, cached.size, unpacked.compressed_input
+            )
+        with plain.open("rb") as layer:
+            streamed = _compress_stream(layer, target, level)
+    finally:
+        plain.unlink(missing_ok=True)
+    cache.keep(unpacked.diff_id, level, target)
+    return _Streamed(
+        unpacked.raw_digest, unpacked.diff_id, target, streamed.gz_digest, streamed.gz_size, unpacked.compressed_input
     )
 
 
 class _SavedArchive:
     """The files of a ``docker save`` tar: small ones in memory, large ones compressed on disk."""
 
-    def __init__(self, workdir: Path, level: int):
+    def __init__(self, workdir: Path, level: int, cache: LayerCache | None = None):
         self.workdir = workdir
         self.level = level
+        self.cache = cache
         self.small: dict[str, bytes] = {}
         self.streamed: dict[str, _Streamed] = {}
         self.links: dict[str, str] = {}
@@ -237,7 +287,10 @@ class _SavedArchive:
                         self.small[name] = source.read()
                     else:
                         target = self.workdir / f"incoming-{next(self._counter)}.tar.gz"
-                        self.streamed[name] = _compress_stream(source, target, self.level)
+                        if self.cache is not None and self.cache.wants(member.size):
+                            self.streamed[name] = _compress_with_cache(source, target, self.level, self.cache)
+                        else:
+                            self.streamed[name] = _compress_stream(source, target, self.level)
 
     def resolve(self, name: str) -> str:
         name = posixpath.normpath(name.lstrip("/"))
@@ -316,26 +369,39 @@ def _iter_image_chunks(client: docker.DockerClient, image_id: str) -> Iterator[b
 
 
 def export_image(
-    client: docker.DockerClient, image_id: str, workdir: Path, *, compresslevel: int = GZIP_LEVEL
+    client: docker.DockerClient,
+    image_id: str,
+    workdir: Path,
+    *,
+    compresslevel: int = GZIP_LEVEL,
+    cache: LayerCache | None = None,
 ) -> ExportedImage:
     """Save ``image_id`` from the engine into ``workdir`` as an OCI image layout (blobs, ``index.json``).
 
     The returned :class:`ExportedImage` names the config, the gzip layers (files under
     ``workdir``) and the OCI manifest. The config's ``rootfs.diff_ids`` are checked against the
     uncompressed layers (:class:`ExportError` on a mismatch). Engine trouble raises
-    :class:`EngineUnavailable`.
+    :class:`EngineUnavailable`. With a ``cache``, layers compressed by an earlier export are taken
+    from it (checked) instead of being compressed again.
     """
-    return export_archive(_iter_image_chunks(client, image_id), workdir, compresslevel=compresslevel, name=image_id)
+    return export_archive(
+        _iter_image_chunks(client, image_id), workdir, compresslevel=compresslevel, name=image_id, cache=cache
+    )
 
 
 def export_archive(
-    chunks: Iterable[bytes], workdir: Path, *, compresslevel: int = GZIP_LEVEL, name: str = "the image"
+    chunks: Iterable[bytes],
+    workdir: Path,
+    *,
+    compresslevel: int = GZIP_LEVEL,
+    name: str = "the image",
+    cache: LayerCache | None = None,
 ) -> ExportedImage:
     """Like :func:`export_image`, for the bytes of a ``docker save`` tar (e.g. a file read in chunks)."""
     workdir = Path(workdir)
     blob_dir = workdir / "blobs" / "sha256"
     blob_dir.mkdir(parents=True, exist_ok=True)
-    archive = _SavedArchive(workdir, compresslevel)
+    archive = _SavedArchive(workdir, compresslevel, cache)
     try:
         archive.read(io.BufferedReader(_ChunkReader(chunks), CHUNK))
     except tarfile.TarError as exc:

@@ -23,6 +23,7 @@ from django.db.models.functions import Concat
 
 from releases.adapters.registry_client import registry_client, split_location
 from releases.database.locks import engine_lock
+from releases.imagebuild.layer_cache import LayerCache
 from releases.imagebuild.lowering import lower_dockerfile
 from releases.imagebuild.reproducible import normalise_export
 from releases.imagebuild.source import commit_time
@@ -249,8 +250,16 @@ def source_epoch(source: Path, release: ReleaseVersion) -> int:
 
 def reproducible_export(client, image_id: str, directory: Path, epoch: int) -> ExportedImage:
     """Export a built image with every timestamp after the commit clamped to it (reproducible builds:
-    the same commit rebuilt on any engine gives the same digest for a deterministic Dockerfile)."""
-    return normalise_export(export_image(client, image_id, directory), epoch)
+    the same commit rebuilt on any engine gives the same digest for a deterministic Dockerfile).
+    Layers an earlier export compressed come from the layer cache (``LAYER_CACHE_DIR``)."""
+    return normalise_export(export_image(client, image_id, directory, cache=layer_cache()), epoch)
+
+
+def layer_cache() -> LayerCache | None:
+    """The worker's cache of compressed layers, or ``None`` when ``LAYER_CACHE_MAX_BYTES`` is 0."""
+    if settings.LAYER_CACHE_MAX_BYTES <= 0:
+        return None
+    return LayerCache(settings.LAYER_CACHE_DIR, settings.LAYER_CACHE_MAX_BYTES)
 
 
 def build_platforms(image: DockerImage, platforms: list[str], build_one, network: str, log: BuildLog) -> dict:
