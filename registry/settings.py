@@ -334,7 +334,9 @@ IMAGE_BUILD_ARGS = env_mapping("IMAGE_BUILD_ARGS")
 BUILD_WORKDIR = Path(env_str("BUILD_WORKDIR", str(BASE_DIR / "var" / "builds")))
 # Layers compressed by one export and kept for the next (by diff_id, checked before use): a release
 # whose base and dependency layers did not change does not gzip them again. 0 turns the cache off.
-LAYER_CACHE_DIR = Path(env_str("LAYER_CACHE_DIR", str(BUILD_WORKDIR / "layer-cache")))
+# Unset: BUILD_WORKDIR/layer-cache.
+_layer_cache_dir = env_str("LAYER_CACHE_DIR")
+LAYER_CACHE_DIR = Path(_layer_cache_dir) if _layer_cache_dir else None
 LAYER_CACHE_MAX_BYTES = env_int("LAYER_CACHE_MAX_BYTES", 2 * 1024**3, minimum=0)
 
 # Builds run through BuildKit, driven by the engine's own docker CLI (Debian's docker.io 20.10:

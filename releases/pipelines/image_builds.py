@@ -259,7 +259,9 @@ def layer_cache() -> LayerCache | None:
     """The worker's cache of compressed layers, or ``None`` when ``LAYER_CACHE_MAX_BYTES`` is 0."""
     if settings.LAYER_CACHE_MAX_BYTES <= 0:
         return None
-    return LayerCache(settings.LAYER_CACHE_DIR, settings.LAYER_CACHE_MAX_BYTES)
+    return LayerCache(
+        settings.LAYER_CACHE_DIR or Path(settings.BUILD_WORKDIR) / "layer-cache", settings.LAYER_CACHE_MAX_BYTES
+    )
 
 
 def build_platforms(image: DockerImage, platforms: list[str], build_one, network: str, log: BuildLog) -> dict:

@@ -98,3 +98,17 @@ def test_off_and_small_layers_keep_nothing(tmp_path: Path) -> None:
     small_only = LayerCache(tmp_path / "cache-small", max_bytes=1024**3, min_bytes=10 * 1024 * 1024)
     _export(tmp_path, "small", small_only)
     assert not small_only.root.exists()
+
+
+def test_the_pipeline_cache_follows_the_settings(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    from releases.pipelines.image_builds import layer_cache
+
+    settings.BUILD_WORKDIR = tmp_path / "builds"
+    settings.LAYER_CACHE_DIR = None
+    settings.LAYER_CACHE_MAX_BYTES = 1024
+    cache = layer_cache()
+    assert cache is not None and cache.root == tmp_path / "builds" / "layer-cache" and cache.max_bytes == 1024
+    settings.LAYER_CACHE_DIR = tmp_path / "elsewhere"
+    assert layer_cache().root == tmp_path / "elsewhere"  # type: ignore[union-attr]
+    settings.LAYER_CACHE_MAX_BYTES = 0
+    assert layer_cache() is None
