@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -142,16 +143,20 @@ def cached_steps(version: str) -> tuple[int, int]:
 
 
 def publish(
-    name: str,
     registry: harness.SampleRegistry,
     docker_host: str,
     url: str,
     helm: str,
     workdir: Path,
-    version: str,
     commits: dict[str, str],
+    engine: str,
+    name: str,
+    version: str,
     **extra_env: str,
 ) -> float:
+    """Publish ``version`` with a fresh worker on ``docker_host``; the workers of one ``engine`` share
+    its layer cache."""
+    extra_env.setdefault("LAYER_CACHE_DIR", str(workdir / f"layer-cache-{engine}"))
     with harness.release_worker(
         registry, docker_host, url, helm, workdir, name=name, concurrency=2, extra_env=extra_env
     ):
@@ -175,63 +180,17 @@ def run(quick: bool) -> list[Figure]:
                 with harness.docker_engine(workdir / f"hand-{number}", registry) as docker_host:
                     hand.append(by_hand(source, registry, docker_host, helm, first, commits[first]))
                 with harness.docker_engine(workdir / f"cold-{number}", registry) as docker_host:
-                    cold.append(
-                        publish(
-                            f"cold{number}",
-                            registry,
-                            docker_host,
-                            url,
-                            helm,
-                            workdir,
-                            first,
-                            commits,
-                            BUILD_PLATFORMS_AT_ONCE="true",
-                            LAYER_CACHE_DIR=str(workdir / f"layer-cache-{number}"),
-                        )
-                    )
-                    second.append(
-                        publish(
-                            f"second{number}",
-                            registry,
-                            docker_host,
-                            url,
-                            helm,
-                            workdir,
-                            following,
-                            commits,
-                            LAYER_CACHE_DIR=str(workdir / f"layer-cache-{number}"),
-                        )
-                    )
+                    on_engine = partial(publish, registry, docker_host, url, helm, workdir, commits, f"{number}")
+                    cold.append(on_engine(f"cold{number}", first, BUILD_PLATFORMS_AT_ONCE="true"))
+                    second.append(on_engine(f"second{number}", following))
                     reused, total = cached_steps(following)
-                    floor.append(
-                        publish(
-                            f"floor{number}",
-                            registry,
-                            docker_host,
-                            url,
-                            helm,
-                            workdir,
-                            same,
-                            commits,
-                            LAYER_CACHE_DIR=str(workdir / f"layer-cache-{number}"),
-                        )
-                    )
+                    floor.append(on_engine(f"floor{number}", same))
                     floor_reused, floor_total = cached_steps(same)
                 with harness.docker_engine(workdir / f"sequential-{number}", registry) as docker_host:
-                    one_by_one.append(
-                        publish(
-                            f"sequential{number}",
-                            registry,
-                            docker_host,
-                            url,
-                            helm,
-                            workdir,
-                            sequential,
-                            commits,
-                            BUILD_PLATFORMS_AT_ONCE="false",
-                            LAYER_CACHE_DIR=str(workdir / f"layer-cache-sequential-{number}"),
-                        )
+                    on_engine = partial(
+                        publish, registry, docker_host, url, helm, workdir, commits, f"sequential-{number}"
                     )
+                    one_by_one.append(on_engine(f"sequential{number}", sequential, BUILD_PLATFORMS_AT_ONCE="false"))
                     sequential_platforms.append(platform_seconds(sequential))
                 print(
                     f"round {number + 1}: by hand {hand[-1]:.1f} s, cold publish {cold[-1]:.1f} s, "
