@@ -287,7 +287,7 @@ class _SavedArchive:
                         self.small[name] = source.read()
                     else:
                         target = self.workdir / f"incoming-{next(self._counter)}.tar.gz"
-                        if self.cache is not None and self.cache.wants(member.size):
+                        if self.cache is not None and self.cache.wants(member.size, self.workdir):
                             self.streamed[name] = _compress_with_cache(source, target, self.level, self.cache)
                         else:
                             self.streamed[name] = _compress_stream(source, target, self.level)

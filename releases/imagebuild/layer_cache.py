@@ -10,6 +10,10 @@ to the ``diff_id`` asked for (a tenth of what compressing costs), so a damaged o
 dropped and the layer compressed again; nothing unchecked is ever pushed. Files are written under
 a temporary name and renamed into place, so a reader never sees half a file. Small layers are
 not kept (they cost nothing to compress); past ``max_bytes`` the least recently used files go.
+
+A layer looked up is first written uncompressed (its ``diff_id`` is known only at its end), so the
+cache is used only where the disk has room for that and ``min_free_bytes`` more: on a nearly full
+build disk the export compresses as it reads, as it does without a cache, and keeps nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 MIN_LAYER_BYTES = 512 * 1024  # layers whose uncompressed tar is smaller are compressed every time
+MIN_FREE_BYTES = 1024**3  # the cache steps aside when its disk would have less than this left
 _READ = 1024 * 1024
 STALE_PARTIAL_SECONDS = 3600
 
@@ -44,14 +49,20 @@ class CachedLayer:
 class LayerCache:
     """Gzip'd layers under ``root``, one file per (level, diff_id); see the module's docstring."""
 
-    def __init__(self, root: Path, max_bytes: int, min_bytes: int = MIN_LAYER_BYTES):
+    def __init__(
+        self, root: Path, max_bytes: int, min_bytes: int = MIN_LAYER_BYTES, min_free_bytes: int = MIN_FREE_BYTES
+    ):
         self.root = Path(root)
         self.max_bytes = max_bytes
         self.min_bytes = min_bytes
+        self.min_free_bytes = min_free_bytes
 
-    def wants(self, size: int) -> bool:
-        """Whether a layer of ``size`` uncompressed bytes is worth keeping (and looking up)."""
-        return size >= self.min_bytes and self.max_bytes > 0
+    def wants(self, size: int, workdir: Path) -> bool:
+        """Whether a layer of ``size`` bytes is worth looking up and keeping, and the disks of
+        ``workdir`` (where it is written uncompressed, then compressed) and of the cache have room."""
+        if size < self.min_bytes or self.max_bytes <= 0:
+            return False
+        return all(_free_bytes(path) >= 2 * size + self.min_free_bytes for path in (workdir, self.root))
 
     def _path(self, diff_id: str, level: int) -> Path:
         algorithm, _, hexdigest = diff_id.partition(":")
@@ -114,6 +125,17 @@ class LayerCache:
                 break
             path.unlink(missing_ok=True)
             total -= size
+
+
+def _free_bytes(path: Path) -> int:
+    """The bytes free to us on the disk of ``path`` (or of its nearest existing parent)."""
+    for candidate in (path, *path.parents):
+        try:
+            stat = os.statvfs(candidate)
+        except FileNotFoundError:
+            continue
+        return stat.f_bavail * stat.f_frsize
+    return 0
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

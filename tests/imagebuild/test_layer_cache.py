@@ -91,6 +91,14 @@ def test_the_least_recently_used_go_past_the_limit(tmp_path: Path) -> None:
     assert not stale.exists()
 
 
+def test_a_disk_without_room_to_spare_keeps_nothing(tmp_path: Path) -> None:
+    plain = _export(tmp_path, "plain", None)
+    crowded = LayerCache(tmp_path / "cache-crowded", max_bytes=1024**3, min_bytes=0, min_free_bytes=2**62)
+    assert _export(tmp_path, "crowded", crowded).manifest_digest == plain.manifest_digest
+    assert not crowded.root.exists()
+    assert not list((tmp_path / "crowded").rglob("*.plain"))
+
+
 def test_off_and_small_layers_keep_nothing(tmp_path: Path) -> None:
     off = LayerCache(tmp_path / "cache-off", max_bytes=0, min_bytes=0)
     _export(tmp_path, "off", off)
