@@ -114,12 +114,12 @@ def sample_registry(workdir: Path) -> Iterator[SampleRegistry]:
 
 
 @contextmanager
-def docker_engine(workdir: Path, registry: SampleRegistry) -> Iterator[str]:
+def docker_engine(workdir: Path, registry: SampleRegistry, storage_driver: str = "vfs") -> Iterator[str]:
     """A private dockerd (data under ``workdir``, cold: no image, no build cache) trusting the
-    registry over HTTP; yields its ``DOCKER_HOST``."""
+    registry over HTTP, on ``storage_driver``; yields its ``DOCKER_HOST``."""
     from tests.fixtures.dockerd import start_dockerd
 
-    dockerd = start_dockerd(workdir, [registry.host])
+    dockerd = start_dockerd(workdir, [registry.host], storage_driver=storage_driver)
     try:
         yield dockerd.base_url
     finally:
