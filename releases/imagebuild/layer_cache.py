@@ -87,6 +87,7 @@ class LayerCache:
             return None
         with contextlib.suppress(FileNotFoundError):
             os.utime(cached)  # recently used: the last to be pruned
+        logger.info("layer cache: took %s (%d bytes) for %s", checked.digest, checked.size, diff_id)
         return checked
 
     def keep(self, diff_id: str, level: int, blob: Path) -> None:
