@@ -321,6 +321,29 @@ def _image_select(condition: str, *, source: str = "releases_dockerimage", lates
     )
 
 
+def _image_batch_select(condition: str) -> str:
+    """What :func:`_image_select` answers (PostgreSQL), for a batch: the images matching ``condition``
+    first, then the open findings of all of them at once, by image and by tag, in two hash joins
+    over the open findings, where :func:`_image_select` scans the open findings once per image row.
+    That scan costs less for a few references; from :data:`BATCH_REFERENCES`, this does."""
+    record = _object({field: f"f.{field}" for field in FINDING_FIELDS})
+    open_finding = "JOIN releases_auditfinding f ON f.resolved_at IS NULL AND"
+    return (
+        "WITH i AS MATERIALIZED ("
+        f"SELECT * FROM releases_dockerimage i WHERE i.state = '{ImageState.AVAILABLE}' AND ({condition})), "
+        f"found AS (SELECT x.image_id, json_agg({record} ORDER BY f.first_seen, f.id) AS findings FROM ("
+        f"SELECT i.id AS image_id, f.id AS finding_id FROM i {open_finding} f.docker_image_id = i.id "
+        f"UNION SELECT i.id, f.id FROM i {open_finding} f.tag = i.tag AND f.repository = i.registry || '/' || i.name"
+        ") x JOIN releases_auditfinding f ON f.id = x.finding_id GROUP BY x.image_id) "
+        "SELECT i.id, i.registry, i.name, i.tag, i.component, i.state, i.digest, i.platform_digests, "
+        "i.signed_with, i.signatures, a.release_id, r.version, r.state, r.published_at, "
+        f"{_withdrawal_sql()}, found.findings, NULL "
+        "FROM i LEFT JOIN found ON found.image_id = i.id "
+        "LEFT JOIN releases_releaseartifact a ON a.docker_image_id = i.id "
+        "LEFT JOIN releases_releaseversion r ON r.id = a.release_id"
+    )
+
+
 class _PreparedCursor(psycopg.Cursor):
     """Binds on the server and prepares every statement it runs (psycopg's ``prepare=True``)."""
 
@@ -384,18 +407,25 @@ def _platform_condition() -> str:
     )
 
 
+#: From this many references (distinct tags and digests), the images query of :func:`gather` is
+#: :func:`_image_batch_select`'s on PostgreSQL (measured: even at 10, 30% less at 100).
+BATCH_REFERENCES = 16
+
+
 @functools.cache
 def _statements(vendor: str) -> dict[str, str]:
-    """The three queries of :func:`gather`, composed once per database vendor: the same text at
-    every call, whatever the number of references (parameters are JSON arrays), so PostgreSQL keeps
-    one prepared statement of each."""
-    images = _image_select(
+    """The queries of :func:`gather`, composed once per database vendor: the same text at every
+    call, whatever the number of references (parameters are JSON arrays), so PostgreSQL keeps one
+    prepared statement of each. ``images_batch`` answers what ``images`` does, for batches."""
+    wanted_images = (
         "i.id IN ("
         f"SELECT d.id FROM releases_dockerimage d WHERE {_digest_in('d.digest')} "
         f"UNION SELECT t.id FROM {_wanted_sql()} JOIN releases_dockerimage t "
         "ON t.tag = w.tag AND t.name = w.name AND t.registry = w.registry "
         f"UNION SELECT p.id FROM releases_dockerimage p WHERE {_platform_condition()})"
     )
+    images = _image_select(wanted_images)
+    images_batch = _image_batch_select(wanted_images) if vendor == "postgresql" else images
     charts = _chart_select(
         "h.id IN ("
         f"SELECT d.id FROM releases_helmchart d WHERE {_digest_in('d.digest')} "
@@ -411,7 +441,7 @@ def _statements(vendor: str) -> dict[str, str]:
         "WHERE w.registry = c.registry AND w.name = c.name)) candidates WHERE newest = 1)"
     )
     latest = _image_select("1 = 1", source=ranked, latest=True)
-    return {"images": images, "charts": charts, "latest": latest}
+    return {"images": images, "images_batch": images_batch, "charts": charts, "latest": latest}
 
 
 def _latest_rows(repositories: set[str]) -> list[dict]:
@@ -476,7 +506,8 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
     statements = _statements(connection.vendor)
     wanted, digest_param = json.dumps(sorted(tagged)), json.dumps(digests)
     wanted_digests = frozenset(digests)
-    for row in _rows(statements["images"], [digest_param, wanted, digest_param], IMAGE_COLUMNS):
+    images = statements["images_batch" if len(tagged) + len(digests) >= BATCH_REFERENCES else "images"]
+    for row in _rows(images, [digest_param, wanted, digest_param], IMAGE_COLUMNS):
         _add_image(records, row, wanted_digests)
     if charts:
         for row in _rows(statements["charts"], [digest_param, wanted], CHART_COLUMNS):
