@@ -150,13 +150,17 @@ def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset(
     (what the references name by digest: a reference by tag resolves to the index alone)."""
     repository = _repository(row["registry"], row["name"])
     _add_attachments(records, row, ("image", row["pk"]))
+    index_digest = row["digest"]
+    existing = records.artifacts.get((repository, index_digest))
+    if existing is not None and existing.release_state == "published":
+        return  # the same image through another artifact row: keep the published one
     signatures = _json(row["signatures"]) or {}
     described = _json(row["platform_digests"]) or {}
     platforms = {platform: (about or {}).get("digest", "") for platform, about in described.items()}
     common = {
         "repository": repository,
         "tag": row["tag"],
-        "index_digest": row["digest"],
+        "index_digest": index_digest,
         "component": row["component"],
         "state": row["state"],
         "release": row["artifacts__release__version"] or "",
@@ -167,23 +171,25 @@ def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset(
         "platforms": platforms,
         "image_pk": row["pk"],
     }
-    attestations = {
-        platform: signatures.get(digest, {}).get("attestation", "") for platform, digest in platforms.items()
-    }
-    existing = records.artifacts.get((repository, row["digest"]))
-    if existing is not None and existing.release_state == "published":
-        return  # the same image through another artifact row: keep the published one
+    # Unsigned images (no signature recorded) have no attestation either: nothing to look up.
+    attestations = (
+        {platform: signatures.get(digest, {}).get("attestation", "") for platform, digest in platforms.items()}
+        if signatures
+        else {}
+    )
     records.add(
         ArtifactRecord(
             kind=INDEX,
-            digest=row["digest"],
+            digest=index_digest,
             platform="",
-            signature=signatures.get(row["digest"], {}).get("signature", ""),
+            signature=signatures.get(index_digest, {}).get("signature", "") if signatures else "",
             attestations={p: a for p, a in attestations.items() if a},
             **common,
         )
     )
-    records.tags[(repository, row["tag"])] = row["digest"]
+    records.tags[(repository, row["tag"])] = index_digest
+    if not digests:
+        return
     for platform, digest in platforms.items():
         if digest in digests:
             records.add(
@@ -252,7 +258,7 @@ FINDING_FIELDS = ("type", "severity", "repository", "tag", "expected", "actual",
 def _json(value):
     """A JSON column or expression as Python: Django hands jsonb (PostgreSQL) and JSON (SQLite)
     back as text to raw cursors."""
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    return json.loads(value) if isinstance(value, (str, bytes)) else value  # noqa: UP038 - a tuple checks faster
 
 
 def _when(value) -> datetime | None:
