@@ -41,12 +41,15 @@ def verify_references(texts: Sequence[str], *, refuse_invalid: bool = False) -> 
     records = gather(references, namespace=policy.namespace, charts=True)
     results = []
     outcomes: dict[str, int] = {}
+    each = logger.isEnabledFor(logging.DEBUG)  # once: a line per reference is built only when it is written
     for text in texts:
         ref = parsed[text]
         result = invalid(text, ref) if isinstance(ref, ReferenceInvalid) else assess(ref, records, policy)
         outcome = "verified" if result.verified else ("invalid" if result.reference is None else "refused")
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        logger.debug("verify %s: %s%s", text, outcome, f" ({'; '.join(result.problems)})" if result.problems else "")
+        if each:
+            why = f" ({'; '.join(result.problems)})" if result.problems else ""
+            logger.debug("verify %s: %s%s", text, outcome, why)
         results.append(result)
     for outcome, count in outcomes.items():
         metrics.VERIFIED_REFERENCES.labels(outcome=outcome).inc(count)
