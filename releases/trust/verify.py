@@ -75,9 +75,11 @@ def report(result: Assessment) -> dict[str, Any]:
         "verified": result.verified,
         "problems": list(result.problems),
     }
-    if result.reference is not None:
-        ref = result.reference
-        body.update(repository=ref.repository or None, tag=ref.tag or None, digest=ref.digest or None)
+    ref = result.reference
+    if ref is not None:
+        body["repository"] = ref.repository or None
+        body["tag"] = ref.tag or None
+        body["digest"] = ref.digest or None
     record = result.record
     if record is None:
         return body
@@ -104,9 +106,10 @@ def report(result: Assessment) -> dict[str, Any]:
         "signed_with": record.signed_with or None,
         "signature": record.signature or None,
     }
-    body["attestations"] = {
-        platform: {"attestation": digest} for platform, digest in sorted(record.attestations.items())
-    }
+    attestations = record.attestations
+    body["attestations"] = (
+        {platform: {"attestation": digest} for platform, digest in sorted(attestations.items())} if attestations else {}
+    )
     body["tag_moved"] = (
         {
             "tag": result.moved.tag,
