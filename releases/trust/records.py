@@ -333,15 +333,19 @@ def _image_batch_select(condition: str) -> str:
     That scan costs less for a few references; from :data:`BATCH_REFERENCES`, this does."""
     record = _object({field: f"f.{field}" for field in FINDING_FIELDS})
     open_finding = "JOIN releases_auditfinding f ON f.resolved_at IS NULL AND"
+    # Only the columns read: the others (build log, scan findings, provenance) are large.
+    columns = (
+        "i.id, i.registry, i.name, i.tag, i.component, i.state, i.digest, i.platform_digests, "
+        "i.signed_with, i.signatures"
+    )
     return (
-        "WITH i AS MATERIALIZED ("
-        f"SELECT * FROM releases_dockerimage i WHERE i.state = '{ImageState.AVAILABLE}' AND ({condition})), "
+        f"WITH i AS MATERIALIZED (SELECT {columns} "
+        f"FROM releases_dockerimage i WHERE i.state = '{ImageState.AVAILABLE}' AND ({condition})), "
         f"found AS (SELECT x.image_id, json_agg({record} ORDER BY f.first_seen, f.id) AS findings FROM ("
         f"SELECT i.id AS image_id, f.id AS finding_id FROM i {open_finding} f.docker_image_id = i.id "
         f"UNION SELECT i.id, f.id FROM i {open_finding} f.tag = i.tag AND f.repository = i.registry || '/' || i.name"
         ") x JOIN releases_auditfinding f ON f.id = x.finding_id GROUP BY x.image_id) "
-        "SELECT i.id, i.registry, i.name, i.tag, i.component, i.state, i.digest, i.platform_digests, "
-        "i.signed_with, i.signatures, a.release_id, r.version, r.state, r.published_at, "
+        f"SELECT {columns}, a.release_id, r.version, r.state, r.published_at, "
         f"{_withdrawal_sql()}, found.findings, NULL "
         "FROM i LEFT JOIN found ON found.image_id = i.id "
         "LEFT JOIN releases_releaseartifact a ON a.docker_image_id = i.id "
