@@ -16,6 +16,7 @@ on PostgreSQL it runs prepared with a generic plan: planned once per connection,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections import defaultdict
@@ -157,49 +158,45 @@ def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset(
     signatures = row["signatures"] or {}
     described = row["platform_digests"] or {}
     platforms = {platform: (about or {}).get("digest", "") for platform, about in described.items()}
-    common = {
-        "repository": repository,
-        "tag": row["tag"],
-        "index_digest": index_digest,
-        "component": row["component"],
-        "state": row["state"],
-        "release": row["artifacts__release__version"] or "",
-        "release_pk": row["artifacts__release_id"],
-        "release_state": row["artifacts__release__state"] or "",
-        "published_at": _when(row["artifacts__release__published_at"]),
-        "signed_with": row["signed_with"],
-        "platforms": platforms,
-        "image_pk": row["pk"],
-    }
     # Unsigned images (no signature recorded) have no attestation either: nothing to look up.
     attestations = (
         {platform: signatures.get(digest, {}).get("attestation", "") for platform, digest in platforms.items()}
         if signatures
         else {}
     )
-    records.add(
-        ArtifactRecord(
-            kind=INDEX,
-            digest=index_digest,
-            platform="",
-            signature=signatures.get(index_digest, {}).get("signature", "") if signatures else "",
-            attestations={p: a for p, a in attestations.items() if a},
-            **common,
-        )
+    index = ArtifactRecord(
+        kind=INDEX,
+        repository=repository,
+        tag=row["tag"],
+        digest=index_digest,
+        index_digest=index_digest,
+        platform="",
+        component=row["component"],
+        state=row["state"],
+        release=row["artifacts__release__version"] or "",
+        release_pk=row["artifacts__release_id"],
+        release_state=row["artifacts__release__state"] or "",
+        published_at=_when(row["artifacts__release__published_at"]),
+        signed_with=row["signed_with"],
+        signature=signatures.get(index_digest, {}).get("signature", "") if signatures else "",
+        attestations={p: a for p, a in attestations.items() if a},
+        platforms=platforms,
+        image_pk=row["pk"],
     )
+    records.add(index)
     records.tags[(repository, row["tag"])] = index_digest
     if not digests:
         return
     for platform, digest in platforms.items():
         if digest in digests:
             records.add(
-                ArtifactRecord(
+                dataclasses.replace(
+                    index,
                     kind=PLATFORM,
                     digest=digest,
                     platform=platform,
                     signature=signatures.get(digest, {}).get("signature", ""),
                     attestations={platform: attestations[platform]} if attestations.get(platform) else {},
-                    **common,
                 )
             )
 
