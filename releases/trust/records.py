@@ -271,6 +271,14 @@ def _object(pairs: dict[str, str]) -> str:
     return f"{function}({arguments})"
 
 
+def _utc_text(column: str) -> str:
+    """The timestamp ``column`` as ISO 8601 text in UTC on PostgreSQL, which :func:`_when` reads in
+    C: the loader of timezone-aware timestamps Django gives psycopg is Python (2 us a row)."""
+    if connection.vendor != "postgresql":
+        return column
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+
+
 def _withdrawal_sql() -> str:
     """The newest withdrawal record of the row's release (``a.release_id``), as a JSON object."""
     record = _object({"action": "w.action", "reason": "w.reason", "actor": "w.actor", "created": "w.created"})
@@ -314,7 +322,7 @@ def _image_select(condition: str, *, source: str = "releases_dockerimage", lates
     )
     return (
         "SELECT i.id, i.registry, i.name, i.tag, i.component, i.state, i.digest, i.platform_digests, "
-        "i.signed_with, i.signatures, a.release_id, r.version, r.state, r.published_at, "
+        f"i.signed_with, i.signatures, a.release_id, r.version, r.state, {_utc_text('r.published_at')}, "
         f"{_withdrawal_sql()}, {findings}, {moving} "
         f"FROM {source} i "
         "LEFT JOIN releases_releaseartifact a ON a.docker_image_id = i.id "
@@ -342,7 +350,7 @@ def _image_batch_select(condition: str) -> str:
         f"SELECT i.id AS image_id, f.id AS finding_id FROM i {open_finding} f.docker_image_id = i.id "
         f"UNION SELECT i.id, f.id FROM i {open_finding} f.tag = i.tag AND f.repository = i.registry || '/' || i.name"
         ") x JOIN releases_auditfinding f ON f.id = x.finding_id GROUP BY x.image_id) "
-        f"SELECT {columns}, a.release_id, r.version, r.state, r.published_at, "
+        f"SELECT {columns}, a.release_id, r.version, r.state, {_utc_text('r.published_at')}, "
         f"{_withdrawal_sql()}, found.findings, NULL "
         "FROM i LEFT JOIN found ON found.image_id = i.id "
         "LEFT JOIN releases_releaseartifact a ON a.docker_image_id = i.id "
@@ -544,7 +552,7 @@ def _chart_select(condition: str) -> str:
     )
     return (
         "SELECT h.id, h.registry, h.name, h.chart_version, 'chart', h.state, h.digest, NULL, h.signed_with, "
-        "h.signatures, a.release_id, r.version, r.state, r.published_at, "
+        f"h.signatures, a.release_id, r.version, r.state, {_utc_text('r.published_at')}, "
         f"{_withdrawal_sql()}, {findings}, NULL "
         "FROM releases_helmchart h "
         "LEFT JOIN releases_releaseartifact a ON a.helm_chart_id = h.id "

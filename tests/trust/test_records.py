@@ -78,6 +78,8 @@ def test_a_batch_reads_the_same_artifacts_findings_and_withdrawals_as_a_few_refe
     assert batch_sql != few_sql  # each path was taken
     assert batch == few
     backend = batch.artifacts[(ours("threek8s-backend"), first.backend.digest)]
+    assert backend.published_at == first.release.published_at  # to the microsecond, aware
+    assert backend.published_at.utcoffset() is not None
     assert [f.type for f in batch.findings_of(backend)] == ["mismatch", "signature_missing"]
     assert [f.type for f in batch.findings[(ours("threek8s-backend"), "1.1.0")]] == ["mismatch"]
     assert [f.type for f in batch.findings[(ours("threek8s-frontend"), "1.1.0")]] == ["latest_behind"]
