@@ -31,7 +31,7 @@ def _refusal(status: int, message: str, webhook: str, outcome: str) -> JsonRespo
 
 def _unauthorized(request: HttpRequest, webhook: str) -> JsonResponse | None:
     expected = settings.ADMISSION_TOKEN
-    header = request.headers.get("Authorization", "")
+    header = request.META.get("HTTP_AUTHORIZATION", "")  # request.headers would copy every header first
     scheme, _, token = header.partition(" ")
     if not header or scheme.lower() != "bearer" or not token.strip():
         hint = "" if expected else " (ADMISSION_TOKEN is not set on the service: it admits no caller)"

@@ -115,18 +115,20 @@ def _images(obj: Any, kind: str, problems: list[str], label: str) -> list[Contai
         if not isinstance(containers, list):
             problems.append(f"{label}.{_dotted([*path, key])} is not a list")
             continue
+        # The list's pointer and dotted path once; each container appends its position.
+        pointer, dotted = _pointer([*path, key]), _dotted([*path, key])
         for position, container in enumerate(containers):
-            where = [*path, key, position]
+            where = f"{dotted}[{position}]"
             if not isinstance(container, Mapping):
-                problems.append(f"{label}.{_dotted(where)} is not an object")
+                problems.append(f"{label}.{where} is not an object")
                 continue
             image = container.get("image")
             if image is not None and not isinstance(image, str):
-                problems.append(f"{label}.{_dotted([*where, 'image'])} is not a string")
+                problems.append(f"{label}.{where}.image is not a string")
                 continue
             name = container.get("name")
-            described = _dotted(where) + (f" ({name})" if isinstance(name, str) and name else "")
-            found.append(ContainerImage(image or "", _pointer([*where, "image"]), described))
+            described = where + (f" ({name})" if isinstance(name, str) and name else "")
+            found.append(ContainerImage(image or "", f"{pointer}/{position}/image", described))
     return found
 
 

@@ -41,12 +41,15 @@ def verify_references(texts: Sequence[str], *, refuse_invalid: bool = False) -> 
     records = gather(references, namespace=policy.namespace, charts=True)
     results = []
     outcomes: dict[str, int] = {}
+    each = logger.isEnabledFor(logging.DEBUG)  # once: a line per reference is built only when it is written
     for text in texts:
         ref = parsed[text]
         result = invalid(text, ref) if isinstance(ref, ReferenceInvalid) else assess(ref, records, policy)
         outcome = "verified" if result.verified else ("invalid" if result.reference is None else "refused")
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        logger.debug("verify %s: %s%s", text, outcome, f" ({'; '.join(result.problems)})" if result.problems else "")
+        if each:
+            why = f" ({'; '.join(result.problems)})" if result.problems else ""
+            logger.debug("verify %s: %s%s", text, outcome, why)
         results.append(result)
     for outcome, count in outcomes.items():
         metrics.VERIFIED_REFERENCES.labels(outcome=outcome).inc(count)
@@ -72,9 +75,11 @@ def report(result: Assessment) -> dict[str, Any]:
         "verified": result.verified,
         "problems": list(result.problems),
     }
-    if result.reference is not None:
-        ref = result.reference
-        body.update(repository=ref.repository or None, tag=ref.tag or None, digest=ref.digest or None)
+    ref = result.reference
+    if ref is not None:
+        body["repository"] = ref.repository or None
+        body["tag"] = ref.tag or None
+        body["digest"] = ref.digest or None
     record = result.record
     if record is None:
         return body
@@ -101,9 +106,10 @@ def report(result: Assessment) -> dict[str, Any]:
         "signed_with": record.signed_with or None,
         "signature": record.signature or None,
     }
-    body["attestations"] = {
-        platform: {"attestation": digest} for platform, digest in sorted(record.attestations.items())
-    }
+    attestations = record.attestations
+    body["attestations"] = (
+        {platform: {"attestation": digest} for platform, digest in sorted(attestations.items())} if attestations else {}
+    )
     body["tag_moved"] = (
         {
             "tag": result.moved.tag,

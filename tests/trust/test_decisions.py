@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from releases.choices import ReleaseState
 from releases.models import AuditFinding
-from releases.trust.admission import parse_review
+from releases.trust.admission import MalformedReview, parse_review
 from releases.trust.decisions import Policy, assess, judge_review, parse_all
 from releases.trust.records import Records, gather
 from releases.trust.references import parse_reference
@@ -348,3 +348,19 @@ def test_latest_is_refused_while_a_withdrawal_is_still_moving_it_in_the_registry
     assert decide(review(deployment(ours("threek8s-backend", ":1.1.0")))).allowed
     LatestTag.record(release.backend.registry, "threek8s-backend", LatestTagState.CURRENT, version="1.1.0")
     assert decide(review(deployment(ours("threek8s-backend")))).allowed
+
+
+def test_a_malformed_container_is_named_by_its_path_and_a_good_one_by_its_pointer():
+    document = review(deployment("busybox", init=("busybox",)))
+    containers = document["request"]["object"]["spec"]["template"]["spec"]["containers"]
+    assert [image.pointer for image in parse_review(document).images] == [
+        "/spec/template/spec/containers/0/image",
+        "/spec/template/spec/initContainers/0/image",
+    ]
+    containers.extend(["not an object", {"name": "x", "image": 7}])
+    with pytest.raises(MalformedReview) as refused:
+        parse_review(document)
+    assert refused.value.problems == [
+        "request.object.spec.template.spec.containers[1] is not an object",
+        "request.object.spec.template.spec.containers[2].image is not a string",
+    ]
