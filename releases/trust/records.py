@@ -172,16 +172,11 @@ def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset(
         index_digest=index_digest,
         platform="",
         component=row["component"],
-        state=row["state"],
-        release=row["artifacts__release__version"] or "",
-        release_pk=row["artifacts__release_id"],
-        release_state=row["artifacts__release__state"] or "",
-        published_at=_when(row["artifacts__release__published_at"]),
-        signed_with=row["signed_with"],
         signature=signatures.get(index_digest, {}).get("signature", "") if signatures else "",
         attestations={p: a for p, a in attestations.items() if a},
         platforms=platforms,
         image_pk=row["pk"],
+        **_release_fields(row),
     )
     records.add(index)
     records.tags[(repository, row["tag"])] = index_digest
@@ -201,6 +196,18 @@ def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset(
             )
 
 
+def _release_fields(row: dict) -> dict:
+    """What an artifact row says of its state, its release and its signer."""
+    return {
+        "state": row["state"],
+        "release": row["artifacts__release__version"] or "",
+        "release_pk": row["artifacts__release_id"],
+        "release_state": row["artifacts__release__state"] or "",
+        "published_at": _when(row["artifacts__release__published_at"]),
+        "signed_with": row["signed_with"],
+    }
+
+
 def _add_chart(records: Records, row: dict) -> None:
     repository = _repository(row["registry"], row["name"])
     _add_attachments(records, row, ("chart", row["pk"]))
@@ -214,16 +221,11 @@ def _add_chart(records: Records, row: dict) -> None:
             index_digest=row["digest"],
             platform="",
             component=CHART,
-            state=row["state"],
-            release=row["artifacts__release__version"] or "",
-            release_pk=row["artifacts__release_id"],
-            release_state=row["artifacts__release__state"] or "",
-            published_at=_when(row["artifacts__release__published_at"]),
-            signed_with=row["signed_with"],
             signature=signatures.get(row["digest"], {}).get("signature", ""),
             attestations={},
             platforms={},
             chart_pk=row["pk"],
+            **_release_fields(row),
         )
     )
     records.tags.setdefault((repository, row["chart_version"]), row["digest"])
