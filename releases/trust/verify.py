@@ -106,10 +106,9 @@ def report(result: Assessment) -> dict[str, Any]:
         "signed_with": record.signed_with or None,
         "signature": record.signature or None,
     }
-    attestations = record.attestations
-    body["attestations"] = (
-        {platform: {"attestation": digest} for platform, digest in sorted(attestations.items())} if attestations else {}
-    )
+    body["attestations"] = {
+        platform: {"attestation": digest} for platform, digest in sorted(record.attestations.items())
+    }
     body["tag_moved"] = (
         {
             "tag": result.moved.tag,
