@@ -316,9 +316,7 @@ def run(quick: bool) -> list[Figure]:
             lean_cold,
             "s",
         ),
-        ratio_figure(
-            "the same script when nothing changed / its own cold release", lean_floor, lean_cold, "s"
-        ),
+        ratio_figure("the same script when nothing changed / its own cold release", lean_floor, lean_cold, "s"),
         ratio_figure(
             "cold publish: both platforms of an image at once / one after another (the faster is the default)",
             cold,
