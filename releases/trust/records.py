@@ -10,8 +10,9 @@ The queries are written in SQL (PostgreSQL and SQLite), not built by the ORM: on
 webhook's hot path, compiling three ORM querysets with joins and subqueries cost several times
 what PostgreSQL took to answer them (``bench/admission.py``). Each row carries its release's
 newest withdrawal record and its open findings as JSON, so a review is one query (two when it
-names ``latest``). Each query's text is composed once (the references are JSON array parameters), and
-on PostgreSQL it runs prepared with a generic plan: planned once per connection, not per review.
+names ``latest``). Each query's text is composed once (the references are array parameters: the
+tags a JSON array, the digests a text array on PostgreSQL), and on PostgreSQL it runs prepared with
+a generic plan: planned once per connection, not per review.
 """
 
 from __future__ import annotations
@@ -418,12 +419,22 @@ def _wanted_sql() -> str:
     )
 
 
-#: The digests, a JSON array given as one parameter, as a PostgreSQL text array.
-_DIGESTS = "ARRAY(SELECT jsonb_array_elements_text(%s::jsonb))"
+#: The digests, one parameter: on PostgreSQL a text array (:func:`_digests_parameter`), which
+#: its index conditions take as it is, where unnesting a JSON array cost each condition a subplan.
+_DIGESTS = "%s::text[]"
+
+
+def _digests_parameter(digests: list[str], vendor: str) -> str:
+    """The digests as :func:`_digest_in` and :func:`_platform_condition` take them: a PostgreSQL
+    array literal (built here: psycopg dumps a list element by element in Python), else JSON."""
+    if vendor != "postgresql":
+        return json.dumps(digests)
+    quoted = ('"' + digest.replace("\\", "\\\\").replace('"', '\\"') + '"' for digest in digests)
+    return "{" + ",".join(quoted) + "}"
 
 
 def _digest_in(column: str) -> str:
-    """``column`` is one of the digests (a JSON array given as one parameter)."""
+    """``column`` is one of the digests (one parameter, :func:`_digests_parameter`)."""
     if connection.vendor == "postgresql":
         return f"{column} = ANY({_DIGESTS})"
     return f"{column} IN (SELECT value FROM json_each(%s))"
@@ -450,13 +461,18 @@ def _statements(vendor: str) -> dict[str, str]:
     """The queries of :func:`gather`, composed once per database vendor: the same text at every
     call, whatever the number of references (parameters are JSON arrays), so PostgreSQL keeps one
     prepared statement of each. ``images_batch`` answers what ``images`` does, for batches."""
-    wanted_images = (
-        "i.id IN ("
-        f"SELECT d.id FROM releases_dockerimage d WHERE {_digest_in('d.digest')} "
-        f"UNION SELECT t.id FROM {_wanted_sql()} JOIN releases_dockerimage t "
-        "ON t.tag = w.tag AND t.name = w.name AND t.registry = w.registry "
-        f"UNION SELECT p.id FROM releases_dockerimage p WHERE {_platform_condition()})"
+    by_digest, by_tag, by_platform = (
+        f"SELECT d.id FROM releases_dockerimage d WHERE {_digest_in('d.digest')}",
+        f"SELECT t.id FROM {_wanted_sql()} JOIN releases_dockerimage t "
+        "ON t.tag = w.tag AND t.name = w.name AND t.registry = w.registry",
+        f"SELECT p.id FROM releases_dockerimage p WHERE {_platform_condition()}",
     )
+    if vendor == "postgresql":
+        # The ids as an array the primary key's index scan takes (it skips duplicates itself):
+        # no hash aggregate and semi-join to set up at every review.
+        wanted_images = f"i.id = ANY(ARRAY({by_digest} UNION ALL {by_tag} UNION ALL {by_platform}))"
+    else:
+        wanted_images = f"i.id IN ({by_digest} UNION {by_tag} UNION {by_platform})"
     images = _image_select(wanted_images)
     images_batch = _image_batch_select(wanted_images) if vendor == "postgresql" else images
     charts = _chart_select(
@@ -537,7 +553,7 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
     if not digests and not tagged:
         return records
     statements = _statements(connection.vendor)
-    wanted, digest_param = json.dumps(sorted(tagged)), json.dumps(digests)
+    wanted, digest_param = json.dumps(sorted(tagged)), _digests_parameter(digests, connection.vendor)
     wanted_digests = frozenset(digests)
     images = statements["images_batch" if len(tagged) + len(digests) >= BATCH_REFERENCES else "images"]
     for row in _rows(images, [digest_param, wanted, digest_param], IMAGE_COLUMNS):
