@@ -17,7 +17,6 @@ a generic plan: planned once per connection, not per review.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from collections import defaultdict
@@ -165,36 +164,32 @@ def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset(
         if signatures
         else {}
     )
-    index = ArtifactRecord(
-        kind=INDEX,
-        repository=repository,
-        tag=row["tag"],
-        digest=index_digest,
-        index_digest=index_digest,
-        platform="",
-        component=row["component"],
-        signature=signatures.get(index_digest, {}).get("signature", "") if signatures else "",
-        attestations={p: a for p, a in attestations.items() if a},
-        platforms=platforms,
-        image_pk=row["pk"],
+    # Also a platform manifest's fields: dataclasses.replace of the index walks every field (6 us).
+    shared = {
+        "repository": repository,
+        "tag": row["tag"],
+        "index_digest": index_digest,
+        "component": row["component"],
+        "platforms": platforms,
+        "image_pk": row["pk"],
         **_release_fields(row),
+    }
+    signature = signatures.get(index_digest, {}).get("signature", "") if signatures else ""
+    indexed = {p: a for p, a in attestations.items() if a}
+    records.add(
+        ArtifactRecord(
+            kind=INDEX, digest=index_digest, platform="", signature=signature, attestations=indexed, **shared
+        )
     )
-    records.add(index)
     records.tags[(repository, row["tag"])] = index_digest
     if not digests:
         return
     for platform, digest in platforms.items():
         if digest in digests:
-            records.add(
-                dataclasses.replace(
-                    index,
-                    kind=PLATFORM,
-                    digest=digest,
-                    platform=platform,
-                    signature=signatures.get(digest, {}).get("signature", ""),
-                    attestations={platform: attestations[platform]} if attestations.get(platform) else {},
-                )
-            )
+            signature = signatures.get(digest, {}).get("signature", "")
+            attested = {platform: attestations[platform]} if attestations.get(platform) else {}
+            platform_fields = {"digest": digest, "platform": platform, "signature": signature, "attestations": attested}
+            records.add(ArtifactRecord(kind=PLATFORM, **platform_fields, **shared))
 
 
 def _release_fields(row: dict) -> dict:
