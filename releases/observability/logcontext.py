@@ -19,6 +19,8 @@ from celery import current_task
 
 #: The subjects a log line can be about, in the order they are shown.
 SUBJECTS = ("release", "image", "chart", "audit_run")
+#: What :class:`ContextFilter` adds to a line about no subject.
+_NO_SUBJECT = {**{f"{name}_id": "-" for name in SUBJECTS}, "context": "-"}
 
 _subject: ContextVar[dict[str, int | str]] = ContextVar("release_registry_log_subject", default={})  # noqa: B039
 
@@ -54,6 +56,9 @@ class ContextFilter(logging.Filter):
         record.task_id = getattr(request, "id", None) or "-"
         record.task_name = (getattr(request, "task", None) or "-") if request is not None else "-"
         subject = _subject.get()
+        if not subject:  # a web request's lines (the admission webhook logs every review)
+            record.__dict__.update(_NO_SUBJECT)
+            return True
         for name in SUBJECTS:
             setattr(record, f"{name}_id", subject.get(name, "-"))
         record.context = " ".join(f"{name}={subject[name]}" for name in SUBJECTS if name in subject) or "-"
