@@ -6,7 +6,6 @@ import functools
 import http.server
 import json
 import random
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,6 +16,7 @@ import yaml
 
 from releases.charts import IndexEntry, PackagedChart, package_chart, render_index
 from tests.charts.conftest import run_helm
+from tests.fixtures.network import serving
 
 GENERATED = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -61,14 +61,8 @@ def chart_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "repo"
     root.mkdir()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(server) as host:
+        yield f"http://{host}", root
 
 
 def with_version(chart_dir: Path, version: str, app_version: str) -> PackagedChart:
