@@ -472,8 +472,8 @@ BATCH_REFERENCES = 16
 @functools.cache
 def _statements(vendor: str) -> dict[str, str]:
     """The queries of :func:`gather`, composed once per database vendor: the same text at every
-    call, whatever the number of references (parameters are JSON arrays), so PostgreSQL keeps one
-    prepared statement of each. ``images_batch`` answers what ``images`` does, for batches."""
+    call, whatever the number of references (each list is one array parameter), so PostgreSQL keeps
+    one prepared statement of each. ``images_batch`` answers what ``images`` does, for batches."""
     by_digest, by_tag, by_platform = (
         f"SELECT d.id FROM releases_dockerimage d WHERE {_digest_in('d.digest')}",
         f"SELECT t.id FROM {_wanted_sql()} JOIN releases_dockerimage t "
