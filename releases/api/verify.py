@@ -8,11 +8,13 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, permissions
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..models import ApiToken
 from ..trust.verify import ReferencesInvalid, report, verify_references
+from .rendering import OrjsonRenderer
 
 
 class ReadsOnly(permissions.BasePermission):
@@ -42,6 +44,7 @@ class VerifyView(APIView):
     ``{"images": [...]}``), at most ``VERIFY_BATCH_MAX``, for the same answer about each, in order."""
 
     permission_classes = [ReadsOnly]
+    renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
 
     @extend_schema(
         parameters=[OpenApiParameter("image", required=True, description="a tag or digest reference")],

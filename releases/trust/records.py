@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import orjson
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
@@ -286,6 +287,19 @@ def _withdrawal_sql() -> str:
     )
 
 
+def _newest_withdrawals_join() -> tuple[str, str]:
+    """For a batch, what :func:`_withdrawal_sql` answers, as ``(column, join)``: the newest record
+    of every release that has one, hashed once and joined on ``a.release_id``, where the subquery
+    runs once per row (15% of the batch query's server time at 100 references). Withdrawals are
+    few: a row per withdraw or restore."""
+    record = _object({"action": "wd.action", "reason": "wd.reason", "actor": "wd.actor", "created": "wd.created"})
+    join = (
+        "LEFT JOIN (SELECT DISTINCT ON (w.release_id) w.release_id, w.action, w.reason, w.actor, w.created "
+        "FROM releases_releasewithdrawal w ORDER BY w.release_id, w.sequence DESC) wd ON wd.release_id = a.release_id"
+    )
+    return f"CASE WHEN wd.release_id IS NOT NULL THEN {record} END", join
+
+
 def _findings_sql(condition: str) -> str:
     """The open findings matching ``condition`` (over ``f``), as a JSON array, oldest first."""
     record = _object({field: f"f.{field}" for field in FINDING_FIELDS})
@@ -332,9 +346,11 @@ def _image_select(condition: str, *, source: str = "releases_dockerimage", lates
 def _image_batch_select(condition: str) -> str:
     """What :func:`_image_select` answers (PostgreSQL), for a batch: the images matching ``condition``
     first, then the open findings of all of them at once, by image and by tag, in two hash joins
-    over the open findings, where :func:`_image_select` scans the open findings once per image row.
-    That scan costs less for a few references; from :data:`BATCH_REFERENCES`, this does."""
+    over the open findings, where :func:`_image_select` scans the open findings once per image row,
+    and the releases' newest withdrawals in one more (:func:`_newest_withdrawals_join`). Those scans
+    cost less for a few references; from :data:`BATCH_REFERENCES`, this does."""
     record = _object({field: f"f.{field}" for field in FINDING_FIELDS})
+    withdrawal, newest_withdrawals = _newest_withdrawals_join()
     open_finding = "JOIN releases_auditfinding f ON f.resolved_at IS NULL AND"
     # Only the columns read: the others (build log, scan findings, provenance) are large.
     columns = (
@@ -349,10 +365,10 @@ def _image_batch_select(condition: str) -> str:
         f"UNION SELECT i.id, f.id FROM i {open_finding} f.tag = i.tag AND f.repository = i.registry || '/' || i.name"
         ") x JOIN releases_auditfinding f ON f.id = x.finding_id GROUP BY x.image_id) "
         f"SELECT {columns}, a.release_id, r.version, r.state, {_utc_text('r.published_at')}, "
-        f"{_withdrawal_sql()}, found.findings, NULL "
+        f"{withdrawal}, found.findings, NULL "
         "FROM i LEFT JOIN found ON found.image_id = i.id "
         "LEFT JOIN releases_releaseartifact a ON a.docker_image_id = i.id "
-        "LEFT JOIN releases_releaseversion r ON r.id = a.release_id"
+        f"LEFT JOIN releases_releaseversion r ON r.id = a.release_id {newest_withdrawals}"
     )
 
 
@@ -411,7 +427,7 @@ def _decode_json(rows: list[dict], columns: list[str]) -> None:
     texts = [(row, column) for row in rows for column in columns if isinstance(row[column], (str, bytes))]  # noqa: UP038
     if not texts:
         return
-    parsed = json.loads("[" + ",".join(_text(row[column]) for row, column in texts) + "]")
+    parsed = orjson.loads("[" + ",".join(_text(row[column]) for row, column in texts) + "]")
     for (row, column), value in zip(texts, parsed, strict=True):
         row[column] = value
 

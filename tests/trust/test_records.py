@@ -14,7 +14,7 @@ from releases.models import AuditFinding
 from releases.trust import records
 from releases.trust.decisions import parse_all
 from releases.trust.references import Reference
-from releases.trust.withdrawal import withdraw_release
+from releases.trust.withdrawal import restore_release, withdraw_release
 from tests.fixtures.factories import digest_of
 
 from .conftest import ours, publish
@@ -67,6 +67,12 @@ def test_a_batch_reads_the_same_artifacts_findings_and_withdrawals_as_a_few_refe
     finding(AuditFinding.Type.LATEST_BEHIND, "1.1.0", name="threek8s-frontend", hours=5)
     finding(AuditFinding.Type.MISSING, "1.2.0", image=published[2].frontend, resolved=True)
     withdraw_release("1.3.0", reason="broken", actor="alice")
+    # only the newest record of a release counts: restored stays restored, withdrawn again says why again
+    withdraw_release("1.4.0", reason="first thought", actor="alice")
+    restore_release("1.4.0", reason="false alarm", actor="bob")
+    withdraw_release("1.5.0", reason="bad build", actor="alice")
+    restore_release("1.5.0", reason="rebuilt", actor="bob")
+    withdraw_release("1.5.0", reason="bad again", actor="carol")
     texts = [ours(name, f":1.{minor}.0") for name in ("threek8s-backend", "threek8s-frontend") for minor in range(9)]
     texts += [ours("threek8s-backend", f"@{first.platform(first.backend)}"), second.frontend.digest]
     assert len(texts) >= records.BATCH_REFERENCES
@@ -84,5 +90,5 @@ def test_a_batch_reads_the_same_artifacts_findings_and_withdrawals_as_a_few_refe
     assert [f.type for f in batch.findings[(ours("threek8s-backend"), "1.1.0")]] == ["mismatch"]
     assert [f.type for f in batch.findings[(ours("threek8s-frontend"), "1.1.0")]] == ["latest_behind"]
     assert not batch.findings.get((ours("threek8s-frontend"), "1.2.0"))
-    assert [w.reason for w in batch.withdrawals.values()] == ["broken"]
+    assert sorted((w.reason, w.by) for w in batch.withdrawals.values()) == [("bad again", "carol"), ("broken", "alice")]
     assert len(batch.artifacts) == 18 + 1 + 0  # every index, the platform manifest named by digest
