@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..charts.images import allowed_by
 from .admission import AdmissionRequest
@@ -39,10 +39,10 @@ class Policy:
         return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.pin_namespaces)
 
 
-@dataclass(frozen=True)
-class Assessment:
+class Assessment(NamedTuple):
     """One reference judged: ``record`` is the artifact it names (``None``: not ours),
-    ``problems`` every reason it is not to be trusted (empty: verified)."""
+    ``problems`` every reason it is not to be trusted (empty: verified). A named tuple, like
+    :class:`.records.ArtifactRecord`: a batch makes one per reference."""
 
     written: str
     reference: Reference | None

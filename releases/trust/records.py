@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import orjson
 import psycopg
@@ -59,13 +60,15 @@ class Withdrawal:
     by: str
 
 
-@dataclass(frozen=True, slots=True)
-class ArtifactRecord:
+class ArtifactRecord(NamedTuple):
     """One manifest we published: an image index, one of its platform manifests, or a chart.
 
     ``tag`` is the version tag it was published at; ``signature`` the digest of the cosign
     ``.sig`` recorded for ``digest`` (empty: none recorded); ``attestations`` the ``.att`` per
     platform (all of an index's platforms, or the one of a platform manifest).
+
+    A named tuple: immutable like a frozen dataclass, made in half its time (a frozen dataclass
+    sets each of its 18 fields through ``object.__setattr__``); a batch makes one per row.
     """
 
     kind: str
@@ -165,23 +168,23 @@ def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset(
         if signatures
         else {}
     )
-    # Also a platform manifest's fields: dataclasses.replace of the index walks every field (6 us).
-    shared = {
-        "repository": repository,
-        "tag": row["tag"],
-        "index_digest": index_digest,
-        "component": row["component"],
-        "platforms": platforms,
-        "image_pk": row["pk"],
-        **_release_fields(row),
-    }
     signature = signatures.get(index_digest, {}).get("signature", "") if signatures else ""
     indexed = {p: a for p, a in attestations.items() if a}
-    records.add(
-        ArtifactRecord(
-            kind=INDEX, digest=index_digest, platform="", signature=signature, attestations=indexed, **shared
-        )
+    index = ArtifactRecord(
+        kind=INDEX,
+        repository=repository,
+        tag=row["tag"],
+        digest=index_digest,
+        index_digest=index_digest,
+        platform="",
+        component=row["component"],
+        signature=signature,
+        attestations=indexed,
+        platforms=platforms,
+        image_pk=row["pk"],
+        **_release_fields(row),
     )
+    records.add(index)
     records.tags[(repository, row["tag"])] = index_digest
     if not digests:
         return
@@ -189,8 +192,11 @@ def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset(
         if digest in digests:
             signature = signatures.get(digest, {}).get("signature", "")
             attested = {platform: attestations[platform]} if attestations.get(platform) else {}
-            platform_fields = {"digest": digest, "platform": platform, "signature": signature, "attestations": attested}
-            records.add(ArtifactRecord(kind=PLATFORM, **platform_fields, **shared))
+            records.add(
+                index._replace(
+                    kind=PLATFORM, digest=digest, platform=platform, signature=signature, attestations=attested
+                )
+            )
 
 
 def _release_fields(row: dict) -> dict:
