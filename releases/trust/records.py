@@ -140,6 +140,8 @@ class Records:
 
     def findings_of(self, record: ArtifactRecord) -> list[Finding]:
         """Open findings of the artifact: of its row (its tag, signatures, attestations) and of its tag."""
+        if not self.findings:  # none at all (every row's findings are also filed by tag): the usual case
+            return []
         key = ("image", record.image_pk) if record.image_pk else ("chart", record.chart_pk)
         found = list(self.findings_by_artifact.get(key, ()))
         found += [f for f in self.findings.get((record.repository, record.tag), ()) if f not in found]
@@ -266,7 +268,7 @@ def _when(value) -> datetime | None:
     """A timestamp from a raw row or from JSON (PostgreSQL's ISO form, SQLite's text), aware."""
     if value is None or isinstance(value, datetime):
         return value
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(value if isinstance(value, str) else str(value))  # Z too, since 3.11
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -536,6 +538,8 @@ def _latest_rows(repositories: set[str]) -> list[dict]:
 def _add_attachments(records: Records, row: dict, key: tuple[str, int]) -> None:
     """The row's withdrawal (when its newest record withdraws) and open findings, into ``records``."""
     record = row["withdrawal"]
+    if not record and not row["findings"]:  # most rows
+        return
     if record and record.get("action") == WithdrawalAction.WITHDRAW and row["artifacts__release_id"]:
         records.withdrawals[row["artifacts__release_id"]] = Withdrawal(
             record.get("reason") or "", _when(record.get("created")), record.get("actor") or ""
