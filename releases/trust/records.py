@@ -152,17 +152,17 @@ def _repository(registry: str, name: str) -> str:
     return f"{registry}/{name}"
 
 
-def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset()) -> None:
+def _add_image(records: Records, row: Row, digests: frozenset[str] = frozenset()) -> None:
     """The row's image index, and those of its platform manifests whose digest is in ``digests``
     (what the references name by digest: a reference by tag resolves to the index alone)."""
-    repository = _repository(row["registry"], row["name"])
-    _add_attachments(records, row, ("image", row["pk"]))
-    index_digest = row["digest"]
+    repository = _repository(row.registry, row.name)
+    _add_attachments(records, row, ("image", row.pk))
+    index_digest = row.digest
     existing = records.artifacts.get((repository, index_digest))
     if existing is not None and existing.release_state == "published":
         return  # the same image through another artifact row: keep the published one
-    signatures = row["signatures"] or {}
-    described = row["platform_digests"] or {}
+    signatures = row.signatures or {}
+    described = row.platform_digests or {}
     platforms = {platform: (about or {}).get("digest", "") for platform, about in described.items()}
     # Unsigned images (no signature recorded) have no attestation either: nothing to look up.
     attestations = (
@@ -175,19 +175,19 @@ def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset(
     index = ArtifactRecord(
         kind=INDEX,
         repository=repository,
-        tag=row["tag"],
+        tag=row.tag,
         digest=index_digest,
         index_digest=index_digest,
         platform="",
-        component=row["component"],
+        component=row.component,
         signature=signature,
         attestations=indexed,
         platforms=platforms,
-        image_pk=row["pk"],
+        image_pk=row.pk,
         **_release_fields(row),
     )
     records.add(index)
-    records.tags[(repository, row["tag"])] = index_digest
+    records.tags[(repository, row.tag)] = index_digest
     if not digests:
         return
     for platform, digest in platforms.items():
@@ -201,67 +201,73 @@ def _add_image(records: Records, row: dict, digests: frozenset[str] = frozenset(
             )
 
 
-def _release_fields(row: dict) -> dict:
+def _release_fields(row: Row) -> dict:
     """What an artifact row says of its state, its release and its signer."""
     return {
-        "state": row["state"],
-        "release": row["artifacts__release__version"] or "",
-        "release_pk": row["artifacts__release_id"],
-        "release_state": row["artifacts__release__state"] or "",
-        "published_at": _when(row["artifacts__release__published_at"]),
-        "signed_with": row["signed_with"],
+        "state": row.state,
+        "release": row.release or "",
+        "release_pk": row.release_pk,
+        "release_state": row.release_state or "",
+        "published_at": _when(row.published_at),
+        "signed_with": row.signed_with,
     }
 
 
-def _add_chart(records: Records, row: dict) -> None:
-    repository = _repository(row["registry"], row["name"])
-    _add_attachments(records, row, ("chart", row["pk"]))
-    signatures = row["signatures"] or {}
+def _add_chart(records: Records, row: Row) -> None:
+    repository = _repository(row.registry, row.name)
+    _add_attachments(records, row, ("chart", row.pk))
+    signatures = row.signatures or {}
     records.add(
         ArtifactRecord(
             kind=CHART,
             repository=repository,
-            tag=row["chart_version"],
-            digest=row["digest"],
-            index_digest=row["digest"],
+            tag=row.tag,
+            digest=row.digest,
+            index_digest=row.digest,
             platform="",
             component=CHART,
-            signature=signatures.get(row["digest"], {}).get("signature", ""),
+            signature=signatures.get(row.digest, {}).get("signature", ""),
             attestations={},
             platforms={},
-            chart_pk=row["pk"],
+            chart_pk=row.pk,
             **_release_fields(row),
         )
     )
-    records.tags.setdefault((repository, row["chart_version"]), row["digest"])
+    records.tags.setdefault((repository, row.tag), row.digest)
 
 
-IMAGE_COLUMNS = (
-    "pk",
-    "registry",
-    "name",
-    "tag",
-    "component",
-    "state",
-    "digest",
-    "platform_digests",
-    "signed_with",
-    "signatures",
-    "artifacts__release_id",
-    "artifacts__release__version",
-    "artifacts__release__state",
-    "artifacts__release__published_at",
-    "withdrawal",
-    "findings",
-    "latest_tag",
-)
-CHART_COLUMNS = tuple("chart_version" if column == "tag" else column for column in IMAGE_COLUMNS)
+class Row(NamedTuple):
+    """A row of the images, charts or ``latest`` query, in the order of their columns (a chart's
+    ``tag`` is its version); the JSON columns parsed. A named tuple: made from the fetched tuple in
+    a third of the time ``dict(zip(columns, row))`` took (a batch reads a row per reference)."""
+
+    pk: int
+    registry: str
+    name: str
+    tag: str
+    component: str
+    state: str
+    digest: str
+    platform_digests: dict | None
+    signed_with: str
+    signatures: dict | None
+    release_pk: int | None
+    release: str | None
+    release_state: str | None
+    published_at: str | datetime | None
+    withdrawal: dict | None
+    findings: list | None
+    latest_tag: dict | None
+
+
 FINDING_FIELDS = ("type", "severity", "repository", "tag", "expected", "actual", "detail", "first_seen", "last_seen")
 
 
-#: The columns holding JSON: Django hands jsonb (PostgreSQL) and JSON (SQLite) back to raw cursors
-#: as text, which :func:`_rows` parses.
-JSON_COLUMNS = frozenset({"platform_digests", "signatures", "withdrawal", "findings", "latest_tag"})
+#: The positions of the columns holding JSON: Django hands jsonb (PostgreSQL) and JSON (SQLite)
+#: back to raw cursors as text, which :func:`_rows` parses.
+JSON_COLUMNS = tuple(
+    Row._fields.index(name) for name in ("platform_digests", "signatures", "withdrawal", "findings", "latest_tag")
+)
 
 
 def _when(value) -> datetime | None:
@@ -416,7 +422,7 @@ def _fetch_prepared(db, sql: str, params: list) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _rows(sql: str, params: list, columns: tuple[str, ...]) -> list[dict]:
+def _rows(sql: str, params: list) -> list[Row]:
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor == "postgresql" and not db.queries_logged and not db.execute_wrappers:
         fetched = _fetch_prepared(db, sql, params)
@@ -424,21 +430,19 @@ def _rows(sql: str, params: list, columns: tuple[str, ...]) -> list[dict]:
         with _cursor() as cursor:
             cursor.execute(sql, params)
             fetched = cursor.fetchall()
-    rows = [dict(zip(columns, row, strict=True)) for row in fetched]
-    _decode_json(rows, [column for column in columns if column in JSON_COLUMNS])
-    return rows
+    return [_decoded(values) for values in fetched]
 
 
-def _decode_json(rows: list[dict], columns: list[str]) -> None:
-    """The JSON text in ``columns`` of every row, as Python, by orjson, a call per value (its
-    calls cost less than joining the values into one document did for ``json.loads``). Values
-    psycopg already loaded (``json`` columns, by its own loader) are left as they are."""
-    loads = orjson.loads
-    for row in rows:
-        for column in columns:
-            value = row[column]
-            if isinstance(value, (str, bytes)):  # noqa: UP038 - the tuple form is the faster
-                row[column] = loads(value)
+def _decoded(values: tuple) -> Row:
+    """A fetched row with its JSON text parsed by orjson, a call per value (its calls cost less than
+    joining the values into one document did for ``json.loads``). Values psycopg already loaded
+    (``json`` columns, by its own loader) are left as they are."""
+    values = list(values)
+    for index in JSON_COLUMNS:
+        value = values[index]
+        if isinstance(value, (str, bytes)):  # noqa: UP038 - the tuple form is the faster
+            values[index] = orjson.loads(value)
+    return Row._make(values)
 
 
 def _wanted_sql() -> str:
@@ -527,24 +531,24 @@ def _statements(vendor: str) -> dict[str, str]:
     return {"images": images, "images_batch": images_batch, "charts": charts, "latest": latest}
 
 
-def _latest_rows(repositories: set[str]) -> list[dict]:
+def _latest_rows(repositories: set[str]) -> list[Row]:
     """Per repository, what ``latest`` points at (``releases.pipelines.latest``): the highest
     published version that is neither a pre-release nor withdrawn; with the findings of its
     ``latest`` tag."""
     triples = [(*repository.rpartition("/")[::2], MOVING_TAG) for repository in sorted(repositories)]
-    return _rows(_statements(connection.vendor)["latest"], [json.dumps(triples)], IMAGE_COLUMNS)
+    return _rows(_statements(connection.vendor)["latest"], [json.dumps(triples)])
 
 
-def _add_attachments(records: Records, row: dict, key: tuple[str, int]) -> None:
+def _add_attachments(records: Records, row: Row, key: tuple[str, int]) -> None:
     """The row's withdrawal (when its newest record withdraws) and open findings, into ``records``."""
-    record = row["withdrawal"]
-    if not record and not row["findings"]:  # most rows
+    record = row.withdrawal
+    if not record and not row.findings:  # most rows
         return
-    if record and record.get("action") == WithdrawalAction.WITHDRAW and row["artifacts__release_id"]:
-        records.withdrawals[row["artifacts__release_id"]] = Withdrawal(
+    if record and record.get("action") == WithdrawalAction.WITHDRAW and row.release_pk:
+        records.withdrawals[row.release_pk] = Withdrawal(
             record.get("reason") or "", _when(record.get("created")), record.get("actor") or ""
         )
-    for found in row["findings"] or ():
+    for found in row.findings or ():
         finding = Finding(**{**found, "first_seen": _when(found["first_seen"]), "last_seen": _when(found["last_seen"])})
         bucket = records.findings[(finding.repository, finding.tag)]
         if finding not in bucket:
@@ -579,9 +583,9 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
     if latest:
         for row in _latest_rows(latest):
             _add_image(records, row)
-            repository = _repository(row["registry"], row["name"])
-            records.tags[(repository, MOVING_TAG)] = row["digest"]
-            where = row["latest_tag"]
+            repository = _repository(row.registry, row.name)
+            records.tags[(repository, MOVING_TAG)] = row.digest
+            where = row.latest_tag
             if where and where.get("state") != LatestTagState.CURRENT:
                 records.latest_moving[repository] = (
                     f"{where.get('state')}: {where.get('reason') or 'no reason recorded'}"
@@ -593,10 +597,10 @@ def gather(references: Iterable[Reference], *, namespace: str, charts: bool = Fa
     wanted, digest_param = json.dumps(sorted(tagged)), _digests_parameter(digests, vendor)
     wanted_digests = frozenset(digests)
     images = statements["images_batch" if len(tagged) + len(digests) >= BATCH_REFERENCES else "images"]
-    for row in _rows(images, [digest_param, wanted, digest_param], IMAGE_COLUMNS):
+    for row in _rows(images, [digest_param, wanted, digest_param]):
         _add_image(records, row, wanted_digests)
     if charts:
-        for row in _rows(statements["charts"], [digest_param, wanted], CHART_COLUMNS):
+        for row in _rows(statements["charts"], [digest_param, wanted]):
             _add_chart(records, row)
     return records
 

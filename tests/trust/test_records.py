@@ -46,9 +46,9 @@ def read(texts: list[str], monkeypatch) -> tuple[records.Records, str]:
     statements = []
     rows = records._rows
 
-    def recorded(sql, params, columns):
+    def recorded(sql, params):
         statements.append(sql)
-        return rows(sql, params, columns)
+        return rows(sql, params)
 
     with monkeypatch.context() as patch:
         patch.setattr(records, "_rows", recorded)
