@@ -8,13 +8,14 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, permissions
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..models import ApiToken
 from ..trust.verify import ReferencesInvalid, report, verify_references
-from .rendering import OrjsonRenderer
+from .rendering import OrjsonParser, OrjsonRenderer
 
 
 class ReadsOnly(permissions.BasePermission):
@@ -45,6 +46,7 @@ class VerifyView(APIView):
 
     permission_classes = [ReadsOnly]
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
+    parser_classes = [OrjsonParser, FormParser, MultiPartParser]  # DRF's defaults, JSON's by orjson
 
     @extend_schema(
         parameters=[OpenApiParameter("image", required=True, description="a tag or digest reference")],
