@@ -56,6 +56,10 @@ _UNREACHABLE = (
     "unexpected EOF",
 )
 _CANCELLED = "context canceled"
+#: The CLI's words when the engine ended a build without the image's id, now and then under
+#: parallel builds (docker/cli#2971, open): seen here in a benchmark, both images of a release at
+#: once, nothing else in the output. Building again succeeds.
+_NO_IMAGE_ID = "server did not provide an image ID"
 
 
 @dataclass(frozen=True)
@@ -433,6 +437,10 @@ def _classify(platform: str, reader: ProgressReader, returncode: int) -> BuildFa
     if step is None and (any(message in everything for message in _UNREACHABLE) or _CANCELLED in everything):
         # No step failed on its own: the engine went away under the build (restarted, killed).
         raise EngineUnavailable(f"lost the docker engine during the {platform} build: {error}")
+    if step is None and _NO_IMAGE_ID in everything:
+        raise EngineUnavailable(
+            f"the docker engine ended the {platform} build without an image id (docker/cli#2971, intermittent): {error}"
+        )
     if "network bridge not found" in everything:
         error += " (the engine has no bridge network: set BUILD_NETWORK=none, or leave it unset)"
     return _failure(platform, reader, error, step)

@@ -162,6 +162,22 @@ def test_an_engine_that_went_away_mid_build_is_transient_not_a_failed_step():
         raise _classify("linux/arm64", reader, 1)
 
 
+def test_a_build_the_engine_ended_without_an_image_id_is_transient():
+    # what a benchmark run met: both images of a release at once, nothing else in the output
+    reader = read("cannot write /tmp/bk-xvkud5xe/iid because server did not provide an image ID\n")
+    with pytest.raises(EngineUnavailable, match="ended the linux/amd64 build without an image id"):
+        raise _classify("linux/amd64", reader, 1)
+
+
+def test_a_failed_step_is_a_failure_even_when_no_image_id_followed():
+    reader = read(
+        "#7 [2/2] RUN exit 3\n"
+        "#7 ERROR: executor failed running [/bin/sh -c exit 3]: exit code: 3\n"
+        "cannot write /tmp/bk-1/iid because server did not provide an image ID\n"
+    )
+    assert _classify("linux/amd64", reader, 1).step == "[2/2] RUN exit 3"
+
+
 def test_the_failing_step_is_named_not_the_siblings_it_cancelled():
     reader = read(
         "#6 [assets 2/2] RUN sleep 5\n"
