@@ -33,11 +33,15 @@ def _utc_text(column: str) -> str:
     return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
 
 
+def _withdrawal_object(alias: str) -> str:
+    """A withdrawal record (table alias ``alias``) as the JSON object :mod:`.records` reads."""
+    return _object({field: f"{alias}.{field}" for field in ("action", "reason", "actor", "created")})
+
+
 def _withdrawal_sql() -> str:
     """The newest withdrawal record of the row's release (``a.release_id``), as a JSON object."""
-    record = _object({"action": "w.action", "reason": "w.reason", "actor": "w.actor", "created": "w.created"})
     return (
-        f"(SELECT {record} FROM releases_releasewithdrawal w WHERE w.release_id = a.release_id "
+        f"(SELECT {_withdrawal_object('w')} FROM releases_releasewithdrawal w WHERE w.release_id = a.release_id "
         "ORDER BY w.sequence DESC LIMIT 1)"
     )
 
@@ -47,12 +51,11 @@ def _newest_withdrawals_join() -> tuple[str, str]:
     of every release that has one, hashed once and joined on ``a.release_id``, where the subquery
     runs once per row (15% of the batch query's server time at 100 references). Withdrawals are
     few: a row per withdraw or restore."""
-    record = _object({"action": "wd.action", "reason": "wd.reason", "actor": "wd.actor", "created": "wd.created"})
     join = (
         "LEFT JOIN (SELECT DISTINCT ON (w.release_id) w.release_id, w.action, w.reason, w.actor, w.created "
         "FROM releases_releasewithdrawal w ORDER BY w.release_id, w.sequence DESC) wd ON wd.release_id = a.release_id"
     )
-    return f"CASE WHEN wd.release_id IS NOT NULL THEN {record} END", join
+    return f"CASE WHEN wd.release_id IS NOT NULL THEN {_withdrawal_object('wd')} END", join
 
 
 def _findings_sql(condition: str) -> str:
